@@ -1,0 +1,14 @@
+"""App configuration."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TryOnConfig(AppConfig):
+    name = "django_tryon"
+    label = "django_tryon"
+    verbose_name = _("Virtual try-on")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

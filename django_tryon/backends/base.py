@@ -1,0 +1,124 @@
+"""The backend interface: submit → remote id; poll → normalized state; cancel; capabilities.
+
+Backends receive and return plain data (URLs, bytes, dataclasses); they never touch models.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ..exceptions import TryOnConfigurationError
+
+
+class RemoteState(str, enum.Enum):
+    """A provider task's state, normalized across providers."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (RemoteState.SUCCEEDED, RemoteState.FAILED, RemoteState.CANCELED, RemoteState.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the provider allows and costs, for dispatching, polling and budgeting."""
+
+    max_concurrency: int
+    submit_rate: float  # submits per second
+    typical_duration: float  # seconds from submit to result
+    price_per_image: Decimal
+    currency: str = "CNY"
+    supports_upload: bool = False
+
+
+@dataclass(frozen=True)
+class TryOnInput:
+    """One try-on request in provider-neutral terms. URLs must be reachable by the provider."""
+
+    person_image_url: str
+    top_garment_url: str | None = None
+    bottom_garment_url: str | None = None
+    resolution: int = -1
+    restore_face: bool = True
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    remote_id: str
+    request_id: str = ""
+    state: RemoteState = RemoteState.PENDING
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """A provider task's state. Times are aware datetimes (or None when the provider gave none)."""
+
+    remote_id: str
+    state: RemoteState
+    raw_status: str = ""
+    request_id: str = ""
+    submitted_at: datetime | None = None
+    scheduled_at: datetime | None = None
+    ended_at: datetime | None = None
+    result_url: str | None = None
+    error_code: str = ""
+    error_message: str = ""
+    image_count: int = 0
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+class BaseTryOnBackend:
+    """Subclass this for a provider. Options come from ``TRYON["OPTIONS"]`` as keyword arguments."""
+
+    #: Short provider name stored on each job, e.g. "dashscope".
+    name: str = ""
+    #: Option name → default. Unknown options are a configuration error.
+    default_options: dict[str, Any] = {}
+
+    def __init__(self, **options: Any) -> None:
+        unknown = set(options) - set(self.default_options)
+        if unknown:
+            raise TryOnConfigurationError(
+                f"Invalid option {sorted(unknown)[0]!r} for {type(self).__name__} in TRYON['OPTIONS']; "
+                f"valid options: {', '.join(sorted(self.default_options))}"
+            )
+        if not self.name:
+            raise TryOnConfigurationError(f"{type(self).__name__} must set the class attribute 'name'")
+        self.options = {**self.default_options, **options}
+
+    @property
+    def model(self) -> str:
+        """The provider model this instance submits to."""
+        return str(self.options.get("model", ""))
+
+    @property
+    def capabilities(self) -> Capabilities:
+        raise NotImplementedError(f"{type(self).__name__} must implement capabilities")
+
+    def submit(self, request: TryOnInput) -> SubmitResult:
+        raise NotImplementedError(f"{type(self).__name__} must implement submit()")
+
+    def poll(self, remote_id: str) -> PollResult:
+        raise NotImplementedError(f"{type(self).__name__} must implement poll()")
+
+    def cancel(self, remote_id: str) -> bool:
+        """Ask the provider to cancel; True if it accepted, False if it is too late."""
+        raise NotImplementedError(f"{type(self).__name__} must implement cancel()")
+
+    def download(self, url: str) -> bytes:
+        """Fetch a result image the provider produced."""
+        raise NotImplementedError(f"{type(self).__name__} must implement download()")
+
+    def upload(self, content: bytes, filename: str, content_type: str) -> str:
+        """Upload an input to the provider's own temporary storage; return a URL it accepts."""
+        raise NotImplementedError(f"{type(self).__name__} does not support provider uploads")

@@ -1,0 +1,132 @@
+"""The one HTTP layer for backends: a requests Session with timeouts, a User-Agent, GET retries
+(urllib3 ``Retry``), redacted debug logging, and transport errors mapped to our exception tree."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from .. import __version__
+from ..exceptions import TryOnProviderRejected, TryOnRetryableError
+
+logger = logging.getLogger("django_tryon.http")
+
+#: Largest result image we download (the provider's outputs are far smaller).
+MAX_DOWNLOAD_BYTES = 30 * 1024 * 1024
+REDACTED_HEADERS = {"authorization", "x-api-key", "cookie", "x-oss-security-token"}
+
+
+def build_session(backend_name: str, *, retries: int = 2) -> requests.Session:
+    """A Session that retries idempotent GETs on connection errors and 502/503/504.
+
+    POSTs are retried only when the connection could not be made (the request never left), so a
+    submit is never sent twice by this layer.
+    """
+    session = requests.Session()
+    session.headers["User-Agent"] = f"django-tryon/{__version__}-{backend_name}"
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        status_forcelist=(502, 503, 504),
+        backoff_factor=0.5,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def redact_headers(headers: Any) -> dict[str, str]:
+    return {k: ("***" if k.lower() in REDACTED_HEADERS else v) for k, v in dict(headers).items()}
+
+
+class HTTPClient:
+    """Sends requests for one backend instance and logs them (redacted) when asked to."""
+
+    def __init__(self, backend_name: str, *, timeout: Any, debug: bool = False) -> None:
+        self.backend_name = backend_name
+        self.timeout = timeout
+        self.debug = debug
+        self.session = build_session(backend_name)
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send a request; transport failures become ``TryOnRetryableError`` (the URL is kept, never headers)."""
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self.session.request(method, url, **kwargs)
+        except requests.ConnectionError as err:
+            # Includes ConnectTimeout and urllib3's exhausted retries: the request may not have arrived.
+            accepted_maybe = method.upper() == "POST" and not isinstance(err, requests.ConnectTimeout)
+            raise TryOnRetryableError(
+                f"Could not reach {self.backend_name} ({method} {_path(url)}): {type(err).__name__}",
+                code="ProviderUnavailable",
+                accepted_maybe=accepted_maybe,
+            ) from None
+        except requests.Timeout:
+            raise TryOnRetryableError(
+                f"{self.backend_name} did not answer in time ({method} {_path(url)})",
+                code="ProviderUnavailable",
+                accepted_maybe=method.upper() == "POST",
+            ) from None
+        except requests.RequestException as err:
+            raise TryOnRetryableError(
+                f"HTTP error talking to {self.backend_name}: {type(err).__name__}", code="ProviderUnavailable"
+            ) from None
+        if self.debug:
+            self._dump(response, show_body=not kwargs.get("stream"))
+        return response
+
+    def download(self, url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> bytes:
+        """GET a file with a size cap. 4xx is final (e.g. an expired link); 5xx and transport errors retry."""
+        response = self.request("GET", url, stream=True)
+        with response:
+            if response.status_code >= 500 or response.status_code == 429:
+                raise TryOnRetryableError(
+                    f"Result download failed with HTTP {response.status_code}",
+                    code="ResultUnavailable",
+                    status_code=response.status_code,
+                )
+            if response.status_code != 200:
+                raise TryOnProviderRejected(
+                    f"Result download failed with HTTP {response.status_code} (the link may have expired)",
+                    code="ResultUnavailable",
+                    status_code=response.status_code,
+                )
+            chunks, total = [], 0
+            for chunk in response.iter_content(64 * 1024):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise TryOnProviderRejected(
+                        f"Result image is larger than {max_bytes} bytes", code="ResultUnavailable"
+                    )
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _dump(self, response: requests.Response, *, show_body: bool) -> None:
+        request = response.request
+        body = request.body
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", "replace") if len(body) < 4000 else f"<{len(body)} bytes>"
+        logger.debug(
+            "%s %s\nheaders: %s\nbody: %s\n--> HTTP %s %s",
+            request.method,
+            _path(request.url or ""),
+            redact_headers(request.headers),
+            body,
+            response.status_code,
+            response.text[:2000] if show_body else "<streamed>",
+        )
+
+
+def _path(url: str) -> str:
+    """The URL without its query string (signed URLs carry credentials in the query)."""
+    return url.split("?", 1)[0]

@@ -1,0 +1,127 @@
+"""System checks. Each message names the exact setting to fix.
+
+- django_tryon.E001: the backend cannot be built (missing API key, unknown option, bad import).
+- django_tryon.E002: TRYON_PRODUCT_MODEL is missing or not an installed model.
+- django_tryon.E003: an invalid value in TRYON.
+- django_tryon.W001: the provider may be unable to download input images.
+- django_tryon.W002: DEBUG_API_REQUESTS is on without DEBUG.
+- django_tryon.W003: unknown keys in TRYON (typos).
+- django_tryon.W004: the configured model is past its announced retirement date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+
+from .conf import INPUT_URL_STRATEGIES, tryon_settings
+from .exceptions import TryOnConfigurationError
+
+#: Models the vendor announced for retirement (reference §0 and §15), and the date.
+RETIRED_MODELS = {m: date(2026, 10, 10) for m in ("aitryon", "aitryon-plus", "aitryon-refiner", "aitryon-parsing-v1")}
+DASHSCOPE_HOSTS = ("dashscope.aliyuncs.com", "maas.aliyuncs.com", "dashscope-intl.aliyuncs.com")
+
+
+@checks.register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    tryon_settings.reload()
+    product_model = getattr(settings, "TRYON_PRODUCT_MODEL", None)
+    if not product_model:
+        errors.append(
+            checks.Error(
+                "TRYON_PRODUCT_MODEL is not set.",
+                hint="Set TRYON_PRODUCT_MODEL = 'app_label.ModelName' (your product model) before the first migrate.",
+                id="django_tryon.E002",
+            )
+        )
+    else:
+        from django.apps import apps
+
+        try:
+            apps.get_model(product_model)
+        except (ValueError, LookupError):
+            errors.append(
+                checks.Error(
+                    f"TRYON_PRODUCT_MODEL = {product_model!r} is not an installed model.",
+                    hint="Use 'app_label.ModelName' of an app in INSTALLED_APPS.",
+                    id="django_tryon.E002",
+                )
+            )
+    unknown = tryon_settings.unknown_keys()
+    if unknown:
+        errors.append(
+            checks.Warning(
+                f"Unknown key(s) in TRYON: {', '.join(unknown)}.",
+                hint="See docs/settings.rst for the keys django-tryon reads.",
+                id="django_tryon.W003",
+            )
+        )
+    if tryon_settings.INPUT_URLS not in INPUT_URL_STRATEGIES:
+        errors.append(
+            checks.Error(
+                f"TRYON['INPUT_URLS'] = {tryon_settings.INPUT_URLS!r} is not valid.",
+                hint=f"Use one of {', '.join(INPUT_URL_STRATEGIES)}.",
+                id="django_tryon.E003",
+            )
+        )
+    if tryon_settings.DEFAULT_RESOLUTION not in (-1, 1024, 1280):
+        errors.append(
+            checks.Error(
+                f"TRYON['DEFAULT_RESOLUTION'] = {tryon_settings.DEFAULT_RESOLUTION!r} is not valid.",
+                hint="Use -1 (same as the person photo), 1024 or 1280.",
+                id="django_tryon.E003",
+            )
+        )
+    try:
+        backend = tryon_settings.BACKEND(**tryon_settings.OPTIONS)
+    except TryOnConfigurationError as err:
+        errors.append(checks.Error(str(err), hint="Fix TRYON['BACKEND'] / TRYON['OPTIONS'].", id="django_tryon.E001"))
+        backend = None
+    if backend is not None:
+        errors.extend(_check_backend(backend))
+    if tryon_settings.DEBUG_API_REQUESTS and not settings.DEBUG:
+        errors.append(
+            checks.Warning(
+                "TRYON['DEBUG_API_REQUESTS'] is on while DEBUG is off: provider requests are logged in production.",
+                hint="Set TRYON['DEBUG_API_REQUESTS'] = False.",
+                id="django_tryon.W002",
+            )
+        )
+    return errors
+
+
+def _check_backend(backend: Any) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    strategy = tryon_settings.INPUT_URLS
+    if strategy == "signed" and not tryon_settings.PUBLIC_BASE_URL:
+        messages.append(
+            checks.Warning(
+                "TRYON['INPUT_URLS'] is 'signed' but TRYON['PUBLIC_BASE_URL'] is empty.",
+                hint="Set TRYON['PUBLIC_BASE_URL'] to the https:// address the provider can reach.",
+                id="django_tryon.W001",
+            )
+        )
+    elif strategy == "upload" and not backend.capabilities.supports_upload:
+        messages.append(
+            checks.Warning(
+                f"TRYON['INPUT_URLS'] is 'upload' but {type(backend).__name__} has no upload.",
+                hint="Set TRYON['PUBLIC_BASE_URL'] and TRYON['INPUT_URLS'] = 'auto'.",
+                id="django_tryon.W001",
+            )
+        )
+    retired_on = RETIRED_MODELS.get(backend.model)
+    base_url = getattr(backend, "base_url", "")
+    if retired_on and date.today() >= retired_on and any(host in base_url for host in DASHSCOPE_HOSTS):
+        messages.append(
+            checks.Warning(
+                f"DashScope announced the retirement of model {backend.model!r} on {retired_on:%Y-%m-%d}; "
+                "calls may be refused (403 Endpoint.AccessDenied).",
+                hint="Set TRYON['OPTIONS']['model'] to a model your account can still use.",
+                id="django_tryon.W004",
+            )
+        )
+    return messages

@@ -1,0 +1,98 @@
+"""Settings for django-tryon, read lazily from ``settings.TRYON`` through one object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+from .exceptions import TryOnConfigurationError
+
+DOCS_URL = "https://django-tryon.readthedocs.io/en/latest/settings.html"
+
+#: Every key of ``settings.TRYON`` with its default. ``docs/settings.rst`` documents each one.
+DEFAULTS: dict[str, Any] = {
+    # Dotted path of the backend class, and the keyword options its constructor accepts.
+    "BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
+    "OPTIONS": {},
+    # Alias in settings.STORAGES for every file the app writes (person photos, garment snapshots, results).
+    "STORAGE": "default",
+    # How the provider gets the input images: "auto", "storage", "signed" or "upload".
+    "INPUT_URLS": "auto",
+    # Absolute base URL the provider can reach, for signed input URLs served by this app.
+    "PUBLIC_BASE_URL": "",
+    # Lifetime (seconds) of signed input and result URLs served by this app.
+    "SIGNED_URL_TTL": 600,
+    # Default try-on parameters (the provider's meaning).
+    "DEFAULT_RESOLUTION": -1,
+    "RESTORE_FACE": True,
+    # Polling: first poll near the backend's typical duration, then every POLL_INTERVAL seconds,
+    # until POLL_DEADLINE seconds after submission (then the job fails with code "Timeout").
+    "POLL_INTERVAL": 3,
+    "POLL_DEADLINE": 600,
+    # Retryable errors (429, 5xx, timeouts): how many times, and the backoff ceiling in seconds.
+    "MAX_RETRIES": 6,
+    "RETRY_BACKOFF_MAX": 300,
+    # Log every request and response to the provider (Authorization redacted). Development only.
+    "DEBUG_API_REQUESTS": False,
+}
+
+IMPORT_STRINGS = ("BACKEND",)
+REMOVED_SETTINGS: dict[str, str] = {}
+INPUT_URL_STRATEGIES = ("auto", "storage", "signed", "upload")
+
+
+class TryOnSettings:
+    """Attribute access to ``settings.TRYON`` with defaults; reloaded when the setting changes."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+        self._user: dict[str, Any] | None = None
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        if self._user is None:
+            self._user = dict(getattr(settings, "TRYON", None) or {})
+            for key in self._user:
+                if key in REMOVED_SETTINGS:
+                    raise TryOnConfigurationError(
+                        f"TRYON[{key!r}] was removed: {REMOVED_SETTINGS[key]} See {DOCS_URL}"
+                    )
+        return self._user
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Invalid django-tryon setting: {name!r}")
+        if name in self._cache:
+            return self._cache[name]
+        value = self.user_settings.get(name, DEFAULTS[name])
+        if name in IMPORT_STRINGS and isinstance(value, str):
+            try:
+                value = import_string(value)
+            except ImportError as err:
+                raise TryOnConfigurationError(
+                    f"TRYON[{name!r}] = {value!r} could not be imported: {err}"
+                ) from err
+        self._cache[name] = value
+        return value
+
+    def unknown_keys(self) -> list[str]:
+        """Keys of ``settings.TRYON`` this version does not know (reported by a system check)."""
+        return sorted(set(self.user_settings) - set(DEFAULTS))
+
+    def reload(self) -> None:
+        self._cache.clear()
+        self._user = None
+
+
+tryon_settings = TryOnSettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("TRYON", "TRYON_PRODUCT_MODEL"):
+        tryon_settings.reload()
+
+
+setting_changed.connect(_reload)

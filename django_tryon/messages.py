@@ -1,0 +1,98 @@
+"""Stable error codes with shopper-facing messages in English and Simplified Chinese.
+
+Importable without Django settings (the sandbox and the engine use the same catalogue later).
+Codes are the provider's own where one exists; ours otherwise.
+"""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # Provider codes (DashScope aitryon, reference §10).
+    "InvalidInputLength": (
+        "The image must be 5 KB to 5 MB, and each side more than 150 and at most 4096 pixels.",
+        "图片大小须在 5KB 到 5MB 之间，且每条边须大于 150 像素、不超过 4096 像素。",
+    ),
+    "InvalidURL": (
+        "The image could not be read. Upload a JPEG, PNG, BMP or WebP photo.",
+        "无法读取该图片。请上传 JPEG、PNG、BMP 或 WebP 格式的照片。",
+    ),
+    "InvalidGarment": (
+        "Choose at least one garment: a top (or a dress) or a bottom.",
+        "请至少选择一件服装：上装（或连衣裙）或下装。",
+    ),
+    "InvalidPerson": (
+        "The photo must show exactly one person, full body, facing the camera.",
+        "照片中须有且仅有一个人，全身、正面面向镜头。",
+    ),
+    "InvalidParameter": (
+        "A parameter of the request is missing or invalid.",
+        "请求参数缺失或无效。",
+    ),
+    "DataInspectionFailed": (
+        "The image was refused by the provider's content inspection.",
+        "图片未通过服务方的内容安全审核。",
+    ),
+    "InvalidApiKey": (
+        "The try-on service refused the API key. The shop must check its DashScope key.",
+        "试衣服务拒绝了 API Key，请商家检查 DashScope 密钥配置。",
+    ),
+    "AccessDenied": (
+        "The try-on service denied access to this model.",
+        "试衣服务拒绝访问该模型。",
+    ),
+    "Arrearage": (
+        "The shop's try-on account is not in good standing.",
+        "商家的试衣服务账户欠费或状态异常。",
+    ),
+    "Throttling": (
+        "The try-on service is busy. Your request will be retried shortly.",
+        "试衣服务繁忙，系统将稍后自动重试。",
+    ),
+    "InternalError": (
+        "The try-on service had an internal error. Please try again.",
+        "试衣服务内部错误，请重试。",
+    ),
+    # Our codes.
+    "ModelUnavailable": (
+        "The try-on model is no longer available from the provider (it may have been retired). "
+        "The shop must configure another model.",
+        "服务方已不再提供该试衣模型（可能已下线），请商家配置其他模型。",
+    ),
+    "ProviderUnavailable": (
+        "The try-on service could not be reached. Please try again later.",
+        "暂时无法连接试衣服务，请稍后重试。",
+    ),
+    "ProviderRejected": (
+        "The try-on service refused the request.",
+        "试衣服务拒绝了该请求。",
+    ),
+    "ProviderError": (
+        "The try-on service returned an error.",
+        "试衣服务返回了错误。",
+    ),
+    "ResultUnavailable": (
+        "The generated picture could not be downloaded from the try-on service.",
+        "无法从试衣服务下载生成的图片。",
+    ),
+    "Timeout": (
+        "The try-on took too long and was stopped. Please try again.",
+        "试衣生成超时，已停止，请重试。",
+    ),
+    "Canceled": ("The try-on was canceled.", "试衣已取消。"),
+    "Unknown": (
+        "The try-on service lost track of this job (unknown or expired task).",
+        "试衣服务找不到该任务（任务不存在或已过期）。",
+    ),
+    "TryOnError": ("The try-on failed.", "试衣失败。"),
+}
+
+
+def message_for(code: str, language: str = "en", default: str = "") -> str:
+    """The message for ``code`` in ``language`` ("en" or "zh-hans"; "zh*" means Simplified Chinese).
+
+    Dotted provider codes fall back to their family (``Throttling.RateQuota`` → ``Throttling``).
+    """
+    entry = MESSAGES.get(code) or MESSAGES.get(code.split(".")[0])
+    if entry is None:
+        return default or MESSAGES["TryOnError"][1 if language.lower().startswith("zh") else 0]
+    return entry[1] if language.lower().startswith("zh") else entry[0]

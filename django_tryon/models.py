@@ -1,0 +1,226 @@
+"""Models: product garments and try-on jobs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .exceptions import TryOnConfigurationError
+from .querysets import TryOnQuerySet
+from .storage import (
+    garment_upload_to,
+    get_tryon_storage,
+    person_upload_to,
+    result_upload_to,
+    snapshot_upload_to,
+)
+from .validators import check_image, validate_tryon_image
+
+
+def get_product_model_string() -> str:
+    """The ``app_label.ModelName`` of the shop's product model (``settings.TRYON_PRODUCT_MODEL``)."""
+    value = getattr(settings, "TRYON_PRODUCT_MODEL", None)
+    if not value:
+        raise TryOnConfigurationError(
+            "Set TRYON_PRODUCT_MODEL = 'app_label.ModelName' (your product model) before the first migrate."
+        )
+    return value
+
+
+def get_product_model() -> type[models.Model]:
+    """The shop's product model class."""
+    try:
+        return apps.get_model(get_product_model_string(), require_ready=False)
+    except (ValueError, LookupError) as err:
+        raise TryOnConfigurationError(
+            f"TRYON_PRODUCT_MODEL refers to {settings.TRYON_PRODUCT_MODEL!r}, which is not an installed model."
+        ) from err
+
+
+class Garment(models.Model):
+    """A flat-lay photo of a product's garment, sent to the provider as the top or bottom."""
+
+    class Kind(models.TextChoices):
+        TOP = "top", _("Top")
+        BOTTOM = "bottom", _("Bottom")
+        ONE_PIECE = "one_piece", _("One-piece (dress, jumpsuit)")
+
+    product = models.ForeignKey(
+        get_product_model_string(),
+        on_delete=models.CASCADE,
+        related_name="tryon_garments",
+        verbose_name=_("product"),
+        help_text=_("The product this garment belongs to."),
+    )
+    image = models.FileField(
+        _("flat-lay image"),
+        upload_to=garment_upload_to,
+        storage=get_tryon_storage,
+        validators=[validate_tryon_image],
+        help_text=_("One garment, flat, on a clean background, filling the frame. JPEG/PNG/BMP/WebP, 5 KB–5 MB."),
+    )
+    kind = models.CharField(
+        _("kind"),
+        max_length=10,
+        choices=Kind.choices,
+        default=Kind.TOP,
+        help_text=_("A one-piece goes to the provider's top slot with no bottom."),
+    )
+    is_active = models.BooleanField(_("active"), default=True, help_text=_("Offered for try-on."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("garment")
+        verbose_name_plural = _("garments")
+        ordering = ("product", "kind", "pk")
+        indexes = [models.Index(fields=("product", "is_active"), name="tryon_garment_product_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.product} — {self.get_kind_display()}"
+
+    @property
+    def slot(self) -> str:
+        """The provider slot: "top" (tops and one-pieces) or "bottom"."""
+        return "bottom" if self.kind == self.Kind.BOTTOM else "top"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Validate a newly assigned image against the provider's rules and store the normalized bytes."""
+        if self.image and not getattr(self.image, "_committed", True):
+            checked = check_image(self.image.file, field="image")
+            self.image.save(f"garment.{checked.extension}", ContentFile(checked.content), save=False)
+        super().save(*args, **kwargs)
+
+
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
+
+#: Allowed status moves (see docs/lifecycle.rst). Terminal states leave only through retry.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "queued": ("submitting", "canceled", "failed"),
+    "submitting": ("submitted", "queued", "failed", "canceled"),
+    "submitted": ("running", "succeeded", "failed", "canceled"),
+    "running": ("succeeded", "failed", "canceled"),
+    "succeeded": (),
+    "failed": ("queued",),
+    "canceled": ("queued",),
+}
+
+
+class TryOn(models.Model):
+    """One try-on job: a person photo, one or two garments, and the provider's task."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SUBMITTING = "submitting", _("Submitting")
+        SUBMITTED = "submitted", _("Submitted")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELED = "canceled", _("Canceled")
+
+    class Resolution(models.IntegerChoices):
+        ORIGINAL = -1, _("Same as the person photo")
+        R1024 = 1024, _("576×1024")
+        R1280 = 1280, _("720×1280")
+
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tryons",
+        verbose_name=_("owner"),
+        help_text=_("The signed-in shopper who owns this job."),
+    )
+    owner_key = models.CharField(
+        _("anonymous owner key"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("SHA-256 of the anonymous shopper's session key (the key itself is never stored)."),
+    )
+    product = models.ForeignKey(
+        get_product_model_string(),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tryon_jobs",
+        verbose_name=_("product"),
+    )
+    top_garment = models.ForeignKey(
+        Garment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("top garment")
+    )
+    bottom_garment = models.ForeignKey(
+        Garment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("bottom garment")
+    )
+    person_image = models.FileField(
+        _("person photo"), upload_to=person_upload_to, storage=get_tryon_storage, max_length=200
+    )
+    top_image = models.FileField(
+        _("top image sent"),
+        upload_to=snapshot_upload_to,
+        storage=get_tryon_storage,
+        blank=True,
+        max_length=200,
+        help_text=_("Snapshot of the top (or one-piece) image actually sent to the provider."),
+    )
+    bottom_image = models.FileField(
+        _("bottom image sent"), upload_to=snapshot_upload_to, storage=get_tryon_storage, blank=True, max_length=200
+    )
+    backend = models.CharField(_("backend"), max_length=50, help_text=_("Provider name, e.g. dashscope."))
+    model_name = models.CharField(_("model"), max_length=64, help_text=_("Provider model, e.g. aitryon."))
+    resolution = models.SmallIntegerField(_("resolution"), choices=Resolution.choices, default=Resolution.ORIGINAL)
+    restore_face = models.BooleanField(_("restore face"), default=True, help_text=_("Keep the person's own face."))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED)
+    remote_id = models.CharField(_("provider task id"), max_length=64, blank=True, default="")
+    request_id = models.CharField(_("provider request id"), max_length=64, blank=True, default="")
+    remote_submitted_at = models.DateTimeField(_("provider submit time"), null=True, blank=True)
+    remote_scheduled_at = models.DateTimeField(_("provider scheduled time"), null=True, blank=True)
+    remote_ended_at = models.DateTimeField(_("provider end time"), null=True, blank=True)
+    error_code = models.CharField(_("error code"), max_length=64, blank=True, default="")
+    error_message = models.TextField(_("error message"), blank=True, default="")
+    provider_error = models.JSONField(
+        _("raw provider error"), default=dict, blank=True, help_text=_("The provider's own code, message, status.")
+    )
+    result_image = models.FileField(
+        _("result image"), upload_to=result_upload_to, storage=get_tryon_storage, blank=True, max_length=200
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=1)
+    poll_count = models.PositiveIntegerField(_("poll count"), default=0)
+    image_count = models.PositiveSmallIntegerField(
+        _("billed images"), default=0, help_text=_("usage.image_count reported by the provider.")
+    )
+    history = models.JSONField(_("earlier attempts"), default=list, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    objects = TryOnQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("try-on")
+        verbose_name_plural = _("try-ons")
+        ordering = ("-created_at",)
+        indexes = [
+            models.Index(fields=("status", "created_at"), name="tryon_status_created_idx"),
+            models.Index(fields=("status", "updated_at"), name="tryon_status_updated_idx"),
+            models.Index(fields=("user", "created_at"), name="tryon_user_created_idx"),
+            models.Index(fields=("owner_key", "created_at"), name="tryon_owner_created_idx"),
+            models.Index(fields=("remote_id",), name="tryon_remote_id_idx"),
+            models.Index(fields=("error_code", "created_at"), name="tryon_error_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"TryOn {self.public_id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES

@@ -1,0 +1,495 @@
+"""The one entry point for try-on jobs: create, dispatch, submit, poll, retry, cancel, delete, sweep.
+
+The REST API, the admin, management commands and Celery tasks all call these functions; tasks hold
+no logic of their own. Status moves only through ``TryOn.objects.transition`` (a guarded UPDATE), so
+running any step twice is harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import random
+import time
+from datetime import timedelta
+from typing import IO, Any, Callable
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
+
+from . import signals
+from .backends import get_backend
+from .backends.base import BaseTryOnBackend, RemoteState, TryOnInput
+from .conf import tryon_settings
+from .exceptions import (
+    TryOnConfigurationError,
+    TryOnError,
+    TryOnProviderRejected,
+    TryOnRetryableError,
+    TryOnValidationError,
+)
+from .models import Garment, TryOn
+from .storage import get_tryon_storage, public_signed_url, result_upload_to, storage_absolute_url
+from .validators import CheckedImage, check_image
+
+logger = logging.getLogger("django_tryon")
+
+RESOLUTIONS = (-1, 1024, 1280)
+IN_FLIGHT = ("submitted", "running")
+UNFINISHED = ("queued", "submitting", "submitted", "running")
+#: Query-string markers of a presigned storage URL (S3, OSS, GCS, Azure SAS).
+PRESIGNED_MARKERS = ("X-Amz-Signature=", "Signature=", "X-Goog-Signature=", "sig=")
+
+
+# -- create --------------------------------------------------------------------------------------
+def owner_key_for_session(session_key: str) -> str:
+    """The value stored in ``TryOn.owner_key`` for an anonymous session (a hash, not the key)."""
+    return hashlib.sha256(f"django_tryon:{session_key}".encode()).hexdigest() if session_key else ""
+
+
+def _pick_garments(
+    product: Any, top: Garment | None, bottom: Garment | None
+) -> tuple[Garment | None, Garment | None]:
+    if product is not None and top is None and bottom is None:
+        for garment in product.tryon_garments.filter(is_active=True).order_by("pk"):
+            if garment.slot == "top" and top is None:
+                top = garment
+            elif garment.slot == "bottom" and bottom is None:
+                bottom = garment
+    for garment, slot in ((top, "top"), (bottom, "bottom")):
+        if garment is None:
+            continue
+        if not garment.is_active:
+            raise TryOnValidationError(f"Garment {garment.pk} is not offered for try-on.", code="InvalidGarment")
+        if garment.slot != slot:
+            raise TryOnValidationError(
+                f"A {garment.get_kind_display().lower()} cannot be sent as the {slot}.", code="InvalidGarment"
+            )
+    if top is not None and top.kind == Garment.Kind.ONE_PIECE and bottom is not None:
+        raise TryOnValidationError("A one-piece is tried on alone, without a bottom.", code="InvalidGarment")
+    return top, bottom
+
+
+def _garment_bytes(garment: Garment) -> bytes:
+    with garment.image.open("rb") as fh:
+        return fh.read()
+
+
+def create_tryon(
+    *,
+    person_image: bytes | IO[bytes],
+    top_garment: Garment | None = None,
+    bottom_garment: Garment | None = None,
+    top_image: bytes | IO[bytes] | None = None,
+    bottom_image: bytes | IO[bytes] | None = None,
+    product: Any = None,
+    user: Any = None,
+    owner_key: str = "",
+    resolution: int | None = None,
+    restore_face: bool | None = None,
+    model: str | None = None,
+    dispatch_now: bool = True,
+) -> TryOn:
+    """Validate everything, store the inputs under random names and create a ``queued`` job.
+
+    Garments come as ``Garment`` rows (``top_garment``/``bottom_garment``, or the active garments of
+    ``product``) or as raw flat-lay files (``top_image``/``bottom_image``). After the transaction
+    commits, the job is dispatched unless ``dispatch_now`` is false.
+
+    Raises:
+        TryOnValidationError: bad image or parameter (nothing stored, nothing sent).
+        TryOnConfigurationError: the backend is not configured.
+    """
+    resolution = tryon_settings.DEFAULT_RESOLUTION if resolution is None else resolution
+    restore_face = tryon_settings.RESTORE_FACE if restore_face is None else restore_face
+    if resolution not in RESOLUTIONS:
+        raise TryOnValidationError("resolution must be -1, 1024 or 1280.", code="InvalidParameter")
+    if not isinstance(restore_face, bool):
+        raise TryOnValidationError("restore_face must be true or false.", code="InvalidParameter")
+    top_garment, bottom_garment = _pick_garments(product, top_garment, bottom_garment)
+    if top_garment is not None and top_image is not None or bottom_garment is not None and bottom_image is not None:
+        raise TryOnValidationError("Give each slot either a garment or an image, not both.", code="InvalidGarment")
+    checked_person = check_image(person_image, field="person_image")
+    sources = {
+        "top_image": top_image if top_image is not None else (top_garment and _garment_bytes(top_garment)),
+        "bottom_image": bottom_image if bottom_image is not None else (bottom_garment and _garment_bytes(bottom_garment)),
+    }
+    checked_garments = {f: check_image(src, field=f) for f, src in sources.items() if src}
+    if not checked_garments:
+        raise TryOnValidationError(code="InvalidGarment")
+    backend = get_backend(model=model)
+
+    job = TryOn(
+        user=user if getattr(user, "is_authenticated", False) else None,
+        owner_key="" if getattr(user, "is_authenticated", False) else owner_key,
+        product=product if product is not None else getattr(top_garment or bottom_garment, "product", None),
+        top_garment=top_garment,
+        bottom_garment=bottom_garment,
+        backend=backend.name,
+        model_name=backend.model,
+        resolution=resolution,
+        restore_face=restore_face,
+    )
+    written: list[str] = []
+    try:
+        _save_file(job.person_image, "person", checked_person, written)
+        for field, checked in checked_garments.items():
+            _save_file(getattr(job, field), field, checked, written)
+        with transaction.atomic():
+            job.save()
+            if dispatch_now:
+                transaction.on_commit(lambda: dispatch(job.pk))
+    except BaseException:
+        storage = get_tryon_storage()
+        for name in written:  # never leave a half-created job's files behind
+            storage.delete(name)
+        raise
+    logger.info("try-on %s created (%s/%s)", job.public_id, job.backend, job.model_name)
+    return job
+
+
+def _save_file(field_file: Any, stem: str, checked: CheckedImage, written: list[str]) -> None:
+    field_file.save(f"{stem}.{checked.extension}", ContentFile(checked.content), save=False)
+    written.append(field_file.name)
+
+
+# -- dispatch and submit -------------------------------------------------------------------------
+def dispatch(pk: int) -> bool:
+    """Move a queued job to ``submitting`` and enqueue its submit task after commit."""
+    if not TryOn.objects.transition(pk, ["queued"], "submitting"):
+        return False
+    from .tasks import submit_tryon
+
+    transaction.on_commit(lambda: submit_tryon.delay(pk))
+    return True
+
+
+def backend_for(job: TryOn) -> BaseTryOnBackend:
+    """The configured backend, on the model this job was created for."""
+    return get_backend(model=job.model_name or None)
+
+
+def input_url(name: str, backend: BaseTryOnBackend) -> str:
+    """A URL the provider can download ``name`` from, per ``TRYON["INPUT_URLS"]``.
+
+    ``auto``: a presigned storage URL (S3/OSS) if the storage gives one, else a signed, expiring URL
+    of this app under ``PUBLIC_BASE_URL``, else the provider's temporary upload.
+    """
+    strategy = tryon_settings.INPUT_URLS
+    if strategy in ("auto", "storage"):
+        url = storage_absolute_url(name)
+        if url and (strategy == "storage" or any(m in url for m in PRESIGNED_MARKERS)):
+            return url
+        if strategy == "storage":
+            raise TryOnConfigurationError(
+                "TRYON['INPUT_URLS'] = 'storage' but the storage gives no absolute URL for its files."
+            )
+    if strategy in ("auto", "signed") and tryon_settings.PUBLIC_BASE_URL:
+        return public_signed_url(name)
+    if strategy in ("auto", "upload") and backend.capabilities.supports_upload:
+        with get_tryon_storage().open(name, "rb") as fh:
+            content = fh.read()
+        ext = name.rsplit(".", 1)[-1]
+        return backend.upload(content, name.rsplit("/", 1)[-1], f"image/{'jpeg' if ext == 'jpg' else ext}")
+    raise TryOnConfigurationError(
+        "The provider cannot reach the input images: set TRYON['PUBLIC_BASE_URL'] to this site's public URL, "
+        "or use a storage with presigned URLs (django-storages S3/OSS)."
+    )
+
+
+def submit(pk: int) -> float | None:
+    """Send a ``submitting`` job to the provider. Returns the countdown to the first poll, or None.
+
+    Raises ``TryOnRetryableError`` for the task to retry; final errors mark the job failed here.
+    """
+    job = TryOn.objects.filter(pk=pk, status="submitting").first()
+    if job is None:
+        return None  # duplicate delivery, canceled meanwhile, or already submitted
+    try:
+        backend = backend_for(job)
+        request = TryOnInput(
+            person_image_url=input_url(job.person_image.name, backend),
+            top_garment_url=input_url(job.top_image.name, backend) if job.top_image else None,
+            bottom_garment_url=input_url(job.bottom_image.name, backend) if job.bottom_image else None,
+            resolution=job.resolution,
+            restore_face=job.restore_face,
+        )
+        result = backend.submit(request)
+    except TryOnRetryableError:
+        raise
+    except (TryOnError, TryOnConfigurationError) as err:
+        fail(pk, err, sources=["submitting"])
+        return None
+    now = timezone.now()
+    accepted = TryOn.objects.transition(
+        pk, ["submitting"], "submitted", remote_id=result.remote_id, request_id=result.request_id, submitted_at=now
+    )
+    if not accepted:  # canceled while we were submitting: do not let the provider work (and bill) for nothing
+        _cancel_remote_quietly(backend, result.remote_id)
+        return None
+    job.refresh_from_db()
+    _send_after_commit(signals.tryon_submitted, job)
+    logger.info("try-on %s submitted as %s", job.public_id, result.remote_id)
+    return backend.capabilities.typical_duration
+
+
+def requeue_after_submit_error(pk: int) -> bool:
+    """Put a ``submitting`` job back to ``queued`` (the provider provably did not accept it)."""
+    return TryOn.objects.transition(pk, ["submitting"], "queued")
+
+
+# -- poll and result -----------------------------------------------------------------------------
+def poll(pk: int) -> float | None:
+    """Ask the provider about an in-flight job. Returns the countdown to the next poll, or None when done.
+
+    On SUCCEEDED the result is downloaded into our storage before the job is marked succeeded.
+    Past ``POLL_DEADLINE`` the job fails with code ``Timeout``.
+    """
+    job = TryOn.objects.filter(pk=pk, status__in=IN_FLIGHT).first()
+    if job is None:
+        return None
+    backend = backend_for(job)
+    if _past_deadline(job):
+        _cancel_remote_quietly(backend, job.remote_id)
+        fail(pk, TryOnError(f"No result within {tryon_settings.POLL_DEADLINE} s.", code="Timeout"))
+        return None
+    try:
+        state = backend.poll(job.remote_id)
+    except TryOnRetryableError:
+        raise
+    except TryOnError as err:
+        fail(pk, err)
+        return None
+    TryOn.objects.filter(pk=pk).update(
+        poll_count=F("poll_count") + 1,
+        remote_submitted_at=state.submitted_at or job.remote_submitted_at,
+        remote_scheduled_at=state.scheduled_at or job.remote_scheduled_at,
+        remote_ended_at=state.ended_at or job.remote_ended_at,
+    )
+    if state.state is RemoteState.SUCCEEDED:
+        _store_result(job, backend, state.result_url or "", state.image_count)
+        return None
+    if state.state in (RemoteState.FAILED, RemoteState.UNKNOWN):
+        fail(pk, TryOnProviderRejected(state.error_message, code=state.error_code or "ProviderError"), raw=state.raw)
+        return None
+    if state.state is RemoteState.CANCELED:
+        if TryOn.objects.transition(pk, IN_FLIGHT, "canceled", error_code="Canceled", error_message="Canceled at the provider."):
+            logger.info("try-on %s canceled at the provider", job.public_id)
+        return None
+    if state.state is RemoteState.RUNNING:
+        TryOn.objects.transition(pk, ["submitted"], "running")
+    return _next_poll_countdown(job)
+
+
+def _past_deadline(job: TryOn) -> bool:
+    started = job.submitted_at or job.created_at
+    return timezone.now() > started + timedelta(seconds=tryon_settings.POLL_DEADLINE)
+
+
+def _next_poll_countdown(job: TryOn) -> float:
+    started = job.submitted_at or job.created_at
+    remaining = (started + timedelta(seconds=tryon_settings.POLL_DEADLINE) - timezone.now()).total_seconds()
+    return max(0.5, min(float(tryon_settings.POLL_INTERVAL), remaining + 0.5))
+
+
+def _store_result(job: TryOn, backend: BaseTryOnBackend, url: str, image_count: int) -> None:
+    """Download the provider's result (its link dies in 24 h) into our storage, then mark succeeded."""
+    try:
+        content = backend.download(url)
+        checked = _check_result(content)
+    except TryOnRetryableError:
+        raise
+    except TryOnError as err:
+        fail(job.pk, err)
+        return
+    storage = get_tryon_storage()
+    stored = storage.save(result_upload_to(job, f"result.{checked}"), ContentFile(content))
+    done = TryOn.objects.transition(
+        job.pk, IN_FLIGHT, "succeeded", result_image=stored, image_count=image_count or 1, error_code="", error_message=""
+    )
+    if not done:  # canceled or failed meanwhile: keep no orphan file
+        storage.delete(stored)
+        return
+    job.refresh_from_db()
+    _send_after_commit(signals.tryon_succeeded, job)
+    logger.info("try-on %s succeeded", job.public_id)
+
+
+def _check_result(content: bytes) -> str:
+    """The extension for a downloaded result, after proving it is an image."""
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            fmt = image.format
+    except (UnidentifiedImageError, OSError) as err:
+        raise TryOnProviderRejected("The provider's result is not an image.", code="ResultUnavailable") from err
+    return {"PNG": "png", "BMP": "bmp"}.get(fmt or "", "jpg")
+
+
+# -- failure, retry, cancel, delete ---------------------------------------------------------------
+def fail(pk: int, error: TryOnError | TryOnConfigurationError, *, sources: Any = UNFINISHED, raw: Any = None) -> bool:
+    """Mark a job failed with a stable code and a message; send ``tryon_failed`` after commit."""
+    code = getattr(error, "code", "ConfigurationError")
+    message = getattr(error, "message", str(error))
+    provider_error = {"code": code, "message": message}
+    if getattr(error, "status_code", None) is not None:
+        provider_error["status"] = error.status_code
+    if getattr(error, "request_id", ""):
+        provider_error["request_id"] = error.request_id
+    if isinstance(raw, dict):
+        provider_error["output"] = raw.get("output")
+    done = TryOn.objects.transition(
+        pk, sources, "failed", error_code=code[:64], error_message=message, provider_error=provider_error
+    )
+    if done:
+        job = TryOn.objects.get(pk=pk)
+        logger.warning("try-on %s failed: %s", job.public_id, code)
+        _send_after_commit(signals.tryon_failed, job, code=code, message=message)
+    return done
+
+
+def retry_delay(retries: int, error: TryOnRetryableError) -> float | None:
+    """Seconds to wait before retry number ``retries + 1`` (exponential, full jitter), or None to give up."""
+    if retries >= tryon_settings.MAX_RETRIES:
+        return None
+    ceiling = min(float(tryon_settings.RETRY_BACKOFF_MAX), 2.0 ** (retries + 1))
+    delay = random.uniform(ceiling / 2, ceiling)
+    if error.retry_after:
+        delay = max(delay, float(error.retry_after))
+    return delay
+
+
+def retry(job: TryOn) -> bool:
+    """Start a new attempt of a failed or canceled job; the old attempt is kept in ``history``."""
+    entry = {
+        "attempt": job.attempts,
+        "remote_id": job.remote_id,
+        "request_id": job.request_id,
+        "status": job.status,
+        "error_code": job.error_code,
+        "error_message": job.error_message,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+    with transaction.atomic():
+        done = TryOn.objects.transition(
+            job.pk,
+            ["failed", "canceled"],
+            "queued",
+            history=[*job.history, entry],
+            attempts=F("attempts") + 1,
+            remote_id="",
+            request_id="",
+            error_code="",
+            error_message="",
+            provider_error={},
+            remote_submitted_at=None,
+            remote_scheduled_at=None,
+            remote_ended_at=None,
+            submitted_at=None,
+            finished_at=None,
+            poll_count=0,
+        )
+        if done:
+            transaction.on_commit(lambda: dispatch(job.pk))
+    job.refresh_from_db()
+    return done
+
+
+def cancel(job: TryOn) -> bool:
+    """Cancel a job not yet running. Jobs the provider already started cannot be canceled (its rule)."""
+    canceled = dict(error_code="Canceled", error_message="Canceled by request.")
+    if TryOn.objects.transition(job.pk, ["queued", "submitting"], "canceled", **canceled):
+        job.refresh_from_db()
+        return True
+    job.refresh_from_db()
+    if job.status == "submitted" and job.remote_id:
+        if backend_for(job).cancel(job.remote_id):
+            done = TryOn.objects.transition(job.pk, ["submitted", "running"], "canceled", **canceled)
+            job.refresh_from_db()
+            return done
+    return False
+
+
+def delete(job: TryOn) -> None:
+    """Delete a job and every file it owns (person photo, garment snapshots, result)."""
+    if job.status in IN_FLIGHT and job.remote_id:
+        _cancel_remote_quietly(backend_for(job), job.remote_id)
+    names = [f.name for f in (job.person_image, job.top_image, job.bottom_image, job.result_image) if f]
+    job.delete()
+    storage = get_tryon_storage()
+    for name in names:
+        storage.delete(name)
+
+
+def sweep(*, stale_after: float = 300) -> dict[str, int]:
+    """Recover jobs whose task was lost (broker down, worker killed). Run it periodically (Celery beat).
+
+    Queued jobs are dispatched again, ``submitting`` jobs re-enqueued, in-flight jobs polled (which
+    also enforces the deadline). Returns counts per action.
+    """
+    from .tasks import poll_tryon, submit_tryon
+
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    counts = {"dispatched": 0, "resubmitted": 0, "polled": 0}
+    for job in TryOn.objects.stale(cutoff).only("pk", "status"):
+        TryOn.objects.filter(pk=job.pk).update(updated_at=timezone.now())
+        if job.status == "queued":
+            counts["dispatched"] += dispatch(job.pk)
+        elif job.status == "submitting":
+            submit_tryon.delay(job.pk)
+            counts["resubmitted"] += 1
+        else:
+            poll_tryon.delay(job.pk)
+            counts["polled"] += 1
+    return counts
+
+
+def run_now(job: TryOn, *, sleep: Callable[[float], None] = time.sleep, max_wait: float | None = None) -> TryOn:
+    """Drive one job through submit and poll in this process (management commands, no worker needed)."""
+    deadline = time.monotonic() + (max_wait or tryon_settings.POLL_DEADLINE + 60)
+    if job.status == "queued":
+        TryOn.objects.transition(job.pk, ["queued"], "submitting")
+    retries = 0
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        try:
+            if job.status == "submitting":
+                countdown = submit(job.pk)
+            elif job.status in IN_FLIGHT:
+                countdown = poll(job.pk)
+            else:
+                break
+            retries = 0
+        except TryOnRetryableError as err:
+            countdown = retry_delay(retries, err)
+            retries += 1
+            if countdown is None:
+                fail(job.pk, err)
+                break
+        if countdown:
+            sleep(min(countdown, max(0.0, deadline - time.monotonic())))
+    job.refresh_from_db()
+    if not job.is_terminal:
+        fail(job.pk, TryOnError("Gave up waiting for the provider.", code="Timeout"))
+        job.refresh_from_db()
+    return job
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _cancel_remote_quietly(backend: BaseTryOnBackend, remote_id: str) -> None:
+    try:
+        backend.cancel(remote_id)
+    except TryOnError as err:
+        logger.info("could not cancel provider task %s: %s", remote_id, err.code)
+
+
+def _send_after_commit(signal: Any, job: TryOn, **kwargs: Any) -> None:
+    def send() -> None:
+        for receiver, response in signal.send_robust(sender=TryOn, tryon=job, **kwargs):
+            if isinstance(response, Exception):
+                logger.error("receiver %r of %s raised %r", receiver, signal, response, exc_info=response)
+
+    transaction.on_commit(send)

@@ -1,0 +1,12 @@
+"""Domain signals, sent after the state change is committed (with ``send_robust``)."""
+
+from django.dispatch import Signal
+
+#: Sent when the provider accepted a try-on. provides args: tryon
+tryon_submitted = Signal()
+
+#: Sent when the result is stored and the try-on succeeded. provides args: tryon
+tryon_succeeded = Signal()
+
+#: Sent when a try-on failed for good. provides args: tryon, code, message
+tryon_failed = Signal()

@@ -1,0 +1,180 @@
+"""Check images against the provider's rules before any money is spent.
+
+The rules (DashScope aitryon, reference §3.1): 5 KB ≤ file ≤ 5 MB; each side > 150 px and ≤ 4096 px;
+one decodable still image. Formats sent to the provider: JPEG, PNG, BMP. WebP is accepted from shoppers
+and converted to JPEG (only the provider's error text mentions WebP, its parameter table does not);
+HEIC and GIF are refused (Pillow cannot decode HEIC without a plugin; GIF is not a provider format).
+
+Header fields (format, size, frame count, EXIF orientation) are read without decoding; the pixels are
+decoded at most once, to prove the file is complete, and re-encoded only when the provider could
+misread the original (EXIF rotation, CMYK/palette/alpha modes, WebP, multi-picture JPEG).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from typing import IO, Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .exceptions import TryOnValidationError
+
+MIN_BYTES = 5 * 1024
+MAX_BYTES = 5 * 1024 * 1024
+MIN_SIDE_EXCLUSIVE = 150
+MAX_SIDE = 4096
+
+#: Pillow format → (extension, content type) for what we send as is.
+SENDABLE_FORMATS = {
+    "JPEG": ("jpg", "image/jpeg"),
+    "PNG": ("png", "image/png"),
+    "BMP": ("bmp", "image/bmp"),
+}
+#: Formats accepted from the user and re-encoded before sending.
+CONVERTED_FORMATS = {"WEBP", "MPO"}
+EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    """An image that passed the provider's rules; ``content`` is what to store and send."""
+
+    content: bytes
+    format: str
+    width: int
+    height: int
+    normalized: bool
+
+    @property
+    def extension(self) -> str:
+        return SENDABLE_FORMATS[self.format][0]
+
+    @property
+    def content_type(self) -> str:
+        return SENDABLE_FORMATS[self.format][1]
+
+
+def _error(code: str, message: str, field: str) -> TryOnValidationError:
+    err = TryOnValidationError(message, code=code)
+    err.field = field  # type: ignore[attr-defined]
+    return err
+
+
+def _read_limited(source: bytes | IO[bytes], field: str) -> bytes:
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source)
+    size = getattr(source, "size", None)
+    if size is not None and size > MAX_BYTES:
+        raise _error("InvalidInputLength", f"The file is {size} bytes; the limit is 5 MB ({MAX_BYTES} bytes).", field)
+    if hasattr(source, "seek"):
+        source.seek(0)
+    data = source.read(MAX_BYTES + 1)
+    if hasattr(source, "seek"):
+        source.seek(0)
+    return data
+
+
+def _check_length(n: int, field: str) -> None:
+    if n < MIN_BYTES:
+        raise _error("InvalidInputLength", f"The file is {n} bytes; it must be at least 5 KB ({MIN_BYTES} bytes).", field)
+    if n > MAX_BYTES:
+        raise _error("InvalidInputLength", f"The file is larger than 5 MB ({MAX_BYTES} bytes).", field)
+
+
+def _check_side(width: int, height: int, field: str) -> None:
+    for side in (width, height):
+        if side <= MIN_SIDE_EXCLUSIVE or side > MAX_SIDE:
+            raise _error(
+                "InvalidInputLength",
+                f"The image is {width}×{height} px; each side must be more than 150 and at most 4096 px.",
+                field,
+            )
+
+
+def check_image(source: bytes | IO[bytes], *, field: str = "image") -> CheckedImage:
+    """Validate ``source`` against the provider's rules and return the bytes to send.
+
+    Raises:
+        TryOnValidationError: with code ``InvalidInputLength`` (bytes or pixels out of range) or
+            ``InvalidURL`` (not a readable still image in an accepted format). ``err.field`` names the input.
+    """
+    cached = getattr(source, "_tryon_checked", None)
+    if cached is not None:
+        return cached
+    data = _read_limited(source, field)
+    _check_length(len(data), field)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise _error("InvalidURL", "The file is not an image in a supported format (JPEG, PNG, BMP, WebP).", field) from err
+    with image:
+        fmt = image.format or ""
+        if fmt not in SENDABLE_FORMATS and fmt not in CONVERTED_FORMATS:
+            raise _error("InvalidURL", f"{fmt or 'This'} images are not accepted; use JPEG, PNG, BMP or WebP.", field)
+        if fmt != "MPO" and getattr(image, "n_frames", 1) > 1:
+            raise _error("InvalidURL", "Animated or multi-frame images are not accepted; upload one still photo.", field)
+        _check_side(*image.size, field)  # header only: a decompression bomb stops here
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            raise _error("InvalidURL", "The image file is damaged or incomplete.", field) from err
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+        needs_rewrite = fmt in CONVERTED_FORMATS or orientation not in (0, 1) or image.mode not in ("RGB", "L")
+        if not needs_rewrite:
+            checked = CheckedImage(data, fmt, image.width, image.height, normalized=False)
+        else:
+            checked = _normalize(image, fmt, field)
+    _remember(source, checked)
+    return checked
+
+
+def _normalize(image: Image.Image, fmt: str, field: str) -> CheckedImage:
+    """Apply EXIF rotation, flatten to RGB and re-encode (PNG stays PNG, everything else becomes JPEG)."""
+    upright = ImageOps.exif_transpose(image) or image
+    if upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info):
+        rgba = upright.convert("RGBA")
+        rgb = Image.new("RGB", rgba.size, (255, 255, 255))
+        rgb.paste(rgba, mask=rgba.getchannel("A"))
+    else:
+        rgb = upright.convert("RGB")
+    out_format = "PNG" if fmt == "PNG" else "JPEG"
+    buffer = io.BytesIO()
+    if out_format == "PNG":
+        rgb.save(buffer, "PNG", optimize=False)
+        if buffer.tell() > MAX_BYTES:  # a photo saved as PNG may outgrow the limit once flattened
+            buffer, out_format = io.BytesIO(), "JPEG"
+    if out_format == "JPEG":
+        rgb.save(buffer, "JPEG", quality=92, subsampling=0)
+    content = buffer.getvalue()
+    _check_length(len(content), field)
+    _check_side(rgb.width, rgb.height, field)
+    return CheckedImage(content, out_format, rgb.width, rgb.height, normalized=True)
+
+
+def _remember(source: Any, checked: CheckedImage) -> None:
+    """Cache the verdict on an uploaded file so a form and the model's save() don't decode twice."""
+    if not isinstance(source, (bytes, bytearray)):
+        try:
+            source._tryon_checked = checked
+        except AttributeError:
+            pass
+
+
+def validate_tryon_image(value: Any) -> None:
+    """Django field/form validator: raise ``ValidationError`` with the provider's code."""
+    from django.core.exceptions import ValidationError
+
+    file = getattr(value, "file", value)
+    if file is None or getattr(value, "_committed", False):
+        return
+    try:
+        checked = check_image(file)
+    except TryOnValidationError as err:
+        raise ValidationError(err.message, code=err.code) from err
+    _remember(value, checked)

@@ -1,0 +1,81 @@
+"""Settings for the test suite. SQLite by default; PostgreSQL when DJANGO_TRYON_TEST_DB=postgres (CI)."""
+
+import os
+import tempfile
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "tests.urls"
+ALLOWED_HOSTS = ["*"]
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "rest_framework",
+    "django_tryon",
+    "tests.testapp",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+if os.environ.get("DJANGO_TRYON_TEST_DB") == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("PGDATABASE", "test"),
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+            "TEST": {"NAME": os.environ.get("DJANGO_TRYON_TEST_DB_NAME", "test_django_tryon")},
+        }
+    }
+else:
+    # A file, not :memory:, so a Celery worker process can share the test database.
+    _db_dir = os.environ.get("DJANGO_TRYON_TEST_DB_DIR") or tempfile.gettempdir()
+    _db_name = os.environ.get("DJANGO_TRYON_TEST_DB_NAME") or os.path.join(_db_dir, f"django_tryon_tests_{os.getpid()}.sqlite3")
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _db_name,
+            "TEST": {"NAME": _db_name},
+        }
+    }
+
+# Files go to a real directory (shared with worker processes in the integration tests).
+MEDIA_ROOT = os.environ.get("DJANGO_TRYON_TEST_MEDIA") or tempfile.mkdtemp(prefix="django_tryon_media_")
+MEDIA_URL = "/media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+TRYON_PRODUCT_MODEL = "testapp.Product"
+TRYON = {
+    "BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
+    "OPTIONS": {"api_key": "sk-test-secret-key", "base_url": "https://dashscope.test/api/v1"},
+    "PUBLIC_BASE_URL": "https://shop.test",
+}
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
+CELERY_TASK_ALWAYS_EAGER = False
+LOGGING_CONFIG = None
