@@ -52,8 +52,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The try-on service had an internal error. Please try again.",
         "试衣服务内部错误，请重试。",
     ),
-    # Our codes.
     "ModelUnavailable": (
+        "The try-on model is temporarily unavailable. Please try again later.",
+        "试衣模型暂时不可用，请稍后重试。",
+    ),
+    "UnsupportedOperation": (
+        "The try-on has already started and can no longer be canceled.",
+        "试衣已开始生成，无法取消。",
+    ),
+    # Our codes.
+    "ConfigurationError": (
+        "The shop's try-on service is not configured correctly.",
+        "商家的试衣服务配置有误。",
+    ),
+    "ModelNotAvailable": (
         "The try-on model is no longer available from the provider (it may have been retired). "
         "The shop must configure another model.",
         "服务方已不再提供该试衣模型（可能已下线），请商家配置其他模型。",

@@ -109,7 +109,11 @@ def check_image(source: bytes | IO[bytes], *, field: str = "image") -> CheckedIm
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise _error(
+            "InvalidInputLength", "The image claims far more pixels than allowed (at most 4096 px a side).", field
+        ) from err
+    except UnidentifiedImageError as err:
         raise _error("InvalidURL", "The file is not an image in a supported format (JPEG, PNG, BMP, WebP).", field) from err
     with image:
         fmt = image.format or ""
