@@ -293,7 +293,7 @@ def _past_deadline(job: TryOn) -> bool:
 def _next_poll_countdown(job: TryOn) -> float:
     started = job.submitted_at or job.created_at
     remaining = (started + timedelta(seconds=tryon_settings.POLL_DEADLINE) - timezone.now()).total_seconds()
-    return max(0.5, min(float(tryon_settings.POLL_INTERVAL), remaining + 0.5))
+    return max(0.01, min(float(tryon_settings.POLL_INTERVAL), remaining + 0.5))
 
 
 def _store_result(job: TryOn, backend: BaseTryOnBackend, url: str, image_count: int) -> None:
@@ -447,8 +447,9 @@ def sweep(*, stale_after: float = 300) -> dict[str, int]:
     return counts
 
 
-def run_now(job: TryOn, *, sleep: Callable[[float], None] = time.sleep, max_wait: float | None = None) -> TryOn:
+def run_now(job: TryOn, *, sleep: Callable[[float], None] | None = None, max_wait: float | None = None) -> TryOn:
     """Drive one job through submit and poll in this process (management commands, no worker needed)."""
+    sleep = sleep or time.sleep
     deadline = time.monotonic() + (max_wait or tryon_settings.POLL_DEADLINE + 60)
     if job.status == "queued":
         TryOn.objects.transition(job.pk, ["queued"], "submitting")

@@ -67,6 +67,7 @@ MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "secondary": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
 }
 
 TRYON_PRODUCT_MODEL = "testapp.Product"
