@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     # Polling: first poll near the backend's typical duration, then every POLL_INTERVAL seconds,
     # until POLL_DEADLINE seconds after submission (then the job fails with code "Timeout").
     "POLL_INTERVAL": 3,
+    # Seconds before the first poll; None = the backend's typical duration for the model (aitryon ≈ 15 s).
+    "FIRST_POLL_DELAY": None,
     "POLL_DEADLINE": 600,
     # Retryable errors (429, 5xx, timeouts): how many times, and the backoff ceiling in seconds.
     "MAX_RETRIES": 6,

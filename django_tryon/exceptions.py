@@ -87,7 +87,7 @@ class TryOnProviderRejected(TryOnProviderError):
 class TryOnModelUnavailable(TryOnProviderRejected):
     """The provider refused the model itself: retired, not purchased, or not found."""
 
-    default_code = "ModelUnavailable"
+    default_code = "ModelNotAvailable"
 
 
 class TryOnConfigurationError(ImproperlyConfigured):

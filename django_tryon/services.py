@@ -234,7 +234,8 @@ def submit(pk: int) -> float | None:
     job.refresh_from_db()
     _send_after_commit(signals.tryon_submitted, job)
     logger.info("try-on %s submitted as %s", job.public_id, result.remote_id)
-    return backend.capabilities.typical_duration
+    first = tryon_settings.FIRST_POLL_DELAY
+    return float(backend.capabilities.typical_duration if first is None else first)
 
 
 def requeue_after_submit_error(pk: int) -> bool:
@@ -265,6 +266,7 @@ def poll(pk: int) -> float | None:
         fail(pk, err)
         return None
     TryOn.objects.filter(pk=pk).update(
+        updated_at=timezone.now(),
         poll_count=F("poll_count") + 1,
         remote_submitted_at=state.submitted_at or job.remote_submitted_at,
         remote_scheduled_at=state.scheduled_at or job.remote_scheduled_at,
@@ -424,14 +426,26 @@ def delete(job: TryOn) -> None:
         storage.delete(name)
 
 
-def sweep(*, stale_after: float = 300) -> dict[str, int]:
+def touch(pk: int) -> None:
+    """Record activity on a job (a task is waiting to retry it), so the sweep leaves it alone."""
+    TryOn.objects.filter(pk=pk).update(updated_at=timezone.now())
+
+
+def default_stale_after() -> float:
+    """How long a job may go without an update before the sweep recovers it (longer than any backoff)."""
+    return max(600.0, 2.0 * float(tryon_settings.RETRY_BACKOFF_MAX), 4.0 * float(tryon_settings.POLL_INTERVAL))
+
+
+def sweep(*, stale_after: float | None = None) -> dict[str, int]:
     """Recover jobs whose task was lost (broker down, worker killed). Run it periodically (Celery beat).
 
     Queued jobs are dispatched again, ``submitting`` jobs re-enqueued, in-flight jobs polled (which
-    also enforces the deadline). Returns counts per action.
+    also enforces the deadline). Every running task touches its job, so only lost jobs are stale.
+    Returns counts per action.
     """
     from .tasks import poll_tryon, submit_tryon
 
+    stale_after = default_stale_after() if stale_after is None else stale_after
     cutoff = timezone.now() - timedelta(seconds=stale_after)
     counts = {"dispatched": 0, "resubmitted": 0, "polled": 0}
     for job in TryOn.objects.stale(cutoff).only("pk", "status"):

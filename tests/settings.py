@@ -1,5 +1,6 @@
 """Settings for the test suite. SQLite by default; PostgreSQL when DJANGO_TRYON_TEST_DB=postgres (CI)."""
 
+import json
 import os
 import tempfile
 
@@ -42,7 +43,7 @@ if os.environ.get("DJANGO_TRYON_TEST_DB") == "postgres":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
-            "NAME": os.environ.get("PGDATABASE", "test"),
+            "NAME": os.environ.get("DJANGO_TRYON_WORKER_DB") or os.environ.get("PGDATABASE", "test"),
             "USER": os.environ.get("PGUSER", "postgres"),
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": os.environ.get("PGPORT", "5432"),
@@ -52,18 +53,20 @@ if os.environ.get("DJANGO_TRYON_TEST_DB") == "postgres":
 else:
     # A file, not :memory:, so a Celery worker process can share the test database.
     _db_dir = os.environ.get("DJANGO_TRYON_TEST_DB_DIR") or tempfile.gettempdir()
-    _db_name = os.environ.get("DJANGO_TRYON_TEST_DB_NAME") or os.path.join(_db_dir, f"django_tryon_tests_{os.getpid()}.sqlite3")
+    _db_name = os.environ.get("DJANGO_TRYON_WORKER_DB") or os.path.join(_db_dir, f"django_tryon_tests_{os.getpid()}.sqlite3")
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": _db_name,
             "TEST": {"NAME": _db_name},
+            "OPTIONS": {"timeout": 30},
         }
     }
 
 # Files go to a real directory (shared with worker processes in the integration tests).
 MEDIA_ROOT = os.environ.get("DJANGO_TRYON_TEST_MEDIA") or tempfile.mkdtemp(prefix="django_tryon_media_")
 MEDIA_URL = "/media/"
+STATIC_URL = "/static/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -76,6 +79,9 @@ TRYON = {
     "OPTIONS": {"api_key": "sk-test-secret-key", "base_url": "https://dashscope.test/api/v1"},
     "PUBLIC_BASE_URL": "https://shop.test",
 }
+
+# The integration tests hand their TRYON settings to the worker process through the environment.
+TRYON.update(json.loads(os.environ.get("DJANGO_TRYON_TEST_TRYON_JSON", "{}")))
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 CELERY_TASK_ALWAYS_EAGER = False

@@ -129,3 +129,24 @@ def test_sweep_task_calls_the_service():
     with mock.patch.object(services, "sweep", return_value={"dispatched": 0}) as sweep:
         assert tasks.sweep_tryons.apply(kwargs={"stale_after": 60}).get() == {"dispatched": 0}
     sweep.assert_called_once_with(stale_after=60)
+
+
+def test_an_unexpected_error_fails_the_job_with_a_reason(job):
+    with mock.patch.object(services, "submit", side_effect=KeyError("bug")), pytest.raises(KeyError):
+        tasks.submit_tryon.apply((job.pk,), throw=True)
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == ("failed", "ProcessingError") and "KeyError" in job.error_message
+
+
+def test_a_job_waiting_for_its_retry_is_not_swept(dashscope, job):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    dashscope.error("POST", SUBMIT_URL, 503, "ModelServingError")
+    TryOn.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    with mock.patch.object(tasks.submit_tryon, "retry", side_effect=Retry()), pytest.raises(Retry):
+        tasks.submit_tryon.apply((job.pk,), throw=True)
+    with mock.patch.object(tasks.submit_tryon, "delay") as delay:
+        assert services.sweep()["resubmitted"] == 0
+    delay.assert_not_called()

@@ -141,7 +141,9 @@ class DashScopeBackend(BaseTryOnBackend):
             from ..conf import tryon_settings
 
             debug = tryon_settings.DEBUG_API_REQUESTS
-        self.http = HTTPClient(self.name, timeout=self.options["timeout"], debug=bool(debug))
+        timeout = self.options["timeout"]
+        timeout = tuple(timeout) if isinstance(timeout, (list, tuple)) else timeout  # JSON settings give lists
+        self.http = HTTPClient(self.name, timeout=timeout, debug=bool(debug))
 
     def __repr__(self) -> str:  # never show the key
         return f"<DashScopeBackend model={self.model!r} base_url={self.base_url!r}>"

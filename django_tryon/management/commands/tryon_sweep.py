@@ -11,7 +11,9 @@ class Command(BaseCommand):
     help = "Re-dispatch queued, re-submit stuck and re-poll in-flight try-ons not updated recently."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--stale-after", type=float, default=300, help="Seconds without update (default 300).")
+        parser.add_argument(
+            "--stale-after", type=float, default=None, help="Seconds without update (default: 600, or more with long backoffs)."
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         counts = services.sweep(stale_after=opts["stale_after"])
