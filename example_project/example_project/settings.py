@@ -1,0 +1,106 @@
+"""Settings of the example shop: embedded defaults (SQLite, local files, a file-system Celery broker).
+
+Environment variables: DASHSCOPE_API_KEY, DASHSCOPE_BASE_URL, DASHSCOPE_MODEL, TRYON_PUBLIC_BASE_URL.
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("SHOP_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = os.environ.get("SHOP_SECRET_KEY", "example-shop-not-for-production")
+DEBUG = os.environ.get("SHOP_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_tryon",
+    "shop",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "example_project.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+WSGI_APPLICATION = "example_project.wsgi.application"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3", "OPTIONS": {"timeout": 20}}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en"
+STATIC_URL = "/static/"
+# Person photos and results are never served from MEDIA_URL: only through django_tryon's signed URLs.
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "/media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+
+# -- django-tryon -------------------------------------------------------------------------------
+TRYON_PRODUCT_MODEL = "shop.Product"
+DASHSCOPE_API_KEY = os.environ.get("DASHSCOPE_API_KEY", "")
+TRYON = {
+    "BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
+    "OPTIONS": {
+        "api_key": DASHSCOPE_API_KEY or None,
+        "base_url": os.environ.get("DASHSCOPE_BASE_URL") or None,
+        "model": os.environ.get("DASHSCOPE_MODEL", "aitryon"),
+    },
+    # Empty: the provider gets the inputs through its own temporary upload (works from a laptop).
+    # Set it to this site's public https:// address to use signed URLs instead.
+    "PUBLIC_BASE_URL": os.environ.get("TRYON_PUBLIC_BASE_URL", ""),
+}
+# Until the offline sandbox ships (see the README), try-ons need a DashScope key. Without one the
+# shop still runs and says so on every product page, so the missing key is not an error here.
+SHOP_TRYON_ENABLED = bool(DASHSCOPE_API_KEY)
+SILENCED_SYSTEM_CHECKS = [] if SHOP_TRYON_ENABLED else ["django_tryon.E001"]
+
+# -- Celery: a file-system broker, so no Redis or RabbitMQ is needed -----------------------------
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"data_folder_in": str(BROKER_DIR), "data_folder_out": str(BROKER_DIR), "processed_folder": str(BROKER_DIR / "done"), "store_processed": False}
+    if CELERY_BROKER_URL == "filesystem://"
+    else {}
+)
+CELERY_BEAT_SCHEDULE = {
+    "tryon-sweep": {"task": "django_tryon.sweep_tryons", "schedule": 300.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_tryon": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+}

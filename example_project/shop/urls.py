@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "shop"
+urlpatterns = [
+    path("", views.product_list, name="product_list"),
+    path("p/<int:pk>/", views.product_detail, name="product_detail"),
+    path("try/<uuid:public_id>/", views.tryon_detail, name="tryon_detail"),
+]
