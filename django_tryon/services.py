@@ -164,7 +164,17 @@ def dispatch(pk: int) -> bool:
         return False
     from .tasks import submit_tryon
 
-    transaction.on_commit(lambda: submit_tryon.delay(pk))
+    transaction.on_commit(lambda: _enqueue(submit_tryon, pk))
+    return True
+
+
+def _enqueue(task: Any, pk: int) -> bool:
+    """Send a task; if the broker is unreachable, log it and leave the job to the sweep (never a 500)."""
+    try:
+        task.delay(pk)
+    except Exception:  # kombu/redis/amqp connection errors differ by transport
+        logger.exception("could not enqueue %s for try-on %s; the sweep will retry", task.name, pk)
+        return False
     return True
 
 
@@ -453,11 +463,9 @@ def sweep(*, stale_after: float | None = None) -> dict[str, int]:
         if job.status == "queued":
             counts["dispatched"] += dispatch(job.pk)
         elif job.status == "submitting":
-            submit_tryon.delay(job.pk)
-            counts["resubmitted"] += 1
+            counts["resubmitted"] += _enqueue(submit_tryon, job.pk)
         else:
-            poll_tryon.delay(job.pk)
-            counts["polled"] += 1
+            counts["polled"] += _enqueue(poll_tryon, job.pk)
     return counts
 
 

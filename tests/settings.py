@@ -84,5 +84,6 @@ TRYON = {
 TRYON.update(json.loads(os.environ.get("DJANGO_TRYON_TEST_TRYON_JSON", "{}")))
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 LOGGING_CONFIG = None

@@ -150,3 +150,13 @@ def test_a_job_waiting_for_its_retry_is_not_swept(dashscope, job):
     with mock.patch.object(tasks.submit_tryon, "delay") as delay:
         assert services.sweep()["resubmitted"] == 0
     delay.assert_not_called()
+
+
+def test_a_broker_outage_never_breaks_the_request(person_bytes, top_garment, django_capture_on_commit_callbacks, caplog):
+    from kombu.exceptions import OperationalError
+
+    with mock.patch.object(tasks.submit_tryon, "delay", side_effect=OperationalError("broker down")):
+        with django_capture_on_commit_callbacks(execute=True):
+            job = services.create_tryon(person_image=person_bytes, top_garment=top_garment)
+    job.refresh_from_db()
+    assert job.status == "submitting" and "the sweep will retry" in caplog.text

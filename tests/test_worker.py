@@ -43,7 +43,8 @@ def redis_broker():
 def celery_app(redis_broker):
     from tests.celery_app import app
 
-    app.conf.broker_url = redis_broker
+    assert app.conf.broker_url  # load the Django settings first (older Celery loads them lazily) ...
+    app.conf.broker_url = redis_broker  # ... then point this process at Redis
     app.set_current()
     app.set_default()
     return app
@@ -63,7 +64,7 @@ def stack(celery_app, live_server):
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "CELERY_BROKER_URL": celery_app.conf.broker_url,
+            "CELERY_BROKER_URL": REDIS_URL,
             "DJANGO_TRYON_WORKER_DB": connection.settings_dict["NAME"],
             "DJANGO_TRYON_TEST_MEDIA": str(settings.MEDIA_ROOT),
             "DJANGO_TRYON_TEST_TRYON_JSON": json.dumps(tryon),
