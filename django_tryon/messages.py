@@ -91,6 +91,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "试衣生成超时，已停止，请重试。",
     ),
     "Canceled": ("The try-on was canceled.", "试衣已取消。"),
+    "ProcessingError": (
+        "Something went wrong on our side while processing the try-on. Please try again.",
+        "处理试衣时我方出现错误，请重试。",
+    ),
     "Unknown": (
         "The try-on service lost track of this job (unknown or expired task).",
         "试衣服务找不到该任务（任务不存在或已过期）。",
