@@ -84,9 +84,10 @@ def stack(celery_app, live_server):
             print(output)  # shown by pytest when a test fails
 
 
-def wait_for(job: TryOn, statuses: set[str], timeout: float = 60) -> TryOn:
+def wait_for(job: TryOn, statuses: set[str], worker: subprocess.Popen, timeout: float = 60) -> TryOn:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        assert worker.poll() is None, "the worker process died (its output is printed below)"
         job.refresh_from_db()
         if job.status in statuses:
             return job
@@ -99,7 +100,7 @@ def test_a_real_worker_takes_a_job_from_queued_to_succeeded(stack, person_bytes,
     top = make_garment(product, "top")
     job = services.create_tryon(person_image=person_bytes, top_garment=top)
     assert TryOn.objects.get(pk=job.pk).status in ("queued", "submitting")
-    job = wait_for(job, {"succeeded", "failed"})
+    job = wait_for(job, {"succeeded", "failed"}, worker)
     assert job.status == "succeeded", (job.error_code, job.error_message)
     # The first submit got a 429: the worker retried with backoff; the provider saw two submits, one task.
     assert fake.submits == 2 and len(fake.tasks) == 1 and job.remote_id in fake.tasks
@@ -114,6 +115,6 @@ def test_a_provider_failure_reaches_the_job_with_its_code(stack, person_bytes, p
     fake, worker = stack
     fake.fail_next = ("InvalidPerson", "The input image has no human body or multi human bodies.")
     job = services.create_tryon(person_image=person_bytes, top_garment=make_garment(product, "top"))
-    job = wait_for(job, {"succeeded", "failed"})
+    job = wait_for(job, {"succeeded", "failed"}, worker)
     assert (job.status, job.error_code) == ("failed", "InvalidPerson")
     assert "human body" in job.error_message and not job.result_image
