@@ -1,0 +1,232 @@
+"""The garment: cut it out of its flat-lay photo, count the pieces, find its key points, tell its kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .images import ImageInput, to_rgb_array
+
+#: Largest side used for analysis; the cut-out keeps full resolution.
+ANALYSIS_SIDE = 640
+KINDS = ("top", "bottom", "one_piece")
+
+
+@dataclass
+class GarmentAnalysis:
+    """A garment cut out of its photo. Coordinates are in ``rgba``'s pixels (the cropped garment)."""
+
+    kind: str  # "top" | "bottom" | "one_piece"
+    rgba: np.ndarray  # HxWx4 uint8, alpha = garment
+    keypoints: dict[str, tuple[float, float]]
+    pieces: int  # separate garments found (1 is what the provider wants)
+    background_clean: bool
+    fill_ratio: float  # share of the photo the garment covers
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.rgba[..., 3] >= 128
+
+    @property
+    def has_sleeves(self) -> bool:
+        return "sleeve_l" in self.keypoints
+
+
+def _background_distance(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Colour distance of every pixel to the border colour; also the border colour and its spread."""
+    border = np.concatenate([lab[:4].reshape(-1, 3), lab[-4:].reshape(-1, 3), lab[:, :4].reshape(-1, 3), lab[:, -4:].reshape(-1, 3)])
+    background = np.median(border, axis=0)
+    spread = float(np.percentile(np.linalg.norm(border - background, axis=1), 90))
+    return np.linalg.norm(lab - background, axis=2), background, spread
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill everything not reachable from the border (a white print inside a dark tee, say)."""
+    h, w = mask.shape
+    flood = mask.astype(np.uint8).copy()
+    padded = np.zeros((h + 2, w + 2), np.uint8)
+    padded[1:-1, 1:-1] = flood
+    reach = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(padded, reach, (0, 0), 2)
+    return padded[1:-1, 1:-1] != 2
+
+
+def segment_garment(rgb: np.ndarray) -> tuple[np.ndarray, int, bool]:
+    """Garment mask (bool, same size as ``rgb``), number of separate pieces, clean-background flag."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    distance, _, spread = _background_distance(lab)
+    threshold = max(10.0, spread * 2.5)
+    foreground = distance > threshold
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 20, 60) > 0  # outlines of white-on-white garments
+    foreground |= cv2.dilate(edges.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+    foreground = cv2.morphologyEx(foreground.astype(np.uint8), cv2.MORPH_CLOSE, kernel, iterations=2) > 0
+    foreground = _fill_holes(foreground)
+    foreground = cv2.morphologyEx(foreground.astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(foreground.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros(rgb.shape[:2], bool), 0, spread < 12
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    order = np.argsort(areas)[::-1]
+    largest = areas[order[0]]
+    keep = [i + 1 for i in order if areas[i] >= 0.2 * largest and areas[i] >= 0.01 * foreground.size]
+    pieces = len(keep)
+    mask = labels == (order[0] + 1)
+    return mask, pieces, spread < 12
+
+
+def _row_extents(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    has = mask.any(axis=1)
+    left = np.where(has, mask.argmax(axis=1), -1)
+    right = np.where(has, mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1), -1)
+    return has, left, right
+
+
+def _classify(mask: np.ndarray) -> str:
+    """Top, bottom or one-piece from the silhouette (used when the caller does not say).
+
+    Two legs below a crotch, or a straight waistband as wide as the garment, mean a bottom; a tall
+    shape is a dress; a short, wide shape widest at the hem is shorts; anything else is a top.
+    """
+    h, w = mask.shape
+    has, left, right = _row_extents(mask)
+    widths = np.where(has, right - left + 1, 0).astype(float)
+    if _crotch_y(mask) is not None:
+        return "bottom"
+    aspect = h / max(w, 1)
+    top_ratio = float(np.median(widths[: max(1, h // 10)]) / max(widths.max(), 1))
+    widest = float(np.argmax(widths)) / h
+    top_at = lambda x: float(np.argmax(mask[:, int(np.clip(x, 0, w - 1))]))  # noqa: E731
+    neckline_dip = (top_at(w / 2) - min(top_at(0.25 * w), top_at(0.75 * w))) / h
+    if top_ratio >= 0.75 and neckline_dip <= 0.01:
+        return "bottom"
+    if aspect >= 1.45:
+        return "one_piece"
+    if aspect < 1.0 and widest > 0.6 and top_ratio >= 0.6:
+        return "bottom"
+    return "top"
+
+
+def _crotch_y(mask: np.ndarray) -> int | None:
+    """The row where the legs of trousers or shorts part (a background gap in the middle), if any."""
+    h, w = mask.shape
+    has, left, right = _row_extents(mask)
+    center = int((np.median(left[has]) + np.median(right[has])) / 2)
+    band = mask[:, max(0, center - max(2, w // 60)) : center + max(3, w // 60)]
+    column = band.all(axis=1)
+    y1 = int(np.where(has)[0][-1])
+    # Walk up from the hem while the centre is open: trouser legs part from the hem to the crotch.
+    y = y1
+    while y > 0 and not column[y]:
+        y -= 1
+    start = y + 1
+    if y1 - start < 0.08 * h or start < 0.25 * h:
+        return None
+    legs = mask[start : y1 + 1]
+    waist = float(np.median((right - left + 1)[has][: max(1, h // 20)]))
+    left_leg, right_leg = np.median(legs[:, :center].sum(axis=1)), np.median(legs[:, center:].sum(axis=1))
+    if min(left_leg, right_leg) < 0.2 * waist:  # a tie or a strap, not a second leg
+        return None
+    return start
+
+
+def _keypoints(mask: np.ndarray, kind: str) -> dict[str, tuple[float, float]]:
+    """Key points in image coordinates ("_l" = image left)."""
+    h, w = mask.shape
+    has, left, right = _row_extents(mask)
+    rows = np.where(has)[0]
+    y0, y1 = int(rows[0]), int(rows[-1])
+    height = y1 - y0 + 1
+    points: dict[str, tuple[float, float]] = {}
+    band = lambda a, b: rows[(rows >= y0 + a * height) & (rows <= y0 + b * height)]  # noqa: E731
+
+    if kind == "bottom":
+        top_rows = band(0, 0.04)
+        points["waist_l"] = (float(np.median(left[top_rows])), float(y0))
+        points["waist_r"] = (float(np.median(right[top_rows])), float(y0))
+        crotch = _crotch_y(mask)
+        hem_rows = band(0.96, 1.0)
+        if crotch is not None:
+            points["crotch"] = ((points["waist_l"][0] + points["waist_r"][0]) / 2, float(crotch))
+            hem = mask[y1 - max(2, height // 40) : y1 + 1].any(axis=0)
+            xs = np.where(hem)[0]
+            split = int(points["crotch"][0])
+            lx, rx = xs[xs < split], xs[xs >= split]
+            if len(lx) and len(rx):
+                points.update(
+                    hem_l_out=(float(lx.min()), float(y1)), hem_l_in=(float(lx.max()), float(y1)),
+                    hem_r_in=(float(rx.min()), float(y1)), hem_r_out=(float(rx.max()), float(y1)),
+                )
+        if "hem_l_out" not in points:
+            points.pop("crotch", None)
+            points["hem_l"] = (float(np.median(left[hem_rows])), float(y1))
+            points["hem_r"] = (float(np.median(right[hem_rows])), float(y1))
+        return points
+
+    # Tops and one-pieces: the torso is the band of rows below the sleeves.
+    widths = (right - left + 1).astype(float)
+    body_rows = band(0.55, 0.8) if kind == "top" else band(0.3, 0.45)
+    torso_l = float(np.median(left[body_rows]))
+    torso_r = float(np.median(right[body_rows]))
+    torso_w = torso_r - torso_l
+    top_at = lambda x: float(np.argmax(mask[:, int(np.clip(x, 0, w - 1))]))  # noqa: E731
+    shoulder_l_x = torso_l + 0.04 * torso_w
+    shoulder_r_x = torso_r - 0.04 * torso_w
+    points["shoulder_l"] = (shoulder_l_x, top_at(shoulder_l_x))
+    points["shoulder_r"] = (shoulder_r_x, top_at(shoulder_r_x))
+    centre = (torso_l + torso_r) / 2
+    neck_cols = [int(np.clip(centre + f * torso_w, 0, w - 1)) for f in (-0.18, 0.18)]
+    points["neck_l"] = (float(neck_cols[0]), top_at(neck_cols[0]))
+    points["neck_r"] = (float(neck_cols[1]), top_at(neck_cols[1]))
+    hem_rows = band(0.97, 1.0)
+    points["hem_l"] = (float(np.median(left[hem_rows])), float(y1))
+    points["hem_r"] = (float(np.median(right[hem_rows])), float(y1))
+    if kind == "one_piece":
+        waist_rows = band(0.35, 0.45)
+        i = int(waist_rows[np.argmin(widths[waist_rows])]) if len(waist_rows) else y0 + height // 3
+        points["waist_l"] = (float(left[i]), float(i))
+        points["waist_r"] = (float(right[i]), float(i))
+    # Sleeves: parts sticking out beyond the torso sides in the upper half.
+    upper = band(0.0, 0.6)
+    margin = 0.08 * torso_w
+    if len(upper) and left[upper].min() < torso_l - margin and right[upper].max() > torso_r + margin:
+        for side, extreme, sign in (("l", left, -1), ("r", right, 1)):
+            ys = upper[(extreme[upper] - (torso_l if side == "l" else torso_r)) * sign > margin]
+            xs = extreme[ys]
+            tip = int(np.argmin(xs) if side == "l" else np.argmax(xs))
+            tip_rows = ys[np.abs(xs - xs[tip]) <= max(2, 0.01 * w)]
+            points[f"sleeve_{side}"] = (float(xs[tip]), float(np.median(tip_rows)))
+            points[f"armpit_{side}"] = (torso_l if side == "l" else torso_r, float(ys.max()))
+    return points
+
+
+def analyze_garment(image: ImageInput, kind: str | None = None) -> GarmentAnalysis:
+    """Cut the garment out of a flat-lay photo and describe it. ``kind`` is guessed when not given."""
+    rgb = to_rgb_array(image)
+    h, w = rgb.shape[:2]
+    scale = min(1.0, ANALYSIS_SIDE / max(h, w))
+    small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+    mask_small, pieces, clean = segment_garment(small)
+    problems: list[str] = []
+    if not mask_small.any():
+        raise ValueError("No garment found: photograph it flat, on a plain background.")
+    mask = cv2.resize(mask_small.astype(np.uint8) * 255, (w, h), interpolation=cv2.INTER_LINEAR)
+    ys, xs = np.where(mask >= 128)
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    crop = rgb[y0:y1, x0:x1]
+    alpha = cv2.GaussianBlur(mask[y0:y1, x0:x1], (0, 0), max(0.8, 0.004 * max(h, w)))
+    rgba = np.dstack([crop, alpha]).astype(np.uint8)
+    fill_ratio = float((mask >= 128).mean())
+    binary = rgba[..., 3] >= 128
+    chosen = kind if kind in KINDS else _classify(binary)
+    if pieces > 1:
+        problems.append(f"{pieces} separate garments found: photograph one garment at a time.")
+    if not clean:
+        problems.append("The background is not plain: use a clean, evenly lit background.")
+    if fill_ratio < 0.15:
+        problems.append("The garment is small in the frame: fill the picture with it.")
+    return GarmentAnalysis(chosen, rgba, _keypoints(binary, chosen), pieces, clean, fill_ratio, problems)
