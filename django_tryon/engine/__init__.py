@@ -25,7 +25,7 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess test
 
 from .body import PersonCheck, check_person  # noqa: E402
 from .garment import GarmentAnalysis, analyze_garment  # noqa: E402
-# from .render import RenderError, render_tryon  # noqa: E402
+from .render import RenderError, render_tryon  # noqa: E402
 
 __all__ = [
     "EngineNotInstalled",

@@ -66,7 +66,7 @@ def segment_garment(rgb: np.ndarray) -> tuple[np.ndarray, int, bool]:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
     foreground = cv2.morphologyEx(foreground.astype(np.uint8), cv2.MORPH_CLOSE, kernel, iterations=2) > 0
     foreground = _fill_holes(foreground)
-    foreground = cv2.morphologyEx(foreground.astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
+    foreground = cv2.morphologyEx(foreground.astype(np.uint8), cv2.MORPH_OPEN, kernel, iterations=2) > 0
     count, labels, stats, _ = cv2.connectedComponentsWithStats(foreground.astype(np.uint8), connectivity=8)
     if count <= 1:
         return np.zeros(rgb.shape[:2], bool), 0, spread < 12
@@ -156,10 +156,15 @@ def _keypoints(mask: np.ndarray, kind: str) -> dict[str, tuple[float, float]]:
             xs = np.where(hem)[0]
             split = int(points["crotch"][0])
             lx, rx = xs[xs < split], xs[xs >= split]
-            if len(lx) and len(rx):
+            knee_y = int((crotch + y1) / 2)
+            kx = np.where(mask[knee_y])[0]
+            klx, krx = kx[kx < split], kx[kx >= split]
+            if len(lx) and len(rx) and len(klx) and len(krx):
                 points.update(
                     hem_l_out=(float(lx.min()), float(y1)), hem_l_in=(float(lx.max()), float(y1)),
                     hem_r_in=(float(rx.min()), float(y1)), hem_r_out=(float(rx.max()), float(y1)),
+                    knee_l_out=(float(klx.min()), float(knee_y)), knee_l_in=(float(klx.max()), float(knee_y)),
+                    knee_r_in=(float(krx.min()), float(knee_y)), knee_r_out=(float(krx.max()), float(knee_y)),
                 )
         if "hem_l_out" not in points:
             points.pop("crotch", None)
@@ -182,6 +187,9 @@ def _keypoints(mask: np.ndarray, kind: str) -> dict[str, tuple[float, float]]:
     neck_cols = [int(np.clip(centre + f * torso_w, 0, w - 1)) for f in (-0.18, 0.18)]
     points["neck_l"] = (float(neck_cols[0]), top_at(neck_cols[0]))
     points["neck_r"] = (float(neck_cols[1]), top_at(neck_cols[1]))
+    side_y = int(y0 + (0.5 if kind == "top" else 0.3) * height)
+    points["side_l"] = (float(left[side_y]) if has[side_y] else torso_l, float(side_y))
+    points["side_r"] = (float(right[side_y]) if has[side_y] else torso_r, float(side_y))
     hem_rows = band(0.97, 1.0)
     points["hem_l"] = (float(np.median(left[hem_rows])), float(y1))
     points["hem_r"] = (float(np.median(right[hem_rows])), float(y1))

@@ -1,0 +1,356 @@
+"""Put garments on a person: place key points on the body, warp, shade, and blend inside the body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from . import body as B
+from .body import Body, find_body
+from .garment import GarmentAnalysis, analyze_garment
+from .images import ImageInput, to_rgb_array
+from .warp import warp_rgba
+
+#: Provider resolutions: -1 keeps the person photo's size.
+OUTPUT_SIZES = {1024: (576, 1024), 1280: (720, 1280)}
+#: How far (share of image height) the garment may extend beyond the person's silhouette.
+BODY_MARGIN = 0.025
+
+
+class RenderError(ValueError):
+    """The person photo cannot be dressed; ``code`` is the provider's error code."""
+
+    def __init__(self, message: str, code: str = "InvalidPerson") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Frame:
+    """The body's axes: ``u`` points to image-right along the shoulders, ``d`` down the torso."""
+
+    sh_l: np.ndarray
+    sh_r: np.ndarray
+    hip_l: np.ndarray
+    hip_r: np.ndarray
+    u: np.ndarray
+    d: np.ndarray
+    shoulder_width: float
+    torso: float
+    arms: dict[str, list[np.ndarray]]  # image side → [shoulder, elbow, wrist]
+    legs: dict[str, list[np.ndarray]]  # image side → [hip, knee, ankle]
+
+    @classmethod
+    def of(cls, body: Body) -> "Frame":
+        left_is_person_right = body.point(B.SHOULDER_R)[0] <= body.point(B.SHOULDER_L)[0]
+        sides = {"l": "R", "r": "L"} if left_is_person_right else {"l": "L", "r": "R"}
+        idx = {
+            "L": (B.SHOULDER_L, B.ELBOW_L, B.WRIST_L, B.HIP_L, B.KNEE_L, B.ANKLE_L),
+            "R": (B.SHOULDER_R, B.ELBOW_R, B.WRIST_R, B.HIP_R, B.KNEE_R, B.ANKLE_R),
+        }
+        arms = {s: [body.point(i) for i in idx[p][:3]] for s, p in sides.items()}
+        legs = {s: [body.point(i) for i in idx[p][3:]] for s, p in sides.items()}
+        sh_l, sh_r = arms["l"][0], arms["r"][0]
+        hip_l, hip_r = legs["l"][0], legs["r"][0]
+        width = float(np.linalg.norm(sh_r - sh_l)) or 1.0
+        u = (sh_r - sh_l) / width
+        down = (hip_l + hip_r) / 2 - (sh_l + sh_r) / 2
+        torso = float(np.linalg.norm(down)) or 1.0
+        d = down / torso
+        return cls(sh_l, sh_r, hip_l, hip_r, u, d, width, torso, arms, legs)
+
+    @property
+    def neck(self) -> np.ndarray:
+        return (self.sh_l + self.sh_r) / 2
+
+
+def _along(polyline: list[np.ndarray], distance: float) -> np.ndarray:
+    """The point ``distance`` pixels along a polyline (extrapolating past its end)."""
+    for a, b in zip(polyline, polyline[1:]):
+        seg = float(np.linalg.norm(b - a)) or 1e-6
+        if distance <= seg:
+            return a + (b - a) * (distance / seg)
+        distance -= seg
+    a, b = polyline[-2], polyline[-1]
+    return b + (b - a) / (float(np.linalg.norm(b - a)) or 1e-6) * distance
+
+
+def _length(polyline: list[np.ndarray]) -> float:
+    return float(sum(np.linalg.norm(b - a) for a, b in zip(polyline, polyline[1:])))
+
+
+SEAM_FACTOR = 1.22  # shoulder seam-to-seam width / distance between the shoulder joints
+HIP_FACTOR = 1.9  # body width at the hips / distance between the hip joints
+TEE_LENGTH = 1.45  # shoulder-to-hem length / shoulder width of a regular T-shirt
+TROUSER_LENGTH = 2.6  # waist-to-hem length / waist width of full-length trousers
+
+
+def _perp_out(direction: np.ndarray, side: str, f: Frame) -> np.ndarray:
+    """The unit normal of ``direction`` pointing away from the body's centre line on ``side``."""
+    n = np.array([-direction[1], direction[0]]) / (float(np.linalg.norm(direction)) or 1.0)
+    outward = -f.u if side == "l" else f.u
+    return n if float(np.dot(n, outward)) >= 0 else -n
+
+
+def _upper_pairs(g: GarmentAnalysis, f: Frame) -> tuple[list, list, float, float]:
+    """Key-point pairs for the upper body (tops and one-pieces); also the horizontal and vertical scales.
+
+    Horizontal size comes from the shoulders, vertical size from the torso, each scaled by the
+    garment's own proportions (a crop top ends higher, a long tee lower).
+    """
+    kp = g.keypoints
+    g_width = max(kp["shoulder_r"][0] - kp["shoulder_l"][0], 1.0)
+    g_top = (kp["shoulder_l"][1] + kp["shoulder_r"][1]) / 2
+    g_mid = (kp["shoulder_l"][0] + kp["shoulder_r"][0]) / 2
+    seam = f.shoulder_width * SEAM_FACTOR
+    kh = seam / g_width
+    top = f.neck - f.d * 0.04 * f.torso
+    if g.kind == "one_piece":
+        g_waist = (kp["waist_l"][1] + kp["waist_r"][1]) / 2
+        kv = 0.66 * f.torso / max(g_waist - g_top, 1.0)
+    else:
+        ratio = (max(kp["hem_l"][1], kp["hem_r"][1]) - g_top) / g_width
+        depth = 1.08 * f.torso * float(np.clip(ratio / TEE_LENGTH, 0.5, 1.45))
+        kv = depth / max(kp["hem_l"][1] - g_top, 1.0)
+    place = lambda x, y: top + f.u * (x - g_mid) * kh + f.d * (y - g_top) * kv  # noqa: E731
+    names = ["shoulder_l", "shoulder_r", "neck_l", "neck_r", "side_l", "side_r"]
+    names += ["hem_l", "hem_r"] if g.kind == "top" else []
+    src = [kp[n] for n in names]
+    dst = [place(*kp[n]) for n in names]
+    for side in ("l", "r"):
+        if f"sleeve_{side}" not in kp:
+            continue
+        shoulder_pt, tip, armpit = (np.array(kp[f"{n}_{side}"]) for n in ("shoulder", "sleeve", "armpit"))
+        opening = (tip + armpit) / 2
+        arm = f.arms[side]
+        seam_point = place(*shoulder_pt)
+        length = float(np.clip(np.linalg.norm(opening - shoulder_pt) * kh * 0.85, 0.12 * _length(arm), _length(arm)))
+        path = [seam_point, *arm[1:]]
+        centre = _along(path, length)
+        direction = centre - _along(path, max(length - 5.0, 0.0))
+        half = 0.15 * f.shoulder_width
+        out = _perp_out(direction, side, f)
+        src += [tuple(tip), tuple(armpit), tuple(opening)]
+        dst += [centre + out * half, place(*armpit), centre - out * half * 0.2]
+    return src, dst, kh, kv
+
+
+def _leg_point(f: Frame, side: str, fraction: float) -> np.ndarray:
+    leg = f.legs[side]
+    return _along(leg, _length(leg) * fraction)
+
+
+def _lower_pairs(g: GarmentAnalysis, f: Frame, kh_upper: float | None = None) -> tuple[list, list]:
+    """Key-point pairs from the waist down: trousers follow hips, knees and ankles; skirts flare."""
+    kp = g.keypoints
+    hip_mid = (f.hip_l + f.hip_r) / 2
+    hip_joints = float(np.linalg.norm(f.hip_r - f.hip_l)) or f.shoulder_width * 0.55
+    g_waist_w = max(kp["waist_r"][0] - kp["waist_l"][0], 1.0)
+    g_waist_y = (kp["waist_l"][1] + kp["waist_r"][1]) / 2
+    if g.kind == "one_piece":
+        waist_mid = f.neck + f.d * 0.62 * f.torso
+        waist_half = g_waist_w * (kh_upper or 1.0) / 2
+    else:
+        waist_mid = hip_mid - f.d * 0.14 * f.torso
+        waist_half = hip_joints * HIP_FACTOR / 2
+    kh = kh_upper or (2 * waist_half / g_waist_w)
+    src = [kp["waist_l"], kp["waist_r"]]
+    dst = [waist_mid - f.u * waist_half, waist_mid + f.u * waist_half]
+    hem_y = max(p[1] for name, p in kp.items() if name.startswith("hem"))
+    reference = g_waist_w if g.kind == "bottom" else (2 * waist_half / kh)
+    fraction = float(np.clip((hem_y - g_waist_y) / max(reference, 1.0) / TROUSER_LENGTH, 0.16, 1.0))
+    if g.kind == "one_piece":  # the skirt of a dress starts above the hips: measure from the waist
+        fraction = float(np.clip(fraction * 1.15 - 0.1, 0.1, 1.0))
+    if "crotch" in kp:
+        src.append(kp["crotch"])
+        dst.append(hip_mid + f.d * 0.3 * f.torso)
+        for side in ("l", "r"):
+            outward = -f.u if side == "l" else f.u
+            for level, share in (("knee", 0.5), ("hem", 1.0)):
+                g_out, g_in = kp[f"{level}_{side}_out"], kp[f"{level}_{side}_in"]
+                half = float(np.clip(abs(g_out[0] - g_in[0]) * kh / 2, 0.22 * hip_joints, 0.8 * hip_joints))
+                centre = _leg_point(f, side, fraction * share)
+                src += [g_out, g_in]
+                dst += [centre + outward * half, centre - outward * half]
+    else:
+        centre = (_leg_point(f, "l", fraction) + _leg_point(f, "r", fraction)) / 2
+        g_hem_half = (kp["hem_r"][0] - kp["hem_l"][0]) / 2
+        half = float(np.clip(g_hem_half * kh, waist_half * 1.0, waist_half * 2.2))
+        src += [kp["hem_l"], kp["hem_r"]]
+        dst += [centre - f.u * half, centre + f.u * half]
+    return src, dst
+
+
+def _thick_polyline(shape: tuple[int, int], points: list[np.ndarray], width: float) -> np.ndarray:
+    canvas = np.zeros(shape, np.uint8)
+    pts = np.round(np.array(points)).astype(np.int32)
+    cv2.polylines(canvas, [pts], False, 255, thickness=max(2, int(width)), lineType=cv2.LINE_AA)
+    for p in pts:
+        cv2.circle(canvas, tuple(int(v) for v in p), max(1, int(width / 2)), 255, -1, lineType=cv2.LINE_AA)
+    return canvas.astype(np.float32) / 255
+
+
+def _protected(body: Body, f: Frame, shape: tuple[int, int], sleeve_cover: dict[str, float], restore_face: bool) -> np.ndarray:
+    """Regions a garment must not paint: the head and face, the hands, and bare arms below the sleeves."""
+    h, w = shape
+    keep = np.zeros(shape, np.float32)
+    # Head: everything above the neckline, in a band around the head landmarks.
+    head = body.landmarks[list(B.HEAD_POINTS), :2]
+    centre = head.mean(axis=0)
+    radius = max(float(np.linalg.norm(head - centre, axis=1).max()) * 1.9, f.shoulder_width * 0.42)
+    cv2.circle(keep, tuple(int(v) for v in centre), int(radius), 1.0, -1)
+    for x0, y0, x1, y1, _ in body.faces if restore_face else []:
+        pad = 0.15 * (x1 - x0)
+        cv2.rectangle(keep, (int(x0 - pad), int(y0 - pad)), (int(x1 + pad), int(y1 + pad)), 1.0, -1)
+    neck_line = f.neck - f.d * 0.06 * f.torso
+    ys, xs = np.mgrid[0:h, 0:w]
+    below_neck = ((xs - neck_line[0]) * f.d[0] + (ys - neck_line[1]) * f.d[1]) > 0
+    keep[below_neck] = 0
+    # Hands.
+    for i in B.HAND_POINTS:
+        x, y = body.point(i)
+        cv2.circle(keep, (int(x), int(y)), int(f.shoulder_width * 0.16), 1.0, -1)
+    # Bare arms: the part of each arm beyond the sleeve, as a thick line.
+    for side, arm in f.arms.items():
+        covered = sleeve_cover.get(side, 0.0)
+        total = _length(arm)
+        if covered >= total:
+            continue
+        start = _along(arm, max(covered, 0.0))
+        rest = [start] + [p for p, dist in zip(arm[1:], np.cumsum([np.linalg.norm(b - a) for a, b in zip(arm, arm[1:])])) if dist > covered]
+        keep = np.maximum(keep, _thick_polyline(shape, rest, f.shoulder_width * 0.34))
+    return keep
+
+
+def _shading(rgb: np.ndarray) -> np.ndarray:
+    """Relative light from the person's own clothes (folds, shadows) as a multiplier around 1.
+
+    A median filter first removes small prints of the old clothes, so only folds and light remain.
+    """
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    h = gray.shape[0]
+    smooth = cv2.medianBlur(gray, 2 * max(3, h // 80) + 1).astype(np.float32)
+    detail = cv2.GaussianBlur(smooth, (0, 0), max(2.0, h / 200))
+    base = cv2.GaussianBlur(smooth, (0, 0), max(6.0, h / 15))
+    return np.clip((detail + 25) / (base + 25), 0.82, 1.12) ** 0.8
+
+
+def _composite(out: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int], allowed: np.ndarray, shade: np.ndarray) -> np.ndarray:
+    """Blend a warped garment into ``out`` where ``allowed``; returns the alpha used (full frame)."""
+    x0, y0, x1, y1 = box
+    alpha = np.zeros(out.shape[:2], np.float32)
+    if patch.size == 0:
+        return alpha
+    alpha[y0:y1, x0:x1] = patch[..., 3].astype(np.float32) / 255
+    alpha *= allowed
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 1.2) * allowed
+    colour = np.zeros_like(out)
+    colour[y0:y1, x0:x1] = patch[..., :3].astype(np.float32)
+    colour *= shade[..., None]
+    a = alpha[..., None]
+    out[:] = out * (1 - a) + np.clip(colour, 0, 255) * a
+    return alpha
+
+
+def _fit_resolution(image: Image.Image, resolution: int) -> Image.Image:
+    if resolution == -1:
+        return image
+    size = OUTPUT_SIZES[resolution]
+    fitted = image.copy()
+    fitted.thumbnail(size, Image.LANCZOS) if image.width > size[0] or image.height > size[1] else None
+    scale = min(size[0] / fitted.width, size[1] / fitted.height)
+    fitted = fitted.resize((round(fitted.width * scale), round(fitted.height * scale)), Image.LANCZOS)
+    edge = np.asarray(fitted)[[0, -1], :].reshape(-1, 3)
+    canvas = Image.new("RGB", size, tuple(int(c) for c in np.median(edge, axis=0)))
+    canvas.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))
+    return canvas
+
+
+def render_tryon(
+    person: ImageInput,
+    top: ImageInput | GarmentAnalysis | None = None,
+    bottom: ImageInput | GarmentAnalysis | None = None,
+    *,
+    resolution: int = -1,
+    restore_face: bool = True,
+    top_kind: str | None = None,
+    body: Body | None = None,
+) -> Image.Image:
+    """Dress ``person`` in ``top`` (a top or a one-piece) and/or ``bottom``; returns the picture.
+
+    ``resolution`` follows the provider: -1 keeps the photo's size, 1024 → 576×1024, 1280 → 720×1280.
+    With ``restore_face`` the face region is never painted (the engine cannot generate a new face, so
+    ``restore_face=False`` only lifts that protection of detected faces).
+    Raises ``RenderError`` (code ``InvalidPerson`` / ``InvalidGarment``) when it cannot be done.
+    """
+    if top is None and bottom is None:
+        raise RenderError("Give a top (or a one-piece) or a bottom.", code="InvalidGarment")
+    if resolution not in (-1, *OUTPUT_SIZES):
+        raise RenderError("resolution must be -1, 1024 or 1280.", code="InvalidParameter")
+    rgb = to_rgb_array(person)
+    body = body if body is not None else find_body(rgb)
+    needed = (B.SHOULDER_L, B.SHOULDER_R, B.HIP_L, B.HIP_R)
+    if body is None or not all(body.landmarks[i, 2] >= 0.3 for i in needed):
+        raise RenderError("No person with visible shoulders and hips was found in the photo.")
+    f = Frame.of(body)
+    shape = rgb.shape[:2]
+    out = rgb.astype(np.float32)
+    margin = int(BODY_MARGIN * shape[0]) | 1
+    silhouette = cv2.dilate((body.mask >= 0.5).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (margin, margin)))
+    shade = _shading(rgb)
+    try:
+        upper = _analyze(top, top_kind, "top") if top is not None else None
+        lower = _analyze(bottom, "bottom", "bottom") if bottom is not None else None
+    except ValueError as err:
+        raise RenderError(str(err), code="InvalidGarment") from err
+
+    sleeve_cover: dict[str, float] = {}
+    upper_pairs = None
+    if upper is not None:
+        src, dst, kh, _ = _upper_pairs(upper, f)
+        if upper.kind == "one_piece":
+            lsrc, ldst = _lower_pairs(upper, f, kh)
+            src, dst = src + lsrc, dst + ldst
+        for side in ("l", "r"):
+            if f"sleeve_{side}" in upper.keypoints:
+                opening = dst[src.index(upper.keypoints[f"sleeve_{side}"]) + 2]
+                sleeve_cover[side] = float(np.linalg.norm(opening - f.arms[side][0]))
+            else:
+                sleeve_cover[side] = 0.12 * f.shoulder_width  # a strap covers the top of the shoulder
+        upper_pairs = (np.array(src, dtype=float), np.array(dst, dtype=float))
+    allowed = silhouette.astype(np.float32) * (1 - _protected(body, f, shape, sleeve_cover, restore_face))
+    if lower is not None:
+        src, dst = _lower_pairs(lower, f)
+        patch, box = warp_rgba(lower.rgba, np.array(src, dtype=float), np.array(dst, dtype=float), shape)
+        _composite(out, patch, box, _with_skirt(allowed, lower, dst, body, f), shade)
+    if upper_pairs is not None:
+        patch, box = warp_rgba(upper.rgba, upper_pairs[0], upper_pairs[1], shape)
+        skirt = list(upper_pairs[1][-4:]) if upper.kind == "one_piece" else []
+        _composite(out, patch, box, _with_skirt(allowed, upper, skirt, body, f), shade)
+    return _fit_resolution(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), resolution)
+
+
+def _with_skirt(allowed: np.ndarray, g: GarmentAnalysis, dst: list, body: Body, f: Frame) -> np.ndarray:
+    """Skirts and dresses also cover the gap between the legs, down to their hem (not only the body)."""
+    if "crotch" in g.keypoints or g.kind == "top" or len(dst) < 4:
+        return allowed
+    waist_l, waist_r, hem_l, hem_r = (np.asarray(p, dtype=float) for p in dst[-4:])
+    quad = np.round(np.array([waist_l, waist_r, hem_r, hem_l])).astype(np.int32)
+    hull = np.zeros(allowed.shape, np.uint8)
+    cv2.fillConvexPoly(hull, quad, 1)
+    keep_out = np.zeros(allowed.shape, np.float32)
+    for i in B.HAND_POINTS:
+        x, y = body.point(i)
+        cv2.circle(keep_out, (int(x), int(y)), int(f.shoulder_width * 0.16), 1.0, -1)
+    return np.maximum(allowed, hull.astype(np.float32) * (1 - keep_out))
+
+
+def _analyze(garment: ImageInput | GarmentAnalysis, kind: str | None, slot: str) -> GarmentAnalysis:
+    analysis = garment if isinstance(garment, GarmentAnalysis) else analyze_garment(garment, kind)
+    if slot == "top" and analysis.kind == "bottom":  # the top slot takes tops and one-pieces only
+        h, w = analysis.mask.shape
+        analysis = analyze_garment(analysis.rgba[..., :3], "one_piece" if h / w >= 1.45 else "top")
+    return analysis
