@@ -187,9 +187,12 @@ def input_url(name: str, backend: BaseTryOnBackend) -> str:
     """A URL the provider can download ``name`` from, per ``TRYON["INPUT_URLS"]``.
 
     ``auto``: a presigned storage URL (S3/OSS) if the storage gives one, else a signed, expiring URL
-    of this app under ``PUBLIC_BASE_URL``, else the provider's temporary upload.
+    of this app under ``PUBLIC_BASE_URL``, else the provider's temporary upload. In-process backends
+    (``prefers_upload``) always get the bytes through their upload.
     """
     strategy = tryon_settings.INPUT_URLS
+    if strategy == "auto" and backend.capabilities.prefers_upload:
+        strategy = "upload"
     if strategy in ("auto", "storage"):
         url = storage_absolute_url(name)
         if url and (strategy == "storage" or any(m in url for m in PRESIGNED_MARKERS)):

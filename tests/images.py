@@ -71,5 +71,7 @@ def _speckle(image: Image.Image) -> None:
     for _ in range(image.width * image.height // 6):
         x, y = rnd.randrange(image.width), rnd.randrange(image.height)
         r, g, b = px[x, y]
+        if min(r, g, b) >= 250:  # keep flat-lay backgrounds clean
+            continue
         d = rnd.randint(-18, 18)
         px[x, y] = (max(0, min(255, r + d)), max(0, min(255, g + d)), max(0, min(255, b + d)))

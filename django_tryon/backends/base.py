@@ -39,6 +39,7 @@ class Capabilities:
     price_per_image: Decimal
     currency: str = "CNY"
     supports_upload: bool = False
+    prefers_upload: bool = False  # "auto" input URLs use upload() first (in-process backends)
 
 
 @dataclass(frozen=True)

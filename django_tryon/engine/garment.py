@@ -226,7 +226,9 @@ def analyze_garment(image: ImageInput, kind: str | None = None) -> GarmentAnalys
     ys, xs = np.where(mask >= 128)
     x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
     crop = rgb[y0:y1, x0:x1]
-    alpha = cv2.GaussianBlur(mask[y0:y1, x0:x1], (0, 0), max(0.8, 0.004 * max(h, w)))
+    # Erode a little before feathering: edge pixels carry the background's colour (a light fringe).
+    inner = cv2.erode(mask[y0:y1, x0:x1], np.ones((3, 3), np.uint8), iterations=max(1, round(0.002 * max(h, w))))
+    alpha = cv2.GaussianBlur(inner, (0, 0), max(0.8, 0.003 * max(h, w)))
     rgba = np.dstack([crop, alpha]).astype(np.uint8)
     fill_ratio = float((mask >= 128).mean())
     binary = rgba[..., 3] >= 128

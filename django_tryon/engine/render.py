@@ -328,24 +328,36 @@ def render_tryon(
         _composite(out, patch, box, _with_skirt(allowed, lower, dst, body, f), shade)
     if upper_pairs is not None:
         patch, box = warp_rgba(upper.rgba, upper_pairs[0], upper_pairs[1], shape)
+        collar = f.neck - f.d * 0.12 * f.torso
+        ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]]
+        allowed = allowed * (((xs - collar[0]) * f.d[0] + (ys - collar[1]) * f.d[1]) > 0)
         skirt = list(upper_pairs[1][-4:]) if upper.kind == "one_piece" else []
         _composite(out, patch, box, _with_skirt(allowed, upper, skirt, body, f), shade)
     return _fit_resolution(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), resolution)
 
 
 def _with_skirt(allowed: np.ndarray, g: GarmentAnalysis, dst: list, body: Body, f: Frame) -> np.ndarray:
-    """Skirts and dresses also cover the gap between the legs, down to their hem (not only the body)."""
+    """Skirts and dresses also cover the gap between the legs, down to their hem.
+
+    Row by row, the span between the silhouette's outer edges is opened (inside the skirt's outline),
+    so a skirt does not split into two trouser legs, yet nothing is painted beyond the legs.
+    """
     if "crotch" in g.keypoints or g.kind == "top" or len(dst) < 4:
         return allowed
     waist_l, waist_r, hem_l, hem_r = (np.asarray(p, dtype=float) for p in dst[-4:])
-    quad = np.round(np.array([waist_l, waist_r, hem_r, hem_l])).astype(np.int32)
-    hull = np.zeros(allowed.shape, np.uint8)
-    cv2.fillConvexPoly(hull, quad, 1)
+    quad = np.zeros(allowed.shape, np.uint8)
+    cv2.fillConvexPoly(quad, np.round(np.array([waist_l, waist_r, hem_r, hem_l])).astype(np.int32), 1)
+    inside = allowed > 0
+    rows = inside.any(axis=1)
+    left = np.where(rows, inside.argmax(axis=1), 0)
+    right = np.where(rows, inside.shape[1] - 1 - inside[:, ::-1].argmax(axis=1), -1)
+    xs = np.arange(inside.shape[1])
+    span = (xs[None, :] >= left[:, None]) & (xs[None, :] <= right[:, None])
     keep_out = np.zeros(allowed.shape, np.float32)
     for i in B.HAND_POINTS:
         x, y = body.point(i)
         cv2.circle(keep_out, (int(x), int(y)), int(f.shoulder_width * 0.16), 1.0, -1)
-    return np.maximum(allowed, hull.astype(np.float32) * (1 - keep_out))
+    return np.maximum(allowed, (span & (quad > 0)).astype(np.float32) * (1 - keep_out))
 
 
 def _analyze(garment: ImageInput | GarmentAnalysis, kind: str | None, slot: str) -> GarmentAnalysis:

@@ -16,7 +16,7 @@ def _kernel(r2: np.ndarray) -> np.ndarray:
 class ThinPlateSpline:
     """A 2-D thin-plate spline through control points (``source`` → ``target``), with smoothing."""
 
-    def __init__(self, source: np.ndarray, target: np.ndarray, smoothing: float = 1e-3) -> None:
+    def __init__(self, source: np.ndarray, target: np.ndarray, smoothing: float = 0.02) -> None:
         source = np.asarray(source, dtype=np.float64)
         target = np.asarray(target, dtype=np.float64)
         self.offset = source.mean(axis=0)
@@ -40,7 +40,12 @@ class ThinPlateSpline:
 
 
 def warp_rgba(
-    rgba: np.ndarray, source: np.ndarray, target: np.ndarray, out_shape: tuple[int, int], margin: float = 0.35
+    rgba: np.ndarray,
+    source: np.ndarray,
+    target: np.ndarray,
+    out_shape: tuple[int, int],
+    margin: float = 0.35,
+    smoothing: float = 0.02,
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Warp ``rgba`` so that ``source`` points (in ``rgba``) land on ``target`` points (in the output).
 
@@ -54,7 +59,7 @@ def warp_rgba(
     x1, y1 = np.ceil(np.minimum(hi + pad, [w, h])).astype(int)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return np.zeros((0, 0, 4), np.uint8), (0, 0, 0, 0)
-    inverse = ThinPlateSpline(target, source)
+    inverse = ThinPlateSpline(target, source, smoothing=smoothing)
     gx = np.arange(x0, x1 + GRID_STEP, GRID_STEP, dtype=np.float64)
     gy = np.arange(y0, y1 + GRID_STEP, GRID_STEP, dtype=np.float64)
     grid = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
