@@ -3,6 +3,7 @@ our signed input URLs from a live Django server, and a shared database and stora
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -50,9 +51,35 @@ def celery_app(redis_broker):
     return app
 
 
+@contextlib.contextmanager
+def worker_process(celery_app, tryon: dict):
+    """A Celery worker process configured like this test process (same database, storage, TRYON)."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "CELERY_BROKER_URL": REDIS_URL,
+        "DJANGO_TRYON_WORKER_DB": connection.settings_dict["NAME"],
+        "DJANGO_TRYON_TEST_MEDIA": str(settings.MEDIA_ROOT),
+        "DJANGO_TRYON_TEST_TRYON_JSON": json.dumps(tryon),
+        "PYTHONPATH": str(ROOT),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "--pool=solo",
+         "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        with override_settings(TRYON={**settings.TRYON, **tryon}):
+            yield worker
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=20)[0].decode(errors="replace")
+        print(output)  # shown by pytest when a test fails
+
+
 @pytest.fixture
 def stack(celery_app, live_server):
-    """Start the fake provider and a worker process configured like this test process."""
+    """The DashScope stand-in over HTTP, downloading our signed URLs from a live server, and a worker."""
     with FakeDashScope(throttle_first=1) as fake:
         tryon = {
             "OPTIONS": {"api_key": fake.api_key, "base_url": f"{fake.url}/api/v1", "timeout": [2, 10]},
@@ -61,27 +88,8 @@ def stack(celery_app, live_server):
             "POLL_INTERVAL": 0.3,
             "POLL_DEADLINE": 60,
         }
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "CELERY_BROKER_URL": REDIS_URL,
-            "DJANGO_TRYON_WORKER_DB": connection.settings_dict["NAME"],
-            "DJANGO_TRYON_TEST_MEDIA": str(settings.MEDIA_ROOT),
-            "DJANGO_TRYON_TEST_TRYON_JSON": json.dumps(tryon),
-            "PYTHONPATH": str(ROOT),
-        }
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "--pool=solo",
-             "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "warning"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        try:
-            with override_settings(TRYON={**settings.TRYON, **tryon}):
-                yield fake, worker
-        finally:
-            worker.terminate()
-            output = worker.communicate(timeout=20)[0].decode(errors="replace")
-            print(output)  # shown by pytest when a test fails
+        with worker_process(celery_app, tryon) as worker:
+            yield fake, worker
 
 
 def wait_for(job: TryOn, statuses: set[str], worker: subprocess.Popen, timeout: float = 60) -> TryOn:
@@ -118,3 +126,15 @@ def test_a_provider_failure_reaches_the_job_with_its_code(stack, person_bytes, p
     job = wait_for(job, {"succeeded", "failed"}, worker)
     assert (job.status, job.error_code) == ("failed", "InvalidPerson")
     assert "human body" in job.error_message and not job.result_image
+
+
+def test_a_real_worker_renders_offline_with_the_local_backend(celery_app, tmp_path, product):
+    from .test_engine import shared
+
+    person = shared("person", "catvton_men_Yifeng_0.png").read_bytes()
+    tryon = {"BACKEND": "django_tryon.backends.local.LocalBackend", "OPTIONS": {"work_dir": str(tmp_path)}}
+    with worker_process(celery_app, tryon) as worker:
+        job = services.create_tryon(person_image=person, top_garment=make_garment(product, "top"))
+        job = wait_for(job, {"succeeded", "failed"}, worker)
+    assert job.status == "succeeded", (job.error_code, job.error_message)
+    assert job.backend == "local" and job.result_image and list(tmp_path.iterdir()) == []

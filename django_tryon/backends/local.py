@@ -127,6 +127,8 @@ class LocalBackend(BaseTryOnBackend):
             return PollResult(remote_id, RemoteState.UNKNOWN, "UNKNOWN", error_code="Unknown",
                               error_message="The local task is unknown or was already collected.")
         succeeded = record["status"] == "SUCCEEDED"
+        if not succeeded:  # nothing left to collect: forget the task now
+            self._path(f"{remote_id}.json").unlink(missing_ok=True)
         return PollResult(
             remote_id=remote_id,
             state=RemoteState.SUCCEEDED if succeeded else RemoteState.FAILED,
