@@ -37,9 +37,10 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(MANAGE), *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_shop_starts_without_a_key_and_says_so(tmp_path):
+def test_shop_starts_without_a_key(tmp_path):
     env = shop_env(tmp_path)
-    assert manage(env, "check").returncode == 0
+    checked = manage(env, "check")
+    assert checked.returncode == 0 and "no issues (0 silenced)" in checked.stdout
     assert manage(env, "migrate", "--noinput").returncode == 0
     seeded = manage(env, "shop_seed")
     assert seeded.returncode == 0 and "4 products, 5 garments" in seeded.stdout
@@ -98,3 +99,42 @@ def test_demo_server_runs_a_tryon_end_to_end(tmp_path):
         finally:
             os.killpg(server.pid, 15)
             server.wait(timeout=30)
+
+
+def test_demo_without_a_key_renders_offline(tmp_path):
+    from .test_engine import shared
+
+    person = shared("person", "fitdit_model_1.jpg").read_bytes()
+    port = free_port()
+    env = shop_env(tmp_path)
+    assert manage(env, "migrate", "--noinput").returncode == 0
+    assert manage(env, "shop_seed").returncode == 0
+    server = subprocess.Popen(
+        [sys.executable, str(MANAGE), "tryon_demo", "--addrport", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        shopper = requests.Session()
+        for _ in range(100):
+            try:
+                page = shopper.get(f"{base}/p/1/", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert "Offline preview" in page.text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        done = shopper.post(f"{base}/p/1/", data={"csrfmiddlewaretoken": token, "consent": "on"},
+                            headers={"Referer": f"{base}/p/1/"}, files={"person_image": ("me.jpg", person, "image/jpeg")})
+        for _ in range(120):
+            status = re.search(r'id="tryon-status">([^<]+)<', done.text).group(1)
+            if status in ("Succeeded", "Failed", "Canceled"):
+                break
+            time.sleep(0.5)
+            done = shopper.get(done.url)
+        assert status == "Succeeded", done.text
+        result_url = re.search(r'id="tryon-result" src="([^"]+)"', done.text).group(1)
+        assert shopper.get(base + result_url).headers["Content-Type"] == "image/jpeg"
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)

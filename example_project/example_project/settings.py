@@ -69,21 +69,24 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 # -- django-tryon -------------------------------------------------------------------------------
 TRYON_PRODUCT_MODEL = "shop.Product"
 DASHSCOPE_API_KEY = os.environ.get("DASHSCOPE_API_KEY", "")
-TRYON = {
-    "BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
-    "OPTIONS": {
-        "api_key": DASHSCOPE_API_KEY or None,
-        "base_url": os.environ.get("DASHSCOPE_BASE_URL") or None,
-        "model": os.environ.get("DASHSCOPE_MODEL", "aitryon"),
-    },
-    # Empty: the provider gets the inputs through its own temporary upload (works from a laptop).
-    # Set it to this site's public https:// address to use signed URLs instead.
-    "PUBLIC_BASE_URL": os.environ.get("TRYON_PUBLIC_BASE_URL", ""),
-}
-# Until the offline sandbox ships (see the README), try-ons need a DashScope key. Without one the
-# shop still runs and says so on every product page, so the missing key is not an error here.
-SHOP_TRYON_ENABLED = bool(DASHSCOPE_API_KEY)
-SILENCED_SYSTEM_CHECKS = [] if SHOP_TRYON_ENABLED else ["django_tryon.E001"]
+if DASHSCOPE_API_KEY:
+    TRYON = {
+        "BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
+        "OPTIONS": {
+            "api_key": DASHSCOPE_API_KEY,
+            "base_url": os.environ.get("DASHSCOPE_BASE_URL") or None,
+            "model": os.environ.get("DASHSCOPE_MODEL", "aitryon"),
+        },
+        # Empty: the provider gets the inputs through its own temporary upload (works from a laptop).
+        # Set it to this site's public https:// address to use signed URLs instead.
+        "PUBLIC_BASE_URL": os.environ.get("TRYON_PUBLIC_BASE_URL", ""),
+    }
+else:
+    # No key: the offline engine renders preview-quality try-ons inside the Celery worker.
+    TRYON = {
+        "BACKEND": "django_tryon.backends.local.LocalBackend",
+        "OPTIONS": {"work_dir": str(VAR_DIR / "tryon-work")},
+    }
 
 # -- Celery: a file-system broker, so no Redis or RabbitMQ is needed -----------------------------
 BROKER_DIR = VAR_DIR / "broker"

@@ -57,7 +57,7 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "garments": garments,
         "form": form,
         "errors": errors,
-        "tryon_enabled": settings.SHOP_TRYON_ENABLED,
+        "backend": settings.TRYON["BACKEND"].rsplit(".", 1)[-1],
         "recent": TryOn.objects.for_owner(request.user, _owner_key(request)).filter(product=product)[:5],
     }
     return render(request, "shop/product_detail.html", context)

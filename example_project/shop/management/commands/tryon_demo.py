@@ -28,8 +28,8 @@ class Command(BaseCommand):
              f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}"],
             cwd=project_dir,
         )
-        if not settings.SHOP_TRYON_ENABLED:
-            self.stdout.write(self.style.WARNING("DASHSCOPE_API_KEY is not set: the shop runs, try-on buttons are off."))
+        if "LocalBackend" in settings.TRYON["BACKEND"]:
+            self.stdout.write(self.style.WARNING("DASHSCOPE_API_KEY is not set: try-ons are rendered offline by the engine."))
         self.stdout.write(self.style.SUCCESS(f"Example shop: http://{opts['addrport']}/  (admin: /admin/, admin / admin)"))
         try:
             call_command("runserver", opts["addrport"], use_reloader=False)
