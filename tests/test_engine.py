@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from django_tryon.engine import RenderError, analyze_garment, check_person, render_tryon
 from django_tryon.engine.body import Body
-from django_tryon.engine.render import BODY_MARGIN
+from django_tryon.engine.render import body_region
 from django_tryon.engine.warp import ThinPlateSpline, warp_rgba
 
 from . import images
@@ -127,15 +127,12 @@ def unchanged_share(before: np.ndarray, after: np.ndarray, region: np.ndarray) -
 
 @pytest.mark.parametrize("garments", ["top", "bottom", "both", "dress"])
 def test_render_changes_only_the_body_and_never_the_face(garments):
-    import cv2
-
     person, body = drawn_person()
     top = {"top": images.garment_photo(), "both": images.garment_photo(), "dress": dress_photo()}.get(garments)
     bottom = images.garment_photo(kind="bottom") if garments in ("bottom", "both") else None
     result = np.asarray(render_tryon(person, top, bottom, body=body))
     assert result.shape == person.shape
-    margin = int(BODY_MARGIN * person.shape[0]) | 1
-    inside = cv2.dilate((body.mask >= 0.5).astype(np.uint8), np.ones((margin, margin), np.uint8)) > 0
+    inside = body_region(body) > 0
     changed = ~(np.abs(person.astype(int) - result.astype(int)) <= 2).all(axis=2)
     assert changed[inside].mean() > 0.15  # something was put on
     outside_unchanged = unchanged_share(person, result, ~inside)
@@ -230,3 +227,45 @@ def test_shared_pairs_render(person, top, bottom):
     original = Image.open(person_path)
     assert result.size == original.size
     assert unchanged_share(np.asarray(original.convert("RGB")), np.asarray(result), np.ones(result.size[::-1], bool)) < 0.97
+
+
+# -- command line ----------------------------------------------------------------------------------
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "django_tryon.engine", *args], capture_output=True, text=True, timeout=120)
+
+
+def last_json(text: str) -> dict:
+    import json
+
+    return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
+
+
+def test_cli_render_and_errors(tmp_path):
+    person = shared("person", "fitdit_model_1.jpg")
+    top = tmp_path / "tee.jpg"
+    top.write_bytes(images.garment_photo())
+    out = tmp_path / "out.png"
+    done = run_cli("render", "--person", str(person), "--top", str(top), "--resolution", "1024", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert last_json(done.stdout)["width"] == 576 and Image.open(out).size == (576, 1024)
+    missing = run_cli("render", "--person", str(tmp_path / "nope.jpg"), "--top", str(top), "--out", str(out))
+    assert missing.returncode == 2 and last_json(missing.stdout)["error"]
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (300, 400), (128, 128, 128)).save(blank)
+    refused = run_cli("render", "--person", str(blank), "--top", str(top), "--out", str(out))
+    assert refused.returncode == 2 and last_json(refused.stdout)["error"] == "InvalidPerson"
+
+
+def test_cli_check_person_prints_one_json_verdict():
+    ok = run_cli("check-person", str(shared("person", "catvton_men_Simon_1.png")))
+    assert ok.returncode == 0 and last_json(ok.stdout)["verdict"] == "ok"
+    refused = run_cli("check-person", str(shared("negative", "ultralytics_bus.jpg")))
+    verdict = last_json(refused.stdout)
+    assert refused.returncode == 1 and verdict["verdict"] == "several_people" and verdict["reasons"]
+
+
+def test_cli_analyze_garment(tmp_path):
+    top = tmp_path / "tee.jpg"
+    top.write_bytes(images.garment_photo())
+    result = run_cli("analyze-garment", str(top))
+    assert result.returncode == 0 and last_json(result.stdout)["kind"] == "top"

@@ -84,7 +84,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         result = render_tryon(
-            person, top, bottom, resolution=args.resolution, restore_face=args.restore_face, top_kind=args.top_kind
+            person,
+            top,
+            bottom,
+            resolution=args.resolution,
+            restore_face=args.restore_face,
+            top_kind=args.top_kind,
         )
     except RenderError as err:
         _fail(err.code, str(err))
@@ -121,7 +126,9 @@ def cmd_analyze_garment(args: argparse.Namespace) -> int:
             "background_clean": analysis.background_clean,
             "fill_ratio": round(float(analysis.fill_ratio), 4),
             "problems": analysis.problems,
-            "keypoints": {name: [round(float(x), 1), round(float(y), 1)] for name, (x, y) in analysis.keypoints.items()},
+            "keypoints": {
+                name: [round(float(x), 1), round(float(y), 1)] for name, (x, y) in analysis.keypoints.items()
+            },
         }
     )
     return 0
@@ -137,11 +144,22 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--person", required=True, help="full-body, front-facing photo of one person")
     render.add_argument("--top", help="flat-lay top, or a one-piece (dress)")
     render.add_argument("--bottom", help="flat-lay bottom (trousers, shorts, skirt)")
-    render.add_argument("--resolution", type=int, choices=(-1, 1024, 1280), default=-1,
-                        help="-1 keeps the photo's size; 1024 → 576x1024; 1280 → 720x1280")
-    render.add_argument("--no-restore-face", dest="restore_face", action="store_false",
-                        help="do not protect detected faces (the engine never generates a new face)")
-    render.add_argument("--top-kind", choices=("top", "one_piece"), help="what --top is (guessed when omitted)")
+    render.add_argument(
+        "--resolution",
+        type=int,
+        choices=(-1, 1024, 1280),
+        default=-1,
+        help="-1 keeps the photo's size; 1024 → 576x1024; 1280 → 720x1280",
+    )
+    render.add_argument(
+        "--no-restore-face",
+        dest="restore_face",
+        action="store_false",
+        help="do not protect detected faces (the engine never generates a new face)",
+    )
+    render.add_argument(
+        "--top-kind", choices=("top", "one_piece"), help="what --top is (guessed when omitted)"
+    )
     render.add_argument("--out", required=True, help="output image; the format follows the extension")
     render.set_defaults(handler=cmd_render)
 

@@ -74,6 +74,18 @@ def segment_garment(rgb: np.ndarray) -> tuple[np.ndarray, int, bool]:
     order = np.argsort(areas)[::-1]
     largest = areas[order[0]]
     keep = [i + 1 for i in order if areas[i] >= 0.2 * largest and areas[i] >= 0.01 * foreground.size]
+    if len(keep) > 1:
+        # Parts of one garment can be cut apart where a print matches the background (white logos on a
+        # white backdrop). Parts that nearly touch are bridged; separate garments lie further apart.
+        bridge = max(5, int(0.03 * max(foreground.shape)) | 1)
+        joined = cv2.morphologyEx(np.isin(labels, keep).astype(np.uint8), cv2.MORPH_CLOSE,
+                                  cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (bridge, bridge)))
+        joined = _fill_holes(joined > 0)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(joined.astype(np.uint8), connectivity=8)
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        order = np.argsort(areas)[::-1]
+        largest = areas[order[0]]
+        keep = [i + 1 for i in order if areas[i] >= 0.2 * largest and areas[i] >= 0.01 * foreground.size]
     pieces = len(keep)
     mask = labels == (order[0] + 1)
     return mask, pieces, spread < 12
@@ -150,24 +162,16 @@ def _keypoints(mask: np.ndarray, kind: str) -> dict[str, tuple[float, float]]:
         points["waist_r"] = (float(np.median(right[top_rows])), float(y0))
         crotch = _crotch_y(mask)
         hem_rows = band(0.96, 1.0)
-        if crotch is not None:
-            points["crotch"] = ((points["waist_l"][0] + points["waist_r"][0]) / 2, float(crotch))
-            hem = mask[y1 - max(2, height // 40) : y1 + 1].any(axis=0)
-            xs = np.where(hem)[0]
-            split = int(points["crotch"][0])
-            lx, rx = xs[xs < split], xs[xs >= split]
-            knee_y = int((crotch + y1) / 2)
-            kx = np.where(mask[knee_y])[0]
-            klx, krx = kx[kx < split], kx[kx >= split]
-            if len(lx) and len(rx) and len(klx) and len(krx):
-                points.update(
-                    hem_l_out=(float(lx.min()), float(y1)), hem_l_in=(float(lx.max()), float(y1)),
-                    hem_r_in=(float(rx.min()), float(y1)), hem_r_out=(float(rx.max()), float(y1)),
-                    knee_l_out=(float(klx.min()), float(knee_y)), knee_l_in=(float(klx.max()), float(knee_y)),
-                    knee_r_in=(float(krx.min()), float(knee_y)), knee_r_out=(float(krx.max()), float(knee_y)),
-                )
-        if "hem_l_out" not in points:
-            points.pop("crotch", None)
+        waist_w = points["waist_r"][0] - points["waist_l"][0]
+        flare = float((right[has] - left[has]).max()) / max(waist_w, 1.0)
+        if crotch is None and flare < 1.5:
+            # Legs that touch in the flat-lay (wide or flared trousers, shorts): the silhouette shows no
+            # gap, so place the crotch at a typical rise below the waist and split the legs in the middle.
+            crotch = int(min(y0 + 0.65 * waist_w, y0 + 0.6 * height, y1 - 0.1 * height))
+        legs = _leg_points(mask, crotch, (points["waist_l"][0] + points["waist_r"][0]) / 2, y1) if crotch else {}
+        if legs:
+            points.update(legs)
+        else:
             points["hem_l"] = (float(np.median(left[hem_rows])), float(y1))
             points["hem_r"] = (float(np.median(right[hem_rows])), float(y1))
         return points
@@ -209,6 +213,31 @@ def _keypoints(mask: np.ndarray, kind: str) -> dict[str, tuple[float, float]]:
             tip_rows = ys[np.abs(xs - xs[tip]) <= max(2, 0.01 * w)]
             points[f"sleeve_{side}"] = (float(xs[tip]), float(np.median(tip_rows)))
             points[f"armpit_{side}"] = (torso_l if side == "l" else torso_r, float(ys.max()))
+    return points
+
+
+def _leg_points(mask: np.ndarray, crotch: int, split_x: float, y1: int) -> dict[str, tuple[float, float]]:
+    """Crotch, knee and hem points of both trouser legs, split at ``split_x``.
+
+    Each leg is measured down to its own lowest row (flat-lays are often a little skewed), a few
+    rows above it, since hems are rarely level.
+    """
+    points: dict[str, tuple[float, float]] = {"crotch": (float(split_x), float(crotch))}
+    gap = max(1.0, 0.01 * mask.shape[1])
+    window = max(2, int(0.015 * mask.shape[0]))
+    split = int(round(split_x))
+    for side, part, offset in (("l", mask[:, :split], 0), ("r", mask[:, split:], split)):
+        rows = np.where(part.any(axis=1))[0]
+        rows = rows[rows > crotch]
+        if len(rows) < 2 * window:
+            return {}
+        for level, y in (("knee", int((crotch + rows[-1]) / 2)), ("hem", int(rows[-1]) - window)):
+            xs = np.where(part[max(0, y - window) : y + window + 1].any(axis=0))[0] + offset
+            if not len(xs):
+                return {}
+            outer, inner = (xs.min(), min(xs.max(), split_x - gap)) if side == "l" else (xs.max(), max(xs.min(), split_x + gap))
+            points[f"{level}_{side}_out"] = (float(outer), float(y))
+            points[f"{level}_{side}_in"] = (float(inner), float(y))
     return points
 
 

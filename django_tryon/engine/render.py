@@ -16,8 +16,8 @@ from .warp import warp_rgba
 
 #: Provider resolutions: -1 keeps the person photo's size.
 OUTPUT_SIZES = {1024: (576, 1024), 1280: (720, 1280)}
-#: How far (share of image height) the garment may extend beyond the person's silhouette.
-BODY_MARGIN = 0.025
+#: How far (share of image height) a garment may reach beyond the person's silhouette.
+BODY_MARGIN = 0.0125
 
 
 class RenderError(ValueError):
@@ -67,6 +67,13 @@ class Frame:
         return (self.sh_l + self.sh_r) / 2
 
 
+def body_region(body: Body) -> np.ndarray:
+    """Where garments may be painted: the person's silhouette grown by ``BODY_MARGIN`` of the height."""
+    reach = max(1, round(BODY_MARGIN * body.height))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    return cv2.dilate((body.mask >= 0.5).astype(np.uint8), kernel)
+
+
 def _along(polyline: list[np.ndarray], distance: float) -> np.ndarray:
     """The point ``distance`` pixels along a polyline (extrapolating past its end)."""
     for a, b in zip(polyline, polyline[1:]):
@@ -113,7 +120,7 @@ def _upper_pairs(g: GarmentAnalysis, f: Frame) -> tuple[list, list, float, float
         kv = 0.66 * f.torso / max(g_waist - g_top, 1.0)
     else:
         ratio = (max(kp["hem_l"][1], kp["hem_r"][1]) - g_top) / g_width
-        depth = 1.08 * f.torso * float(np.clip(ratio / TEE_LENGTH, 0.5, 1.45))
+        depth = 1.04 * f.torso * float(np.clip(ratio / TEE_LENGTH, 0.5, 1.2))
         kv = depth / max(kp["hem_l"][1] - g_top, 1.0)
     place = lambda x, y: top + f.u * (x - g_mid) * kh + f.d * (y - g_top) * kv  # noqa: E731
     names = ["shoulder_l", "shoulder_r", "neck_l", "neck_r", "side_l", "side_r"]
@@ -258,17 +265,18 @@ def _composite(out: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int
 
 
 def _fit_resolution(image: Image.Image, resolution: int) -> Image.Image:
+    """Scale into the provider's frame, extending the photo's own edges to fill the rest."""
     if resolution == -1:
         return image
-    size = OUTPUT_SIZES[resolution]
-    fitted = image.copy()
-    fitted.thumbnail(size, Image.LANCZOS) if image.width > size[0] or image.height > size[1] else None
-    scale = min(size[0] / fitted.width, size[1] / fitted.height)
-    fitted = fitted.resize((round(fitted.width * scale), round(fitted.height * scale)), Image.LANCZOS)
-    edge = np.asarray(fitted)[[0, -1], :].reshape(-1, 3)
-    canvas = Image.new("RGB", size, tuple(int(c) for c in np.median(edge, axis=0)))
-    canvas.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))
-    return canvas
+    width, height = OUTPUT_SIZES[resolution]
+    scale = min(width / image.width, height / image.height)
+    fitted = np.asarray(image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS))
+    top = (height - fitted.shape[0]) // 2
+    left = (width - fitted.shape[1]) // 2
+    padded = cv2.copyMakeBorder(
+        fitted, top, height - fitted.shape[0] - top, left, width - fitted.shape[1] - left, cv2.BORDER_REPLICATE
+    )
+    return Image.fromarray(padded)
 
 
 def render_tryon(
@@ -292,7 +300,10 @@ def render_tryon(
         raise RenderError("Give a top (or a one-piece) or a bottom.", code="InvalidGarment")
     if resolution not in (-1, *OUTPUT_SIZES):
         raise RenderError("resolution must be -1, 1024 or 1280.", code="InvalidParameter")
-    rgb = to_rgb_array(person)
+    try:
+        rgb = to_rgb_array(person)
+    except (OSError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
+        raise RenderError(f"The person image cannot be read: {err}", code="InvalidURL") from err
     body = body if body is not None else find_body(rgb)
     needed = (B.SHOULDER_L, B.SHOULDER_R, B.HIP_L, B.HIP_R)
     if body is None or not all(body.landmarks[i, 2] >= 0.3 for i in needed):
@@ -300,13 +311,12 @@ def render_tryon(
     f = Frame.of(body)
     shape = rgb.shape[:2]
     out = rgb.astype(np.float32)
-    margin = int(BODY_MARGIN * shape[0]) | 1
-    silhouette = cv2.dilate((body.mask >= 0.5).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (margin, margin)))
+    silhouette = body_region(body)
     shade = _shading(rgb)
     try:
         upper = _analyze(top, top_kind, "top") if top is not None else None
         lower = _analyze(bottom, "bottom", "bottom") if bottom is not None else None
-    except ValueError as err:
+    except (OSError, ValueError) as err:
         raise RenderError(str(err), code="InvalidGarment") from err
 
     sleeve_cover: dict[str, float] = {}

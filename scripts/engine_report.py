@@ -1,0 +1,480 @@
+"""Benchmark and quality report for the offline try-on engine (django_tryon.engine).
+
+Runs on the shared test images (``--images``, default ``<repo>/../shared/images``; see its SOURCES.md):
+``person/`` valid persons, ``top/``, ``bottom/``, ``dress/`` (one-pieces, given as the top) and
+``negative/`` (photos check_person should refuse). Figures, in the order printed:
+
+* **Garments**: what analyze_garment makes of each garment (kind, pieces, clean background, fill) and
+  the share of the garment covered by its own dominant colour (below 70 %, the coverage target, it is
+  "multi-colour": even a perfect render could not reach the target, so it is listed apart).
+* **Renders**: every person x every top, bottom and dress, plus person x (first top + first bottom).
+  Errors are counted (target 0); a contact sheet PNG shows each person with all results.
+* **check_person**: every valid person must be "ok"; per expected class of ``negative/``, how many
+  are refused with an allowed verdict (target >= 90 % per class, 0 valid persons refused).
+* **Coverage**: the share of the torso (tops, dresses) or of the thighs (bottoms) showing the
+  garment's dominant colour in the result (target >= 70 % for every single-colour garment).
+* **Preservation**: the share of pixels outside the body (the person mask dilated exactly as the
+  renderer does, ``render.body_region``: ``BODY_MARGIN`` x height) that stay unchanged (target >= 99 %; dresses and
+  skirts paint the gap between the legs, so they are reported apart), and the share of unchanged
+  pixels inside detected face boxes with restore_face=True (target 100 %).
+* **Time and memory**: find_body, analyze_garment and the whole render_tryon timed separately with
+  the person scaled to 1024 px high, on one core (target: median render <= 0.5 s); peak RSS.
+
+The quality pass gives render_tryon the precomputed Body and GarmentAnalysis (the same calls the
+renderer makes itself), so each is computed once; the timing pass gives it plain images.
+Exit code 0 (it is a report) unless ``--strict`` and a target fails.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core, before numpy/cv2 load: thread pools read these at import time.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_var] = "1"
+os.environ.setdefault("GLOG_minloglevel", "2")
+if hasattr(os, "sched_setaffinity"):  # pin the process (and mediapipe's threads) to one CPU
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+import argparse  # noqa: E402
+import fnmatch  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+import warnings  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import NamedTuple  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+cv2.setNumThreads(1)
+warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
+
+from django_tryon.engine import (  # noqa: E402
+    GarmentAnalysis,
+    RenderError,
+    analyze_garment,
+    check_person,
+    render_tryon,
+)
+from django_tryon.engine import render as engine_render  # noqa: E402
+from django_tryon.engine.body import Body, find_body  # noqa: E402
+from django_tryon.engine.images import to_rgb_array  # noqa: E402
+
+THUMB_H, LABEL_H, GAP = 180, 14, 4
+MATCH_DELTA_E = 30.0  # see matches()
+COVER_TARGET = 0.70
+#: A garment whose dominant colour covers less of itself than the target cannot reach it on the body
+#: either (a big print, colour blocks, stripes): it is reported as multi-colour, not counted.
+MULTI_COLOUR = COVER_TARGET
+KEEP_TARGET, CLASS_TARGET, RENDER_SECONDS = 0.99, 0.90, 0.5
+EXTS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
+PREFIX = {"top": "T:", "bottom": "B:", "dress": "D:", "top+bottom": "T+B:"}  # contact-sheet labels
+
+# negative/ file pattern → (expected class, allowed verdicts; None = any refusal).
+NEGATIVE_RULES: list[tuple[str, str, set[str] | None]] = [
+    ("ultralytics_bus.*", "several_people", {"several_people"}),
+    ("ultralytics_zidane.*", "several_people", {"several_people", "not_full_body"}),
+    ("openpose_COCO_*", "several_people", {"several_people"}),
+    ("opencv_basketball1.*", "several_people", {"several_people"}),
+    ("fitdit_img_teaser.*", "several_people", {"several_people", "not_full_body"}),
+    ("skimage_coffee.*", "no_person", {"no_person"}),
+    ("skimage_chelsea.*", "no_person", {"no_person"}),
+    ("opencv_building.*", "no_person", {"no_person"}),
+    ("ukui_rhythm.*", "no_person", {"no_person"}),
+    ("skimage_no_time_for_that_tiny.*", "no_person", None),
+    ("ootd_model_01008_00.*", "not_full_body", {"not_full_body"}),
+    ("fitdit_model_2.*", "not_full_body", {"not_full_body"}),
+    ("catvton_person_mothr*", "not_full_body", {"not_full_body"}),
+    ("skimage_astronaut.*", "not_full_body", {"not_full_body"}),
+    ("pillow_*hopper*", "not_full_body", {"not_full_body"}),
+    ("fashn_model.*", "sitting", {"not_full_body", "not_front_facing"}),
+    ("opencv_messi5.*", "not_front_facing", {"not_front_facing", "not_full_body"}),
+]
+
+
+@dataclass
+class Garment:
+    path: Path
+    category: str  # top | bottom | dress (the folder)
+    rgb: np.ndarray
+    analysis: GarmentAnalysis | None
+    colour: np.ndarray | None = None  # dominant colour, CIELAB
+    share: float = 0.0  # share of the garment within MATCH_DELTA_E of it
+
+    @property
+    def multi(self) -> bool:
+        return self.share < MULTI_COLOUR
+
+    @property
+    def paints_gap(self) -> bool:  # skirts and dresses also cover the gap between the legs
+        a = self.analysis
+        return a is not None and (
+            a.kind == "one_piece" or (a.kind == "bottom" and "crotch" not in a.keypoints)
+        )
+
+
+class Cover(NamedTuple):
+    """One coverage measurement: the share of ``region`` showing the garment's dominant colour."""
+
+    group: str  # top | bottom | dress | top+bottom
+    region: str  # torso | legs
+    share: float  # in the result
+    multi: bool  # a multi-colour garment (not counted against the target)
+    garment: str
+    before: float  # in the original photo
+
+
+@dataclass
+class Person:
+    path: Path
+    rgb: np.ndarray
+    body: Body | None
+    regions: dict[str, np.ndarray] = field(default_factory=dict)  # outside, torso, legs, face
+
+
+def lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB in its own units (L 0..100) from OpenCV's 8-bit encoding (L*255/100, a+128, b+128)."""
+    pixels = np.ascontiguousarray(rgb.reshape(-1, 1, 3), np.uint8)
+    out = cv2.cvtColor(pixels, cv2.COLOR_RGB2LAB).reshape(-1, 3)
+    return ((out.astype(np.float32) - [0, 128, 128]) * [100 / 255, 1, 1]).astype(np.float32)
+
+
+def matches(rgb: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Pixels within ΔE76 < 30 of ``colour``. The tolerance is wide on purpose: the renderer multiplies
+    the garment by the shading of the person's own clothes (about x0.85..x1.1), which moves lightness
+    by up to ~12 L* on light colours, and JPEG, resampling and soft edges add a few units more; two
+    different garment colours are still usually further apart than 30."""
+    return np.linalg.norm(lab(rgb) - colour, axis=1) < MATCH_DELTA_E
+
+
+def dominant_colour(rgba: np.ndarray) -> tuple[np.ndarray, float]:
+    """k-means (k=5) over the garment's opaque pixels: the biggest cluster's centre and its share."""
+    pixels = rgba[rgba[..., 3] >= 250][:, :3]
+    sample = pixels[np.random.default_rng(0).permutation(len(pixels))[:20000]]
+    cv2.setRNGSeed(0)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.5)
+    _, labels, centres = cv2.kmeans(lab(sample), 5, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
+    centre = centres[np.bincount(labels.ravel()).argmax()]
+    return centre, float(matches(sample, centre).mean())
+
+
+def regions(body: Body, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Boolean masks on the original person: outside the body, torso, thighs, faces."""
+    h, w = shape[:2]
+    out = {"outside": engine_render.body_region(body) == 0}  # the renderer's own allowed region
+    # Torso: shoulders (11, 12) and hips (24, 23), shrunk 25 % toward the centre to stay off the arms.
+    quad = np.array([body.point(i) for i in (11, 12, 24, 23)])
+    quad = quad.mean(axis=0) + (quad - quad.mean(axis=0)) * 0.75
+    torso = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(torso, [np.round(quad).astype(np.int32)], 1)
+    out["torso"] = torso > 0
+    # Thighs: a band 0.35 x hip-joint distance wide along each hip→knee line.
+    half = 0.35 * float(np.linalg.norm(body.point(23) - body.point(24))) / 2
+    legs = np.zeros((h, w), np.uint8)
+    for hip, knee in ((23, 25), (24, 26)):
+        a, b = body.point(hip), body.point(knee)
+        d = (b - a) / (float(np.linalg.norm(b - a)) or 1.0)
+        n = np.array([-d[1], d[0]]) * half
+        cv2.fillConvexPoly(legs, np.round([a + n, b + n, b - n, a - n]).astype(np.int32), 1)
+    out["legs"] = legs > 0
+    if body.faces:
+        face = np.zeros((h, w), bool)
+        for x0, y0, x1, y1, _ in body.faces:
+            face[max(0, int(y0)) : max(0, int(y1)), max(0, int(x0)) : max(0, int(x1))] = True
+        out["face"] = face
+    return out
+
+
+def listing(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTS)
+
+
+def thumb(image: Image.Image | np.ndarray, label: str) -> tuple[Image.Image, str]:
+    image = Image.fromarray(image) if isinstance(image, np.ndarray) else image
+    return image.resize((max(1, round(image.width * THUMB_H / image.height)), THUMB_H), Image.LANCZOS), label
+
+
+def contact_sheet(rows: list[list[tuple[Image.Image, str]]], path: Path) -> None:
+    width = max(sum(t.width + GAP for t, _ in row) for row in rows) + GAP
+    sheet = Image.new("RGB", (width, len(rows) * (THUMB_H + LABEL_H + GAP) + GAP), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, row in enumerate(rows):
+        x, y = GAP, GAP + r * (THUMB_H + LABEL_H + GAP)
+        for image, label in row:
+            while label and draw.textlength(label) > image.width:
+                label = label[:-1]
+            draw.text((x, y), label, fill="black")
+            sheet.paste(image, (x, y + LABEL_H))
+            x += image.width + GAP
+    sheet.save(path)
+
+
+def short(path: Path, n: int = 16) -> str:
+    return path.stem.replace("_garment", "").replace("catvton_", "cv_")[:n]
+
+
+def stats(values: list[float]) -> str:
+    if not values:
+        return "n=0"
+    return f"n={len(values)} min={min(values):.2%} median={statistics.median(values):.2%}"
+
+
+def load_garments(images: Path) -> list[Garment]:
+    garments = []
+    for category in ("top", "bottom", "dress"):
+        for path in listing(images / category):
+            rgb = to_rgb_array(path)
+            try:
+                analysis = analyze_garment(rgb, "bottom" if category == "bottom" else None)
+            except ValueError as err:
+                print(f"  analyze_garment failed on {path.name}: {err}")
+                analysis = None
+            garment = Garment(path, category, rgb, analysis)
+            if analysis is not None:
+                garment.colour, garment.share = dominant_colour(analysis.rgba)
+            garments.append(garment)
+    print(f"\n== Garments ({len(garments)})\n{'file':44} {'folder':6} {'kind':9} pcs clean fill  dominant")
+    for g in garments:
+        a = g.analysis
+        if a is None:
+            print(f"{g.path.name[:44]:44} {g.category:6} FAILED")
+            continue
+        flag = " (expected one_piece)" if g.category == "dress" and a.kind != "one_piece" else ""
+        if g.category == "bottom" and "crotch" not in a.keypoints:
+            flag += " (legs not found: drawn as a skirt)"
+        print(
+            f"{g.path.name[:44]:44} {g.category:6} {a.kind:9} {a.pieces:3} {a.background_clean!s:5} "
+            f"{a.fill_ratio:4.0%}  {g.share:4.0%}{' multi-colour' if g.multi else ''}{flag}"
+        )
+    return garments
+
+
+def render_all(persons: list[Person], garments: list[Garment], sheet: Path) -> dict:
+    """The quality pass: render every pair, measure coverage, preservation and the face."""
+    by = {c: [g for g in garments if g.category == c] for c in ("top", "bottom", "dress")}
+    res: dict = {"errors": [], "coverage": [], "keep": {}, "face": [], "rows": [], "count": 0}
+    for person in persons:
+        jobs = [(g, None, "top") for g in by["top"]] + [(None, g, "bottom") for g in by["bottom"]]
+        jobs += [(g, None, "dress") for g in by["dress"]]
+        if by["top"] and by["bottom"]:
+            jobs.append((by["top"][0], by["bottom"][0], "top+bottom"))
+        row = [thumb(person.rgb, "original " + short(person.path))]
+        start = time.perf_counter()
+        for top, bottom, group in jobs:
+            res["count"] += 1
+            name = f"{person.path.name} x {' + '.join(g.path.name for g in (top, bottom) if g)}"
+            label = PREFIX[group] + short((top or bottom).path)
+            try:
+                garment_args = [g.analysis or g.rgb if g else None for g in (top, bottom)]
+                result = np.asarray(render_tryon(person.rgb, *garment_args, body=person.body).convert("RGB"))
+            except RenderError as err:
+                res["errors"].append(f"{name}: RenderError {err.code}: {err}")
+                row.append(thumb(np.full((THUMB_H, 120, 3), 200, np.uint8), "ERROR " + label))
+                continue
+            except Exception:  # noqa: BLE001 - a report counts crashes too
+                res["errors"].append(f"{name}: crash\n{traceback.format_exc()}")
+                row.append(thumb(np.full((THUMB_H, 120, 3), 120, np.uint8), "CRASH " + label))
+                continue
+            row.append(thumb(result, label))
+            if result.shape != person.rgb.shape or not person.regions:
+                continue
+            same = np.abs(result.astype(np.int16) - person.rgb).max(axis=2) <= 2
+            gap = any(g.paints_gap for g in (top, bottom) if g)
+            res["keep"].setdefault(group, []).append((float(same[person.regions["outside"]].mean()), gap))
+            if "face" in person.regions:
+                res["face"].append((float(same[person.regions["face"]].mean()), name))
+            for g, region in ((top, "torso"), (bottom, "legs")):
+                if g is not None and g.colour is not None and person.regions[region].any():
+                    share = float(matches(result[person.regions[region]], g.colour).mean())
+                    before = float(matches(person.rgb[person.regions[region]], g.colour).mean())
+                    res["coverage"].append(Cover(group, region, share, g.multi, g.path.name, before))
+        res["rows"].append(row)
+        print(
+            f"  {person.path.name[:60]}: {len(jobs)} renders in {time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
+    contact_sheet(res["rows"], sheet)
+    return res
+
+
+def check_verdicts(images: Path) -> tuple[dict[str, list[bool]], int]:
+    print("\n== check_person")
+    rejected = 0
+    for path in listing(images / "person"):
+        check = check_person(path)
+        if not check.ok:
+            rejected += 1
+            print(f"  VALID REJECTED {path.name}: {check.verdict} {check.reasons} {check.details}")
+    classes: dict[str, list[bool]] = {}
+    for path in listing(images / "negative"):
+        rule = next((r for r in NEGATIVE_RULES if fnmatch.fnmatch(path.name, r[0])), None)
+        if rule is None:
+            print(f"  (no expected class for {path.name}; skipped)")
+            continue
+        try:
+            check = check_person(path)
+            verdict, correct = check.verdict, not check.ok and (rule[2] is None or check.verdict in rule[2])
+        except Exception:  # noqa: BLE001
+            verdict, correct = "CRASH\n" + traceback.format_exc(), False
+        classes.setdefault(rule[1], []).append(correct)
+        print(f"  {'ok  ' if correct else 'MISS'} {rule[1]:16} {path.name[:50]:50} → {verdict}")
+    print(f"\n{'class':18} {'n':>3} {'correct':>7} accuracy")
+    for name, marks in classes.items():
+        print(f"{name:18} {len(marks):3} {sum(marks):7} {sum(marks) / len(marks):8.0%}")
+    total = [m for marks in classes.values() for m in marks]
+    print(f"{'overall':18} {len(total):3} {sum(total):7} {sum(total) / max(len(total), 1):8.0%}")
+    print(f"valid persons rejected: {rejected}")
+    return classes, rejected
+
+
+def timing(persons: list[Person], garments: list[Garment]) -> dict[str, list[float]]:
+    """Stage times with the person scaled to 1024 px high (models already loaded)."""
+    times: dict[str, list[float]] = {"find_body": [], "analyze_garment": [], "render_tryon": []}
+    firsts = {c: next((g for g in garments if g.category == c), None) for c in ("top", "bottom", "dress")}
+    for g in garments:
+        start = time.perf_counter()
+        try:
+            analyze_garment(g.rgb, "bottom" if g.category == "bottom" else None)
+        except ValueError:
+            pass
+        times["analyze_garment"].append(time.perf_counter() - start)
+    for person in persons:
+        h, w = person.rgb.shape[:2]
+        scaled = cv2.resize(
+            person.rgb,
+            (round(w * 1024 / h), 1024),
+            interpolation=cv2.INTER_AREA if h > 1024 else cv2.INTER_CUBIC,
+        )
+        start = time.perf_counter()
+        find_body(scaled)
+        times["find_body"].append(time.perf_counter() - start)
+        top, bottom, dress = firsts["top"], firsts["bottom"], firsts["dress"]
+        for pair in ((top, None), (None, bottom), (dress, None), (top, bottom)):
+            if not any(pair):
+                continue
+            start = time.perf_counter()
+            try:
+                render_tryon(scaled, *(g.rgb if g else None for g in pair))
+            except RenderError:
+                continue
+            times["render_tryon"].append(time.perf_counter() - start)
+    return times
+
+
+def coverage_report(coverage: list[Cover]) -> bool:
+    """Print the coverage figures; True when every single-colour pair reaches the target."""
+    print(f"\n== Coverage (dominant colour within ΔE {MATCH_DELTA_E:.0f}; target ≥ {COVER_TARGET:.0%})")
+    single = [c for c in coverage if not c.multi]
+    for group in ("top", "dress", "bottom", "top+bottom"):
+        for region in ("torso", "legs"):
+            ones = [c.share for c in single if (c.group, c.region) == (group, region)]
+            multi = [c.share for c in coverage if c.multi and (c.group, c.region) == (group, region)]
+            if ones or multi:
+                print(f"  {group:10} {region:5} single-colour: {stats(ones)}", end="")
+                print(f"  |  multi-colour (not counted): {stats(multi)}")
+    meeting = sum(c.share >= COVER_TARGET for c in single)
+    median = statistics.median([c.share for c in single]) if single else 0.0
+    print(f"single-colour pairs meeting ≥{COVER_TARGET:.0%}: {meeting}/{len(single)}", end="")
+    print(f" ({meeting / max(len(single), 1):.0%}), median coverage {median:.0%}")
+    already = sum(c.before >= COVER_TARGET for c in single)
+    print(f"  ({already} of them matched ≥{COVER_TARGET:.0%} before: the old clothes had that colour)")
+    by_garment: dict[tuple[str, str], list[Cover]] = {}
+    for c in single:
+        by_garment.setdefault((c.garment, c.region), []).append(c)
+    print(f"  garments with pairs below {COVER_TARGET:.0%}:      region  below/n  median  (original photo)")
+    for (garment, region), cs in sorted(by_garment.items()):
+        below = sum(c.share < COVER_TARGET for c in cs)
+        if below:
+            median, before = (statistics.median(getattr(c, a) for c in cs) for a in ("share", "before"))
+            print(f"    {garment[:40]:40} {region:6} {below:3}/{len(cs):<3} {median:6.0%}  ({before:.0%})")
+    return meeting == len(single)
+
+
+def preservation_report(res: dict) -> tuple[bool, bool, list[float]]:
+    """Print the preservation figures; (outside-body target met, face target met, skirt/dress values)."""
+    print(f"\n== Preservation (unchanged pixels outside the dilated body mask; target ≥ {KEEP_TARGET:.0%})")
+    for group, values in res["keep"].items():
+        gap = stats([v for v, painted in values if painted])
+        print(f"  {group:10} {stats([v for v, _ in values])}  (drawn as skirt/dress: {gap})")
+    strict_keep = [v for values in res["keep"].values() for v, gap in values if not gap]
+    gap_keep = [v for values in res["keep"].values() for v, gap in values if gap]
+    faces = [v for v, _ in res["face"]]
+    print(f"face boxes unchanged (restore_face=True): {stats(faces)}")
+    for value, name in res["face"]:
+        if value < 1.0:
+            print(f"    face changed: {value:.2%} {name}")
+    return min(strict_keep, default=1.0) >= KEEP_TARGET, min(faces, default=1.0) >= 1.0, gap_keep
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=Path, default=REPO.parent / "shared" / "images")
+    parser.add_argument("--sheet", type=Path, default=Path("/tmp/engine_contact_sheet.png"))
+    parser.add_argument("--limit-persons", type=int, default=0, help="render and time the first N only")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    args = parser.parse_args()
+    if not all((args.images / d).is_dir() for d in ("person", "top", "bottom", "dress", "negative")):
+        sys.exit(f"Test images not found in {args.images} (person/, top/, bottom/, dress/, negative/).")
+
+    wall = time.perf_counter()
+    garments = load_garments(args.images)
+    paths = listing(args.images / "person")[: args.limit_persons or None]
+    persons = []
+    for path in paths:
+        rgb = to_rgb_array(path)
+        body = find_body(rgb)
+        persons.append(Person(path, rgb, body, regions(body, rgb.shape) if body is not None else {}))
+        if body is None:
+            print(f"  find_body found nobody in {path.name}")
+    print(f"\n== Renders ({len(persons)} persons)")
+    res = render_all(persons, garments, args.sheet)
+    print(f"renders: {res['count']}, errors: {len(res['errors'])}; contact sheet: {args.sheet}")
+    for error in res["errors"]:
+        print("  ERROR", error)
+
+    classes, rejected = check_verdicts(args.images)
+
+    coverage_ok = coverage_report(res["coverage"])
+    keep_ok, face_ok, gap_keep = preservation_report(res)
+
+    print("\n== Time (person 1024 px high, one core) and memory")
+    times = timing(persons, garments)
+    for stage, values in times.items():
+        if values:
+            median = statistics.median(values)
+            print(f"  {stage:16} n={len(values):3} median {median:.3f} s  max {max(values):.3f} s")
+    print(
+        f"peak memory (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "
+        f"report wall time {time.perf_counter() - wall:.0f} s"
+    )
+
+    render_median = statistics.median(times["render_tryon"]) if times["render_tryon"] else float("inf")
+    targets = [
+        ("render errors = 0", not res["errors"]),
+        (
+            f"check_person accuracy ≥ {CLASS_TARGET:.0%} in every class",
+            all(sum(m) / len(m) >= CLASS_TARGET for m in classes.values()),
+        ),
+        ("valid persons rejected = 0", rejected == 0),
+        (f"coverage ≥ {COVER_TARGET:.0%} for every single-colour pair", coverage_ok),
+        (f"preservation ≥ {KEEP_TARGET:.0%} (renders without skirt/dress)", keep_ok),
+        ("face boxes 100% unchanged", face_ok),
+        (f"median render ≤ {RENDER_SECONDS} s at 1024 px", render_median <= RENDER_SECONDS),
+    ]
+    print("\n== Targets")
+    for text, ok in targets:
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    print(f"INFO  preservation with skirts/dresses: {stats(gap_keep)}")
+    return 1 if args.strict and not all(ok for _, ok in targets) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
