@@ -309,6 +309,7 @@ def test_sweep_recovers_lost_jobs(person_bytes, top_garment, django_capture_on_c
 # -- input URLs ----------------------------------------------------------------------------------
 def test_input_url_prefers_presigned_storage_urls():
     backend = mock.Mock()
+    backend.capabilities.prefers_upload = False
     with mock.patch("django_tryon.services.storage_absolute_url", return_value="https://b.s3.amazonaws.com/x.jpg?X-Amz-Signature=abc"):
         assert services.input_url("tryon/persons/x.jpg", backend).endswith("X-Amz-Signature=abc")
     with mock.patch("django_tryon.services.storage_absolute_url", return_value="https://cdn.shop.test/media/x.jpg"):
@@ -319,6 +320,7 @@ def test_input_url_falls_back_to_provider_upload(person_bytes, top_garment):
     job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
     backend = mock.Mock()
     backend.capabilities.supports_upload = True
+    backend.capabilities.prefers_upload = False
     backend.upload.return_value = "oss://dashscope-instant/x/p.jpg"
     with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PUBLIC_BASE_URL": ""}):
         assert services.input_url(job.person_image.name, backend) == "oss://dashscope-instant/x/p.jpg"
