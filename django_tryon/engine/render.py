@@ -16,6 +16,8 @@ from .warp import warp_rgba
 
 #: Provider resolutions: -1 keeps the person photo's size.
 OUTPUT_SIZES = {1024: (576, 1024), 1280: (720, 1280)}
+#: Radius of the protected disc around each hand landmark, as a share of the shoulder width.
+HAND_RADIUS = 0.11
 #: How far (share of image height) a garment may reach beyond the person's silhouette.
 BODY_MARGIN = 0.0125
 
@@ -219,7 +221,7 @@ def _protected(body: Body, f: Frame, shape: tuple[int, int], sleeve_cover: dict[
     # Hands.
     for i in B.HAND_POINTS:
         x, y = body.point(i)
-        cv2.circle(keep, (int(x), int(y)), int(f.shoulder_width * 0.16), 1.0, -1)
+        cv2.circle(keep, (int(x), int(y)), int(f.shoulder_width * HAND_RADIUS), 1.0, -1)
     # Bare arms: the part of each arm beyond the sleeve, as a thick line.
     for side, arm in f.arms.items():
         covered = sleeve_cover.get(side, 0.0)
@@ -368,7 +370,7 @@ def _with_skirt(allowed: np.ndarray, g: GarmentAnalysis, dst: list, body: Body, 
     keep_out = np.zeros(allowed.shape, np.float32)
     for i in B.HAND_POINTS:
         x, y = body.point(i)
-        cv2.circle(keep_out, (int(x), int(y)), int(f.shoulder_width * 0.16), 1.0, -1)
+        cv2.circle(keep_out, (int(x), int(y)), int(f.shoulder_width * HAND_RADIUS), 1.0, -1)
     return np.maximum(allowed, (span & (quad > 0)).astype(np.float32) * (1 - keep_out))
 
 
