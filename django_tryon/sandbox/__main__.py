@@ -1,0 +1,54 @@
+"""``python -m django_tryon.sandbox``: run the DashScope look-alike."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .faults import parse
+from .state import Config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m django_tryon.sandbox", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--api-key", action="append", dest="api_keys", metavar="KEY",
+                        help="an accepted API key (repeatable; default sk-sandbox)")
+    parser.add_argument("--latency", type=float, default=None,
+                        help="mean task duration in seconds (default: the documented 15–30 s for aitryon, 40–60 s plus)")
+    parser.add_argument("--concurrency", type=int, default=5, help="tasks in flight per model (default 5)")
+    parser.add_argument("--concurrency-policy", choices=("queue", "reject"), default="queue",
+                        help="over the limit: keep new tasks PENDING (queue) or answer 429 (reject)")
+    parser.add_argument("--submit-rate", type=float, default=10.0, help="submits per second per key and model")
+    parser.add_argument("--query-rate", type=float, default=20.0, help="task queries per second per key")
+    parser.add_argument("--faults", default="", help="fault spec, e.g. 'submit=503*2,task=fail:InvalidPerson%%10'")
+    parser.add_argument("--fault-timeout", type=float, default=35.0, help="seconds a 'timeout' fault waits")
+    parser.add_argument("--no-check-person", action="store_true", help="render any photo with a detectable body")
+    parser.add_argument("--public-url", default="", help="base URL for result and upload links (default: as requested)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for latencies and fault probabilities")
+    parser.add_argument("--quiet", action="store_true", help="no request log")
+    args = parser.parse_args(argv)
+    try:
+        parse(args.faults)
+    except ValueError as err:
+        parser.error(str(err))
+    config = Config(
+        api_keys=tuple(args.api_keys or ("sk-sandbox",)), latency=args.latency, concurrency=args.concurrency,
+        concurrency_policy=args.concurrency_policy, submit_rate=args.submit_rate, query_rate=args.query_rate,
+        faults=args.faults, fault_timeout=args.fault_timeout, check_person=not args.no_check_person,
+        public_url=args.public_url, seed=args.seed,
+    )
+    if args.quiet:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from . import serve
+
+    print(f"DashScope sandbox on http://{args.host}:{args.port}/api/v1 (keys: {', '.join(config.api_keys)})",
+          file=sys.stderr, flush=True)
+    serve(config, args.host, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Running tasks: a queue per model with at most ``concurrency`` tasks in flight, each rendered by the
+offline engine from the inputs it downloads, on the documented status path and latency."""
+
+from __future__ import annotations
+
+import collections
+import io
+import random
+import threading
+import time
+from typing import Any
+
+import requests
+from PIL import Image, ImageFilter
+
+from ..validators import MAX_BYTES, check_image
+from ..exceptions import TryOnValidationError
+from .messages import ERRORS
+from .state import REFINER, Store, Task
+
+USER_AGENT = "django-tryon-sandbox"
+
+
+class InputError(Exception):
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message or ERRORS.get(code, (400, code))[1]
+
+
+class Scheduler:
+    """Per-model queues; tasks wait PENDING until one of the model's slots is free."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.queues: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self.random = random.Random(store.config.seed)
+
+    def in_flight(self, model: str) -> int:
+        with self.store.lock:
+            return self.store.stats["running"][model] + len(self.queues[model])
+
+    def submit(self, task: Task) -> None:
+        with self.store.lock:
+            self.queues[task.model].append(task)
+        self._pump(task.model)
+
+    def cancel(self, task: Task) -> bool:
+        with self.store.lock:
+            if task.status != "PENDING" or task not in self.queues[task.model]:
+                return False
+            self.queues[task.model].remove(task)
+            task.status = "CANCELED"
+            task.end_time = self.store.clock.now()
+            return True
+
+    def _pump(self, model: str) -> None:
+        stats = self.store.stats
+        with self.store.lock:
+            while self.queues[model] and stats["running"][model] < self.store.config.concurrency:
+                task = self.queues[model].popleft()
+                stats["running"][model] += 1
+                stats["max_concurrency_seen"][model] = max(stats["max_concurrency_seen"][model], stats["running"][model])
+                threading.Thread(target=self._run, args=(task,), daemon=True, name=f"task-{task.task_id[:8]}").start()
+
+    def _run(self, task: Task) -> None:
+        try:
+            process(self.store, task)
+        except Exception as err:  # noqa: BLE001 - a sandbox bug must still end the task
+            finish(self.store, task, "FAILED", "InternalError", f"sandbox error: {type(err).__name__}: {err}")
+        finally:
+            with self.store.lock:
+                self.store.stats["running"][task.model] -= 1
+            self._pump(task.model)
+
+
+def finish(store: Store, task: Task, status: str, code: str = "", message: str = "", result: str | None = None) -> None:
+    with store.lock:
+        task.status, task.code, task.message, task.result = status, code, message, result
+        task.end_time = store.clock.now()
+
+
+def _set(store: Store, task: Task, status: str) -> None:
+    with store.lock:
+        task.status = status
+
+
+def fetch(store: Store, url: str) -> bytes:
+    """Download one input as the service does: http(s) URLs, or an ``oss://`` object uploaded here."""
+    if url.startswith("oss://"):
+        with store.lock:
+            upload = store.uploads.get(url[len("oss://"):])
+        if upload is None:
+            raise InputError("InvalidURL")
+        return upload.content
+    try:
+        with requests.get(url, timeout=store.config.fetch_timeout, stream=True, headers={"User-Agent": USER_AGENT}) as response:
+            if response.status_code != 200:
+                raise InputError("InvalidURL")
+            data = response.raw.read(MAX_BYTES + 1, decode_content=True)
+    except requests.RequestException:
+        raise InputError("InvalidURL") from None
+    with store.lock:
+        store.stats["downloads"] += 1
+    return data
+
+
+def load(store: Store, url: str | None) -> bytes | None:
+    """Fetch and check an input against the service's rules (size, format, dimensions)."""
+    if not url:
+        return None
+    data = fetch(store, url)
+    try:
+        return check_image(data).content
+    except TryOnValidationError as err:
+        raise InputError(err.code) from None
+
+
+def process(store: Store, task: Task) -> None:
+    started = time.monotonic()
+    fault = task.fault
+    duration = float(fault.arg) if fault is not None and fault.what == "slow" else task.duration
+    with store.lock:
+        task.status = "PRE-PROCESSING"
+        task.scheduled_time = store.clock.now()
+    try:
+        images = {key: load(store, url) for key, url in task.inputs.items() if key.endswith("_url")}
+    except InputError as err:
+        _sleep_until(started + min(1.0, duration * 0.1))
+        finish(store, task, "FAILED", err.code, err.message)
+        return
+    if fault is not None and fault.what in ("fail", "inspection", "stall"):
+        code = {"inspection": "DataInspectionFailed", "stall": "InternalError.Timeout"}.get(fault.what, fault.arg)
+        _sleep_until(started + duration * 0.5)
+        finish(store, task, "FAILED", code, ERRORS.get(code, (400, "Injected failure."))[1])
+        return
+    _set(store, task, "RUNNING")
+    try:
+        picture = render(store, task, images)
+    except InputError as err:
+        finish(store, task, "FAILED", err.code, err.message)
+        return
+    _sleep_until(started + duration * 0.85)
+    _set(store, task, "POST-PROCESSING")
+    _sleep_until(started + duration)
+    name, _ = store.put_result(picture, "image/jpeg")
+    finish(store, task, "SUCCEEDED", result=name)
+
+
+def render(store: Store, task: Task, images: dict[str, bytes | None]) -> bytes:
+    """The result picture, made from the actual inputs by the offline engine."""
+    from ..engine import RenderError, check_person, render_tryon
+
+    person = images.get("person_image_url")
+    buffer = io.BytesIO()
+    if task.model == REFINER:
+        coarse = Image.open(io.BytesIO(images["coarse_image_url"])).convert("RGB")
+        if coarse.size != Image.open(io.BytesIO(person)).size:
+            raise InputError("InvalidParameter", ERRORS["SizeMismatch"][1])
+        refined = coarse.filter(ImageFilter.UnsharpMask(radius=2, percent=60, threshold=2))
+        refined.save(buffer, "JPEG", quality=95)
+        return buffer.getvalue()
+    if store.config.check_person:
+        verdict = check_person(person)
+        if not verdict.ok:
+            raise InputError("InvalidPerson")
+    params = task.parameters
+    try:
+        image = render_tryon(
+            person,
+            images.get("top_garment_url"),
+            images.get("bottom_garment_url"),
+            resolution=int(params.get("resolution", -1)),
+            restore_face=bool(params.get("restore_face", True)),
+        )
+    except RenderError as err:
+        raise InputError(err.code if err.code in ERRORS else "InvalidParameter") from None
+    image.save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def _sleep_until(deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
