@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install --quiet -e ".[redis,engine]" --group test --group docs
+	$(BIN)/python -m pip install --quiet -e ".[redis,engine,sandbox]" --group test --group docs
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -19,7 +19,7 @@ from django_tryon.engine.warp import ThinPlateSpline, warp_rgba
 
 from . import images
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "images"
+SHARED = Path(os.environ.get("TRYON_SHARED_IMAGES") or Path(__file__).resolve().parent.parent.parent / "shared" / "images")
 
 
 def shared(*parts: str) -> Path:

@@ -137,21 +137,22 @@ class Store:
         self.config = config
         self.lock = threading.RLock()
         self.clock = Clock()
-        self.limiter = RateLimiter()
         self.faults = FaultBook(config.faults, config.seed)
         self.secret = secrets.token_bytes(16)
         self.reset()
 
     def reset(self) -> None:
         with self.lock:
+            self.limiter = RateLimiter()
             self.tasks: dict[str, Task] = {}
             self.uploads: dict[str, Upload] = {}
             self.policies: dict[str, tuple[str, str, float]] = {}  # policy → (account, model, expires)
             self.results: dict[str, tuple[bytes, float, str]] = {}  # name → (bytes, expires, content type)
+            running = getattr(self, "stats", {}).get("running", collections.Counter())  # tasks still in flight
             self.stats: dict[str, Any] = {
                 "submits": 0, "accepted": 0, "queries": 0, "lists": 0, "cancels": 0, "throttled": 0,
                 "uploads": 0, "parsing": 0, "downloads": 0, "faults": 0,
-                "running": collections.Counter(), "max_concurrency_seen": collections.Counter(),
+                "running": running, "max_concurrency_seen": collections.Counter(),
             }
             self.clock.offset = 0.0
 
