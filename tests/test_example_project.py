@@ -101,12 +101,12 @@ def test_demo_server_runs_a_tryon_end_to_end(tmp_path):
             server.wait(timeout=30)
 
 
-def test_demo_without_a_key_renders_offline(tmp_path):
+def test_demo_without_a_key_renders_through_the_sandbox(tmp_path):
     from .test_engine import shared
 
     person = shared("person", "fitdit_model_1.jpg").read_bytes()
     port = free_port()
-    env = shop_env(tmp_path)
+    env = shop_env(tmp_path, SHOP_SANDBOX_PORT=str(free_port()), SHOP_SANDBOX_LATENCY="1")
     assert manage(env, "migrate", "--noinput").returncode == 0
     assert manage(env, "shop_seed").returncode == 0
     server = subprocess.Popen(

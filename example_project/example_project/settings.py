@@ -68,25 +68,26 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
 # -- django-tryon -------------------------------------------------------------------------------
 TRYON_PRODUCT_MODEL = "shop.Product"
+# Without a DashScope key the demo talks to the bundled sandbox (a DashScope look-alike that renders
+# with the offline engine), started by `manage.py tryon_demo`. DASHSCOPE_BASE_URL overrides either way.
 DASHSCOPE_API_KEY = os.environ.get("DASHSCOPE_API_KEY", "")
-if DASHSCOPE_API_KEY:
-    TRYON = {
-        "BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
-        "OPTIONS": {
-            "api_key": DASHSCOPE_API_KEY,
-            "base_url": os.environ.get("DASHSCOPE_BASE_URL") or None,
-            "model": os.environ.get("DASHSCOPE_MODEL", "aitryon"),
-        },
-        # Empty: the provider gets the inputs through its own temporary upload (works from a laptop).
-        # Set it to this site's public https:// address to use signed URLs instead.
-        "PUBLIC_BASE_URL": os.environ.get("TRYON_PUBLIC_BASE_URL", ""),
-    }
-else:
-    # No key: the offline engine renders preview-quality try-ons inside the Celery worker.
-    TRYON = {
-        "BACKEND": "django_tryon.backends.local.LocalBackend",
-        "OPTIONS": {"work_dir": str(VAR_DIR / "tryon-work")},
-    }
+SANDBOX_PORT = int(os.environ.get("SHOP_SANDBOX_PORT", "8765"))
+SHOP_USES_SANDBOX = not DASHSCOPE_API_KEY and not os.environ.get("DASHSCOPE_BASE_URL")
+TRYON = {
+    "BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
+    "OPTIONS": {
+        "api_key": DASHSCOPE_API_KEY or "sk-sandbox",
+        "base_url": os.environ.get("DASHSCOPE_BASE_URL")
+        or (f"http://127.0.0.1:{SANDBOX_PORT}/api/v1" if SHOP_USES_SANDBOX else None),
+        "model": os.environ.get("DASHSCOPE_MODEL", "aitryon"),
+    },
+    # Empty: the provider gets the inputs through its own temporary upload (works from a laptop, and
+    # with the sandbox). Set it to this site's public https:// address to use signed URLs instead.
+    "PUBLIC_BASE_URL": os.environ.get("TRYON_PUBLIC_BASE_URL", ""),
+}
+if os.environ.get("SHOP_TRYON_BACKEND") == "local":  # the engine inside the worker, no HTTP at all
+    SHOP_USES_SANDBOX = False
+    TRYON = {"BACKEND": "django_tryon.backends.local.LocalBackend", "OPTIONS": {"work_dir": str(VAR_DIR / "tryon-work")}}
 
 # -- Celery: a file-system broker, so no Redis or RabbitMQ is needed -----------------------------
 BROKER_DIR = VAR_DIR / "broker"

@@ -57,7 +57,7 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "garments": garments,
         "form": form,
         "errors": errors,
-        "backend": settings.TRYON["BACKEND"].rsplit(".", 1)[-1],
+        "offline": settings.SHOP_USES_SANDBOX or settings.TRYON["BACKEND"].endswith("LocalBackend"),
         "recent": TryOn.objects.for_owner(request.user, _owner_key(request)).filter(product=product)[:5],
     }
     return render(request, "shop/product_detail.html", context)

@@ -1,7 +1,9 @@
-"""Start the demo: a Celery worker (with beat) on the file-system broker, then the development server."""
+"""Start the demo: the DashScope sandbox (without a real key), a Celery worker (with beat) on the
+file-system broker, then the development server."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,11 +30,22 @@ class Command(BaseCommand):
              f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}"],
             cwd=project_dir,
         )
-        if "LocalBackend" in settings.TRYON["BACKEND"]:
-            self.stdout.write(self.style.WARNING("DASHSCOPE_API_KEY is not set: try-ons are rendered offline by the engine."))
+        children = [worker]
+        if settings.SHOP_USES_SANDBOX:
+            latency = os.environ.get("SHOP_SANDBOX_LATENCY", "4")
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "django_tryon.sandbox", "--port", str(settings.SANDBOX_PORT),
+                 "--latency", latency, "--quiet"],
+            ))
+            self.stdout.write(self.style.WARNING(
+                f"No DASHSCOPE_API_KEY: try-ons go to the bundled DashScope sandbox on port {settings.SANDBOX_PORT} "
+                "(offline, preview-quality pictures)."
+            ))
         self.stdout.write(self.style.SUCCESS(f"Example shop: http://{opts['addrport']}/  (admin: /admin/, admin / admin)"))
         try:
             call_command("runserver", opts["addrport"], use_reloader=False)
         finally:
-            worker.terminate()
-            worker.wait(timeout=20)
+            for child in children:
+                child.terminate()
+            for child in children:
+                child.wait(timeout=20)
