@@ -52,7 +52,7 @@ def celery_app(redis_broker):
 
 
 @contextlib.contextmanager
-def worker_process(celery_app, tryon: dict):
+def worker_process(celery_app, tryon: dict, pool: str = "solo", concurrency: int = 1):
     """A Celery worker process configured like this test process (same database, storage, TRYON)."""
     env = {
         **os.environ,
@@ -64,7 +64,7 @@ def worker_process(celery_app, tryon: dict):
         "PYTHONPATH": str(ROOT),
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "--pool=solo",
+        [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", f"--pool={pool}", f"--concurrency={concurrency}",
          "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
