@@ -296,7 +296,9 @@ def test_oss_uploads(sandbox, urls, files):
     "fault, status, code",
     [("submit=500", 500, "InternalError"), ("submit=503", 503, "ModelUnavailable"), ("submit=serving", 503, "ModelServingError"),
      ("submit=retired", 403, "Endpoint.AccessDenied"), ("submit=arrearage", 400, "Arrearage"),
-     ("submit=reject:DataInspectionFailed", 400, "DataInspectionFailed")],
+     ("submit=reject:DataInspectionFailed", 400, "DataInspectionFailed"),
+     ("submit=reject:InternalError.Algo", 500, "InternalError.Algo"), ("submit=reject:SystemError", 500, "SystemError"),
+     ("submit=reject:RequestTimeOut", 500, "RequestTimeOut"), ("submit=reject:ServiceUnavailable", 503, "ServiceUnavailable")],
 )
 def test_request_faults_by_header(sandbox, urls, fault, status, code):
     response = submit(sandbox, tryon_body(urls), headers={**ASYNC, "X-Sandbox-Fault": fault})
@@ -392,3 +394,24 @@ def test_the_vendors_sdk_runs_the_lifecycle(sandbox, urls):
     assert final.status_code == 200 and final.output["task_status"] == "SUCCEEDED" and final.output["image_url"]
     fetched = BaseAsyncApi.fetch(final.output["task_id"], api_key=KEY)
     assert fetched.output["task_status"] == "SUCCEEDED"
+
+
+def test_our_backend_treats_timeouts_and_drops_as_retryable(sandbox, urls):
+    from django_tryon.backends.base import TryOnInput
+    from django_tryon.backends.dashscope import DashScopeBackend
+    from django_tryon.exceptions import TryOnRetryableError
+
+    backend = DashScopeBackend(api_key=KEY, base_url=f"{sandbox}/api/v1", timeout=(2, 1), debug_api_requests=False)
+    request = TryOnInput(person_image_url=urls["person"], top_garment_url=urls["top"])
+    arm(sandbox, "submit=timeout*1,query=drop*1")
+    with pytest.raises(TryOnRetryableError) as info:
+        backend.submit(request)
+    assert info.value.accepted_maybe  # sent, no answer: the provider may have the task
+    assert backend.poll("anything").raw_status == "UNKNOWN"  # one dropped GET is retried by the HTTP layer
+    arm(sandbox, "query=drop*5")
+    with pytest.raises(TryOnRetryableError):
+        backend.poll("anything")  # ... but not forever
+
+
+def arm(sandbox, spec):
+    assert requests.post(f"{sandbox}/_sandbox/faults", json={"spec": spec}, timeout=5).status_code == 200

@@ -8,7 +8,8 @@ A spec is a comma-separated list of ``where=what[:arg][*count|%percent]``:
   ModelServingError), ``429`` (Throttling), ``slow:SECONDS`` (answer late), ``timeout`` (answer after
   the configured fault timeout with 500 RequestTimeOut), ``drop`` (close the connection without an answer),
   ``nonjson`` (502 with an HTML body), ``retired`` (403 Endpoint.AccessDenied), ``arrearage``
-  (400 Arrearage), ``reject:CODE`` (400 with one of the provider's codes).
+  (400 Arrearage), ``reject:CODE`` (any of the reference's codes, with its documented HTTP status:
+  ``reject:InternalError.Algo`` is a 500, ``reject:InvalidURL`` a 400).
 * ``what`` for tasks: ``fail:CODE`` (the task ends FAILED with that code, e.g. ``fail:InvalidPerson``,
   ``fail:InternalError.Algo``), ``inspection`` (FAILED DataInspectionFailed), ``stall`` (FAILED
   InternalError.Timeout), ``slow:SECONDS`` (the task takes that long).

@@ -46,6 +46,11 @@ ERRORS: dict[str, tuple[int, str]] = {
         500,
         "An internal timeout error has occured during execution, please try again later or contact service support.",
     ),
+    "InternalError.Upload": (500, "Failed to upload result."),
+    "InternalError.FileUpload": (500, "oss upload error."),
+    "SystemError": (500, "An system error has occured, please try again later."),
+    "RequestTimeOut": (500, "Request timed out, please try again later."),
+    "ServiceUnavailable": (503, "Service is unavailable, please try again later."),
     "ModelServingError": (
         503,
         "Too many requests. Your requests are being throttled due to system capacity limits. Please try again later.",
