@@ -3,6 +3,7 @@ worker on the file-system broker, driven over HTTP like a shopper would."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -47,68 +48,12 @@ def test_shop_starts_without_a_key(tmp_path):
     assert "4 products" in manage(env, "shop_seed").stdout  # idempotent
 
 
-def test_demo_server_runs_a_tryon_end_to_end(tmp_path):
-    with FakeDashScope() as fake:
-        port = free_port()
-        env = shop_env(
-            tmp_path,
-            DASHSCOPE_API_KEY=fake.api_key,
-            DASHSCOPE_BASE_URL=f"{fake.url}/api/v1",
-            TRYON_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        )
-        assert manage(env, "migrate", "--noinput").returncode == 0
-        assert manage(env, "shop_seed").returncode == 0
-        server = subprocess.Popen(
-            [sys.executable, str(MANAGE), "tryon_demo", "--addrport", f"127.0.0.1:{port}"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            shopper = requests.Session()
-            for _ in range(100):
-                try:
-                    page = shopper.get(f"{base}/p/1/", timeout=2)
-                    break
-                except requests.ConnectionError:
-                    time.sleep(0.2)
-            assert page.status_code == 200 and "Try it on" in page.text
-            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-            form = {"csrfmiddlewaretoken": token, "consent": "on"}
-            headers = {"Referer": f"{base}/p/1/"}
-
-            bad = shopper.post(f"{base}/p/1/", data=form, headers=headers,
-                               files={"person_image": ("me.jpg", images.jpeg(100, 400), "image/jpeg")})
-            assert "InvalidInputLength" in bad.text and "像素" in bad.text
-
-            done = shopper.post(f"{base}/p/1/", data=form, headers=headers,
-                                files={"person_image": ("me.jpg", images.person_photo(), "image/jpeg")})
-            assert "/try/" in done.url
-            for _ in range(120):
-                status = re.search(r'id="tryon-status">([^<]+)<', done.text).group(1)
-                if status in ("Succeeded", "Failed", "Canceled"):
-                    break
-                time.sleep(0.5)
-                done = shopper.get(done.url)
-            assert status == "Succeeded", done.text
-            result_url = re.search(r'id="tryon-result" src="([^"]+)"', done.text).group(1)
-            result = shopper.get(base + result_url)
-            assert result.status_code == 200 and result.headers["Content-Type"] == "image/jpeg"
-            assert result.content in fake.results.values()
-            # Someone else cannot see this try-on.
-            assert requests.get(done.url).status_code == 404
-        finally:
-            os.killpg(server.pid, 15)
-            server.wait(timeout=30)
-
-
-def test_demo_without_a_key_renders_through_the_sandbox(tmp_path):
-    from .test_engine import shared
-
-    person = shared("person", "fitdit_model_1.jpg").read_bytes()
-    port = free_port()
-    env = shop_env(tmp_path, SHOP_SANDBOX_PORT=str(free_port()), SHOP_SANDBOX_LATENCY="1")
+@contextlib.contextmanager
+def demo_server(env: dict[str, str]):
+    """``manage.py tryon_demo`` on a free port, migrated and seeded; yields a shopper session and the base URL."""
     assert manage(env, "migrate", "--noinput").returncode == 0
     assert manage(env, "shop_seed").returncode == 0
+    port = int(env["SHOP_DEMO_PORT"])
     server = subprocess.Popen(
         [sys.executable, str(MANAGE), "tryon_demo", "--addrport", f"127.0.0.1:{port}"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
@@ -118,23 +63,67 @@ def test_demo_without_a_key_renders_through_the_sandbox(tmp_path):
         shopper = requests.Session()
         for _ in range(100):
             try:
-                page = shopper.get(f"{base}/p/1/", timeout=2)
+                shopper.get(f"{base}/p/1/", timeout=2)
                 break
             except requests.ConnectionError:
                 time.sleep(0.2)
-        assert "Offline preview" in page.text
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        done = shopper.post(f"{base}/p/1/", data={"csrfmiddlewaretoken": token, "consent": "on"},
-                            headers={"Referer": f"{base}/p/1/"}, files={"person_image": ("me.jpg", person, "image/jpeg")})
-        for _ in range(120):
-            status = re.search(r'id="tryon-status">([^<]+)<', done.text).group(1)
-            if status in ("Succeeded", "Failed", "Canceled"):
-                break
-            time.sleep(0.5)
-            done = shopper.get(done.url)
-        assert status == "Succeeded", done.text
-        result_url = re.search(r'id="tryon-result" src="([^"]+)"', done.text).group(1)
-        assert shopper.get(base + result_url).headers["Content-Type"] == "image/jpeg"
+        yield shopper, base
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+def try_on(shopper: requests.Session, base: str, photo: bytes) -> requests.Response:
+    """Upload a photo on product 1 like a shopper; returns the last page (the result page when accepted)."""
+    page = shopper.get(f"{base}/p/1/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    return shopper.post(f"{base}/p/1/", data={"csrfmiddlewaretoken": token, "consent": "on"},
+                        headers={"Referer": f"{base}/p/1/"}, files={"person_image": ("me.jpg", photo, "image/jpeg")})
+
+
+def wait_for_result(shopper: requests.Session, page: requests.Response) -> tuple[str, requests.Response]:
+    for _ in range(120):
+        status = re.search(r'id="tryon-status">([^<]+)<', page.text).group(1)
+        if status in ("Succeeded", "Failed", "Canceled"):
+            return status, page
+        time.sleep(0.5)
+        page = shopper.get(page.url)
+    raise AssertionError("the try-on never finished")
+
+
+def test_demo_server_runs_a_tryon_end_to_end(tmp_path):
+    with FakeDashScope() as fake:
+        port = free_port()
+        env = shop_env(
+            tmp_path,
+            SHOP_DEMO_PORT=str(port),
+            DASHSCOPE_API_KEY=fake.api_key,
+            DASHSCOPE_BASE_URL=f"{fake.url}/api/v1",
+            TRYON_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        )
+        with demo_server(env) as (shopper, base):
+            assert "Try it on" in shopper.get(f"{base}/p/1/").text
+            bad = try_on(shopper, base, images.jpeg(100, 400))
+            assert "InvalidInputLength" in bad.text and "像素" in bad.text
+            done = try_on(shopper, base, images.person_photo())
+            assert "/try/" in done.url
+            status, done = wait_for_result(shopper, done)
+            assert status == "Succeeded", done.text
+            result_url = re.search(r'id="tryon-result" src="([^"]+)"', done.text).group(1)
+            result = shopper.get(base + result_url)
+            assert result.status_code == 200 and result.headers["Content-Type"] == "image/jpeg"
+            assert result.content in fake.results.values()
+            assert requests.get(done.url).status_code == 404  # someone else cannot see this try-on
+
+
+def test_demo_without_a_key_renders_through_the_sandbox(tmp_path):
+    from .test_engine import shared
+
+    person = shared("person", "fitdit_model_1.jpg").read_bytes()
+    env = shop_env(tmp_path, SHOP_DEMO_PORT=str(free_port()), SHOP_SANDBOX_PORT=str(free_port()), SHOP_SANDBOX_LATENCY="1")
+    with demo_server(env) as (shopper, base):
+        assert "Offline preview" in shopper.get(f"{base}/p/1/").text
+        status, done = wait_for_result(shopper, try_on(shopper, base, person))
+        assert status == "Succeeded", done.text
+        result_url = re.search(r'id="tryon-result" src="([^"]+)"', done.text).group(1)
+        assert shopper.get(base + result_url).headers["Content-Type"] == "image/jpeg"

@@ -99,6 +99,20 @@ def create_app(config: Config | None = None) -> Flask:
             return fail(fault.arg or "InvalidParameter")
         return None
 
+    def model_body(models: tuple[str, ...]) -> dict[str, Any] | Response:
+        """The JSON body, checked in the service's order: valid JSON object, ``model`` present and known."""
+        try:
+            body = json.loads(request.get_data() or b"null")
+        except ValueError:
+            return fail("BodyInvalid")
+        if not isinstance(body, dict):
+            return fail("BodyInvalid")
+        if not body.get("model"):
+            return fail("BadRequest.EmptyModel")
+        if body["model"] not in models:
+            return fail("ModelNotExist")
+        return body
+
     def task_fault() -> Any:
         header = request.headers.get("X-Sandbox-Fault", "")
         fault = next((f for f in fault_specs.parse(header) if f.where == "task"), None) if header else None
@@ -137,17 +151,10 @@ def create_app(config: Config | None = None) -> Flask:
         broken = request_fault("submit")
         if broken is not None:
             return broken
-        try:
-            body = json.loads(request.get_data() or b"null")
-        except ValueError:
-            return fail("BodyInvalid")
-        if not isinstance(body, dict):
-            return fail("BodyInvalid")
-        model = body.get("model")
-        if not model:
-            return fail("BadRequest.EmptyModel")
-        if model not in (*TRYON_MODELS, REFINER):
-            return fail("ModelNotExist")
+        body = model_body((*TRYON_MODELS, REFINER))
+        if isinstance(body, Response):
+            return body
+        model = body["model"]
         if not store.limiter.allow(("submit", g.api_key, model), config.submit_rate):
             with store.lock:
                 store.stats["throttled"] += 1
@@ -233,16 +240,9 @@ def create_app(config: Config | None = None) -> Flask:
     def parse_image() -> Response:
         if request.headers.get("X-DashScope-Async", "").lower() == "enable":
             return fail("AsyncNotSupported")
-        try:
-            body = json.loads(request.get_data() or b"null")
-        except ValueError:
-            return fail("BodyInvalid")
-        if not isinstance(body, dict):
-            return fail("BodyInvalid")
-        if not body.get("model"):
-            return fail("BadRequest.EmptyModel")
-        if body["model"] != PARSING:
-            return fail("ModelNotExist")
+        body = model_body((PARSING,))
+        if isinstance(body, Response):
+            return body
         if not store.limiter.allow(("parsing", g.api_key), config.submit_rate):
             return fail("Throttling.RateQuota")
         inputs = body.get("input")
