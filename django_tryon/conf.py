@@ -39,9 +39,26 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_BACKOFF_MAX": 300,
     # Log every request and response to the provider (Authorization redacted). Development only.
     "DEBUG_API_REQUESTS": False,
+    # REST API: may shoppers who are not logged in use it (owned by their session)?
+    "ALLOW_ANONYMOUS": True,
+    "API_AUTHENTICATION_CLASSES": (
+        "django_tryon.api.authentication.CsrfSessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ),
+    "API_PAGE_SIZE": 20,
+    # Cost control: try-ons per day per logged-in shopper and per anonymous session (None = no limit),
+    # and a site-wide daily budget in images and in money (PRICES per model, in CURRENCY).
+    "DAILY_LIMIT_PER_USER": 20,
+    "DAILY_LIMIT_PER_SESSION": 5,
+    "DAILY_BUDGET_IMAGES": None,
+    "DAILY_BUDGET_AMOUNT": None,
+    "PRICES": {"aitryon": "0.20", "aitryon-plus": "0.50"},
+    "CURRENCY": "CNY",
+    # The same photo + garments + parameters within this many seconds returns the existing job.
+    "DEDUP_TTL": 3600,
 }
 
-IMPORT_STRINGS = ("BACKEND",)
+IMPORT_STRINGS = ("BACKEND", "API_AUTHENTICATION_CLASSES")
 REMOVED_SETTINGS: dict[str, str] = {}
 INPUT_URL_STRATEGIES = ("auto", "storage", "signed", "upload")
 
@@ -70,13 +87,8 @@ class TryOnSettings:
         if name in self._cache:
             return self._cache[name]
         value = self.user_settings.get(name, DEFAULTS[name])
-        if name in IMPORT_STRINGS and isinstance(value, str):
-            try:
-                value = import_string(value)
-            except ImportError as err:
-                raise TryOnConfigurationError(
-                    f"TRYON[{name!r}] = {value!r} could not be imported: {err}"
-                ) from err
+        if name in IMPORT_STRINGS:
+            value = _import(name, value)
         self._cache[name] = value
         return value
 
@@ -87,6 +99,18 @@ class TryOnSettings:
     def reload(self) -> None:
         self._cache.clear()
         self._user = None
+
+
+def _import(name: str, value: Any) -> Any:
+    """Resolve a dotted path, or each of a list of them."""
+    if isinstance(value, (list, tuple)):
+        return [_import(name, item) for item in value]
+    if not isinstance(value, str):
+        return value
+    try:
+        return import_string(value)
+    except ImportError as err:
+        raise TryOnConfigurationError(f"TRYON[{name!r}] = {value!r} could not be imported: {err}") from err
 
 
 tryon_settings = TryOnSettings()

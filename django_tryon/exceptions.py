@@ -57,6 +57,16 @@ class TryOnValidationError(TryOnError, ValueError):
     default_code = "InvalidParameter"
 
 
+class TryOnQuotaExceeded(TryOnError):
+    """A daily limit or budget is used up; ``reset_at`` says when it resets."""
+
+    default_code = "quota_exceeded"
+
+    def __init__(self, *args: Any, reset_at: Any = None, **kwargs: Any) -> None:
+        self.reset_at = reset_at
+        super().__init__(*args, **kwargs)
+
+
 class TryOnProviderError(TryOnError):
     """The provider answered with an error, or could not be reached."""
 

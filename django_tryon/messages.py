@@ -100,6 +100,31 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "试衣服务找不到该任务（任务不存在或已过期）。",
     ),
     "TryOnError": ("The try-on failed.", "试衣失败。"),
+    "quota_exceeded": (
+        "You have reached today's try-on limit. Please come back tomorrow.",
+        "今日试穿次数已用完，请明天再来。",
+    ),
+    "budget_exceeded": (
+        "Try-on is paused for today. Please come back tomorrow.",
+        "今日试穿服务已暂停，请明天再来。",
+    ),
+    "consent_required": (
+        "Please agree to the processing of your photo before uploading it.",
+        "上传照片前，请先同意我们处理您的照片。",
+    ),
+    "not_found": ("Not found.", "未找到。"),
+    "authentication_required": ("Please sign in to use try-on.", "请登录后使用试穿功能。"),
+    "permission_denied": ("You cannot do that.", "您无权执行此操作。"),
+    "method_not_allowed": ("This action is not allowed here.", "此处不允许该操作。"),
+    "not_cancelable": (
+        "The try-on has already started and can no longer be canceled.",
+        "试衣已开始生成，无法取消。",
+    ),
+    "not_retryable": ("Only failed or canceled try-ons can be retried.", "只有失败或已取消的试衣可以重试。"),
+    "service_unavailable": (
+        "Try-on is not available right now. Please try again later.",
+        "试穿服务暂时不可用，请稍后再试。",
+    ),
 }
 
 

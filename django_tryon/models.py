@@ -98,6 +98,35 @@ class Garment(models.Model):
         super().save(*args, **kwargs)
 
 
+class PersonPhoto(models.Model):
+    """A shopper's saved full-body photo, reusable across products. Personal data: owner-only."""
+
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="tryon_photos",
+        verbose_name=_("owner"),
+    )
+    owner_key = models.CharField(
+        _("anonymous owner key"), max_length=64, blank=True, default="",
+        help_text=_("SHA-256 of the anonymous shopper's session key."),
+    )
+    image = models.FileField(_("photo"), upload_to=person_upload_to, storage=get_tryon_storage, max_length=200)
+    consent_at = models.DateTimeField(_("consent given at"), help_text=_("When the shopper agreed to the processing."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("person photo")
+        verbose_name_plural = _("person photos")
+        ordering = ("-created_at",)
+        indexes = [
+            models.Index(fields=("user", "created_at"), name="tryon_photo_user_idx"),
+            models.Index(fields=("owner_key", "created_at"), name="tryon_photo_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"PersonPhoto {self.public_id}"
+
+
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
 
 #: Allowed status moves (see docs/lifecycle.rst). Terminal states leave only through retry.
@@ -163,6 +192,15 @@ class TryOn(models.Model):
     person_image = models.FileField(
         _("person photo"), upload_to=person_upload_to, storage=get_tryon_storage, max_length=200
     )
+    person_photo = models.ForeignKey(
+        PersonPhoto, on_delete=models.SET_NULL, null=True, blank=True, related_name="tryons",
+        verbose_name=_("saved photo used"),
+    )
+    consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    dedup_key = models.CharField(
+        _("duplicate key"), max_length=64, blank=True, default="",
+        help_text=_("Hash of the photo, garments and parameters: the same request reuses this job."),
+    )
     top_image = models.FileField(
         _("top image sent"),
         upload_to=snapshot_upload_to,
@@ -216,6 +254,7 @@ class TryOn(models.Model):
             models.Index(fields=("owner_key", "created_at"), name="tryon_owner_created_idx"),
             models.Index(fields=("remote_id",), name="tryon_remote_id_idx"),
             models.Index(fields=("error_code", "created_at"), name="tryon_error_created_idx"),
+            models.Index(fields=("dedup_key", "created_at"), name="tryon_dedup_idx"),
         ]
 
     def __str__(self) -> str:

@@ -12,11 +12,12 @@ import io
 import logging
 import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import IO, Any, Callable
 
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
@@ -29,10 +30,11 @@ from .exceptions import (
     TryOnConfigurationError,
     TryOnError,
     TryOnProviderRejected,
+    TryOnQuotaExceeded,
     TryOnRetryableError,
     TryOnValidationError,
 )
-from .models import Garment, TryOn
+from .models import Garment, PersonPhoto, TryOn
 from .storage import get_tryon_storage, public_signed_url, result_upload_to, storage_absolute_url
 from .validators import CheckedImage, check_image
 
@@ -81,7 +83,9 @@ def _garment_bytes(garment: Garment) -> bytes:
 
 def create_tryon(
     *,
-    person_image: bytes | IO[bytes],
+    person_image: bytes | IO[bytes] | None = None,
+    person_photo: PersonPhoto | None = None,
+    consent: bool = True,
     top_garment: Garment | None = None,
     bottom_garment: Garment | None = None,
     top_image: bytes | IO[bytes] | None = None,
@@ -113,6 +117,11 @@ def create_tryon(
     top_garment, bottom_garment = _pick_garments(product, top_garment, bottom_garment)
     if top_garment is not None and top_image is not None or bottom_garment is not None and bottom_image is not None:
         raise TryOnValidationError("Give each slot either a garment or an image, not both.", code="InvalidGarment")
+    if person_photo is not None:
+        with person_photo.image.open("rb") as fh:
+            person_image = fh.read()
+    if person_image is None:
+        raise TryOnValidationError("Give a person photo.", code="InvalidParameter")
     checked_person = check_image(person_image, field="person_image")
     sources = {
         "top_image": top_image if top_image is not None else (top_garment and _garment_bytes(top_garment)),
@@ -122,10 +131,20 @@ def create_tryon(
     if not checked_garments:
         raise TryOnValidationError(code="InvalidGarment")
     backend = get_backend(model=model)
+    owner = {"user": user if getattr(user, "is_authenticated", False) else None}
+    owner["owner_key"] = "" if owner["user"] else owner_key
+    dedup_key = _dedup_key(owner, checked_person, checked_garments, backend, resolution, restore_face)
+    existing = _recent_duplicate(owner, dedup_key)
+    if existing is not None:
+        logger.info("try-on %s reused for an identical request", existing.public_id)
+        return existing
+    check_quota(owner["user"], owner["owner_key"], backend.model)
 
     job = TryOn(
-        user=user if getattr(user, "is_authenticated", False) else None,
-        owner_key="" if getattr(user, "is_authenticated", False) else owner_key,
+        **owner,
+        person_photo=person_photo,
+        consent_at=(person_photo.consent_at if person_photo is not None else timezone.now()) if consent else None,
+        dedup_key=dedup_key,
         product=product if product is not None else getattr(top_garment or bottom_garment, "product", None),
         top_garment=top_garment,
         bottom_garment=bottom_garment,
@@ -150,6 +169,108 @@ def create_tryon(
         raise
     logger.info("try-on %s created (%s/%s)", job.public_id, job.backend, job.model_name)
     return job
+
+
+def _dedup_key(owner: dict, person: CheckedImage, garments: dict, backend: Any, resolution: int, restore: bool) -> str:
+    digest = hashlib.sha256()
+    for part in (str(owner["user"].pk if owner["user"] else ""), owner["owner_key"], backend.name, backend.model,
+                 str(resolution), str(restore)):
+        digest.update(part.encode() + b"\0")
+    for field in ("person", "top_image", "bottom_image"):
+        checked = person if field == "person" else garments.get(field)
+        digest.update(field.encode() + hashlib.sha256(checked.content).digest() if checked else b"-")
+    return digest.hexdigest()
+
+
+def _recent_duplicate(owner: dict, dedup_key: str) -> TryOn | None:
+    """A job of the same owner for the same photo, garments and parameters, not failed, within DEDUP_TTL."""
+    ttl = tryon_settings.DEDUP_TTL
+    if not ttl:
+        return None
+    since = timezone.now() - timedelta(seconds=ttl)
+    return (
+        TryOn.objects.filter(dedup_key=dedup_key, created_at__gte=since, **owner)
+        .exclude(status__in=("failed", "canceled"))
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def _day_start() -> datetime:
+    return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def quota_reset_at() -> datetime:
+    """When today's limits reset (midnight in the site's time zone)."""
+    return _day_start() + timedelta(days=1)
+
+
+def price_of(model: str) -> Decimal:
+    return Decimal(str(tryon_settings.PRICES.get(model, "0")))
+
+
+def check_quota(user: Any, owner_key: str, model: str) -> None:
+    """Refuse a new job past the shopper's daily limit or the site's daily budget (failed jobs are free)."""
+    today = TryOn.objects.filter(created_at__gte=_day_start()).exclude(status__in=("failed", "canceled"))
+    reset = quota_reset_at()
+    limit = tryon_settings.DAILY_LIMIT_PER_USER if user is not None else tryon_settings.DAILY_LIMIT_PER_SESSION
+    mine = today.filter(user=user) if user is not None else today.filter(user__isnull=True, owner_key=owner_key)
+    if limit is not None and mine.count() >= limit:
+        raise TryOnQuotaExceeded(f"Daily limit of {limit} try-ons reached.", code="quota_exceeded", reset_at=reset)
+    budget_images, budget_amount = tryon_settings.DAILY_BUDGET_IMAGES, tryon_settings.DAILY_BUDGET_AMOUNT
+    if budget_images is None and budget_amount is None:
+        return
+    per_model = dict(today.values_list("model_name").annotate(n=models.Count("pk")).values_list("model_name", "n"))
+    if budget_images is not None and sum(per_model.values()) >= budget_images:
+        raise TryOnQuotaExceeded("The site's daily try-on budget is used up.", code="budget_exceeded", reset_at=reset)
+    if budget_amount is not None:
+        spent = sum((price_of(m) * n for m, n in per_model.items()), Decimal("0"))
+        if spent + price_of(model) > Decimal(str(budget_amount)):
+            raise TryOnQuotaExceeded("The site's daily try-on budget is used up.", code="budget_exceeded", reset_at=reset)
+
+
+def queue_info(job: TryOn) -> dict[str, float | int | None]:
+    """Queue position and ETA while queued, elapsed time while running (for shoppers' progress)."""
+    now = timezone.now()
+    info: dict[str, float | int | None] = {"queue_position": None, "eta_seconds": None, "elapsed_seconds": None}
+    if job.status in ("queued", "submitting"):
+        ahead = TryOn.objects.filter(status__in=("queued", "submitting"), backend=job.backend, created_at__lt=job.created_at).count()
+        try:
+            caps = backend_for(job).capabilities
+            duration, slots = caps.typical_duration or 5.0, max(1, caps.max_concurrency)
+        except (TryOnError, TryOnConfigurationError):
+            duration, slots = 20.0, 5
+        info["queue_position"] = ahead + 1
+        info["eta_seconds"] = round(duration * (1 + ahead // slots), 1)
+    elif job.status in ("submitted", "running"):
+        info["elapsed_seconds"] = round((now - (job.submitted_at or job.created_at)).total_seconds(), 1)
+    return info
+
+
+# -- saved photos --------------------------------------------------------------------------------
+def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "", consent: bool = False) -> PersonPhoto:
+    """Keep a shopper's person photo for reuse; needs explicit consent (stored with its time)."""
+    if not consent:
+        raise TryOnValidationError("Consent is required to keep your photo.", code="consent_required")
+    checked = check_image(image, field="image")
+    authenticated = getattr(user, "is_authenticated", False)
+    photo = PersonPhoto(user=user if authenticated else None, owner_key="" if authenticated else owner_key,
+                        consent_at=timezone.now())
+    photo.image.save(f"person.{checked.extension}", ContentFile(checked.content), save=False)
+    try:
+        photo.save()
+    except BaseException:
+        get_tryon_storage().delete(photo.image.name)
+        raise
+    return photo
+
+
+def delete_photo(photo: PersonPhoto) -> None:
+    """Delete a saved photo and its file (jobs made from it keep their own copy until they are deleted)."""
+    name = photo.image.name
+    photo.delete()
+    if name:
+        get_tryon_storage().delete(name)
 
 
 def _save_file(field_file: Any, stem: str, checked: CheckedImage, written: list[str]) -> None:

@@ -1,6 +1,7 @@
 """URLs: ``path("tryon/", include("django_tryon.urls"))``."""
 
-from django.urls import path
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from .views import signed_file
 
@@ -8,4 +9,6 @@ app_name = "django_tryon"
 
 urlpatterns = [
     path("files/<str:token>/", signed_file, name="file"),
+    path("api/", include("django_tryon.api.urls")),
+    path("jsi18n/", JavaScriptCatalog.as_view(packages=["django_tryon"]), name="jsi18n"),
 ]

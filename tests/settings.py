@@ -7,6 +7,9 @@ import tempfile
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 USE_TZ = True
+USE_I18N = True
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 TIME_ZONE = "UTC"
 ROOT_URLCONF = "tests.urls"
 ALLOWED_HOSTS = ["*"]
@@ -17,11 +20,15 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "django_tryon",
     "tests.testapp",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]

@@ -296,7 +296,7 @@ def test_delete_removes_every_file(dashscope, person_bytes, top_garment, bottom_
 
 def test_sweep_recovers_lost_jobs(person_bytes, top_garment, django_capture_on_commit_callbacks):
     job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    stuck = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
+    stuck = services.create_tryon(person_image=person_bytes, top_garment=top_garment, resolution=1024, dispatch_now=False)
     TryOn.objects.filter(pk=stuck.pk).update(status="submitting")
     TryOn.objects.all().update(updated_at=timezone.now() - timedelta(minutes=10))
     with mock.patch("django_tryon.tasks.submit_tryon.delay") as delay, django_capture_on_commit_callbacks(execute=True):

@@ -1,0 +1,1 @@
+"""The REST API for shoppers (Django REST framework), mounted under ``tryon/api/``."""

@@ -1,0 +1,78 @@
+"""One error envelope for every 4xx: ``{"error": {"code", "message", "field"}}``, in the shopper's language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from django.utils import translation
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from ..exceptions import TryOnConfigurationError, TryOnError, TryOnQuotaExceeded, TryOnValidationError
+from ..messages import MESSAGES, message_for
+
+DRF_CODES = {
+    exceptions.NotAuthenticated: ("authentication_required", status.HTTP_401_UNAUTHORIZED),
+    exceptions.AuthenticationFailed: ("authentication_required", status.HTTP_401_UNAUTHORIZED),
+    exceptions.PermissionDenied: ("permission_denied", status.HTTP_403_FORBIDDEN),
+    exceptions.NotFound: ("not_found", status.HTTP_404_NOT_FOUND),
+    exceptions.MethodNotAllowed: ("method_not_allowed", status.HTTP_405_METHOD_NOT_ALLOWED),
+}
+
+
+def _language() -> str:
+    return "zh-hans" if (translation.get_language() or "en").lower().startswith("zh") else "en"
+
+
+def envelope(code: str, message: str = "", field: str | None = None, status_code: int = 400, **extra: Any) -> Response:
+    """The error response; ``message`` is replaced by the catalogue's Chinese text for Chinese requests."""
+    language = _language()
+    text = message_for(code, language, message) if (language != "en" or not message) else message
+    body = {"error": {"code": code, "message": text, "field": field, **extra}}
+    return Response(body, status=status_code)
+
+
+def _first_error(detail: Any, field: str | None = None) -> tuple[str | None, Any]:
+    if isinstance(detail, dict):
+        key, value = next(iter(detail.items()))
+        return _first_error(value, None if key == "non_field_errors" else key)
+    if isinstance(detail, list) and detail:
+        return _first_error(detail[0], field)
+    return field, detail
+
+
+def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler for the try-on views (not installed site-wide)."""
+    if isinstance(exc, TryOnQuotaExceeded):
+        response = envelope(exc.code, exc.message, None, status.HTTP_429_TOO_MANY_REQUESTS,
+                            reset_at=exc.reset_at.isoformat() if exc.reset_at else None)
+        if exc.reset_at is not None:
+            from django.utils import timezone
+
+            response["Retry-After"] = str(max(1, int((exc.reset_at - timezone.now()).total_seconds())))
+        return response
+    if isinstance(exc, TryOnValidationError):
+        return envelope(exc.code, exc.message, getattr(exc, "field", None))
+    if isinstance(exc, TryOnConfigurationError):
+        return envelope("service_unavailable", "", None, status.HTTP_503_SERVICE_UNAVAILABLE)
+    if isinstance(exc, TryOnError):
+        return envelope(exc.code, exc.message, None, status.HTTP_502_BAD_GATEWAY)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.ValidationError):
+        field, detail = _first_error(exc.detail)
+        code = getattr(detail, "code", "") or "InvalidParameter"
+        code = code if code in MESSAGES else "InvalidParameter"
+        return envelope(code, str(detail), field)
+    for kind, (code, status_code) in DRF_CODES.items():
+        if isinstance(exc, kind):
+            return envelope(code, str(exc.detail), None, status_code)
+    if isinstance(exc, exceptions.Throttled):
+        return envelope("quota_exceeded", str(exc.detail), None, status.HTTP_429_TOO_MANY_REQUESTS)
+    if isinstance(exc, exceptions.APIException):
+        return envelope("InvalidParameter", str(exc.detail), None, exc.status_code)
+    return None

@@ -1,0 +1,135 @@
+"""Serializers: validate shoppers' input, and describe jobs, photos and garments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import translation
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .. import services
+from ..messages import message_for
+from ..models import Garment, PersonPhoto, TryOn, get_product_model
+from ..storage import signed_path
+
+
+def _owned_photo(request: Any, public_id: Any) -> PersonPhoto:
+    from .views import owner_filter
+
+    photo = PersonPhoto.objects.filter(public_id=public_id, **owner_filter(request)).first()
+    if photo is None:
+        raise serializers.ValidationError({"person_photo": ["No such saved photo."]}, code="not_found")
+    return photo
+
+
+class TryOnCreateSerializer(serializers.Serializer):
+    person_image = serializers.FileField(required=False, help_text="A full-body, front-facing photo (or person_photo).")
+    person_photo = serializers.UUIDField(required=False, help_text="The id of a saved photo (instead of person_image).")
+    consent = serializers.BooleanField(required=False, default=False,
+                                       help_text="Required with person_image: the shopper agrees to the processing.")
+    product = serializers.IntegerField(required=False, help_text="Use this product's active garments.")
+    top_garment = serializers.IntegerField(required=False, help_text="A garment id for the top slot (top or one-piece).")
+    bottom_garment = serializers.IntegerField(required=False, help_text="A garment id for the bottom slot.")
+    resolution = serializers.ChoiceField(choices=(-1, 1024, 1280), required=False)
+    restore_face = serializers.BooleanField(required=False, default=None, allow_null=True)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        request = self.context["request"]
+        if data.get("person_image") is None and data.get("person_photo") is None:
+            raise serializers.ValidationError({"person_image": ["Upload a photo or choose a saved one."]}, code="InvalidParameter")
+        if data.get("person_image") is not None and not data.get("consent"):
+            raise serializers.ValidationError({"consent": ["Consent is required to process your photo."]}, code="consent_required")
+        if data.get("person_photo") is not None:
+            data["person_photo"] = _owned_photo(request, data["person_photo"])
+        if data.get("product") is not None:
+            data["product"] = get_product_model().objects.filter(pk=data["product"]).first()
+            if data["product"] is None:
+                raise serializers.ValidationError({"product": ["No such product."]}, code="not_found")
+        for slot in ("top_garment", "bottom_garment"):
+            if data.get(slot) is not None:
+                data[slot] = Garment.objects.filter(pk=data[slot], is_active=True).first()
+                if data[slot] is None:
+                    raise serializers.ValidationError({slot: ["No such garment."]}, code="InvalidGarment")
+        if data.get("product") is None and not (data.get("top_garment") or data.get("bottom_garment")):
+            raise serializers.ValidationError({"product": ["Choose a product or garments."]}, code="InvalidGarment")
+        return data
+
+
+class TryOnSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    queue_position = serializers.SerializerMethodField()
+    eta_seconds = serializers.SerializerMethodField()
+    elapsed_seconds = serializers.SerializerMethodField()
+    result_url = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    model = serializers.CharField(source="model_name", read_only=True)
+
+    class Meta:
+        model = TryOn
+        fields = ("id", "status", "product", "top_garment", "bottom_garment", "model", "resolution", "restore_face",
+                  "created_at", "finished_at", "queue_position", "eta_seconds", "elapsed_seconds", "result_url", "error")
+        read_only_fields = fields
+
+    def _info(self, job: TryOn) -> dict[str, Any]:
+        cache = self.context.setdefault("_queue_info", {})
+        if job.pk not in cache:
+            cache[job.pk] = services.queue_info(job)
+        return cache[job.pk]
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_queue_position(self, job: TryOn) -> int | None:
+        return self._info(job)["queue_position"]
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_eta_seconds(self, job: TryOn) -> float | None:
+        return self._info(job)["eta_seconds"]
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_elapsed_seconds(self, job: TryOn) -> float | None:
+        return self._info(job)["elapsed_seconds"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_result_url(self, job: TryOn) -> str | None:
+        """A signed URL of the result, valid SIGNED_URL_TTL seconds (only ever given to the owner)."""
+        return signed_path(job.result_image.name) if job.status == "succeeded" and job.result_image else None
+
+    @extend_schema_field({"type": "object", "nullable": True,
+                          "properties": {"code": {"type": "string"}, "message": {"type": "string"}}})
+    def get_error(self, job: TryOn) -> dict[str, str] | None:
+        if job.status not in ("failed", "canceled") or not job.error_code:
+            return None
+        language = "zh-hans" if (translation.get_language() or "en").lower().startswith("zh") else "en"
+        return {"code": job.error_code, "message": message_for(job.error_code, language, job.error_message)}
+
+
+class PhotoCreateSerializer(serializers.Serializer):
+    image = serializers.FileField(help_text="A full-body, front-facing photo of the shopper.")
+    consent = serializers.BooleanField(help_text="The shopper agrees that the photo is kept and processed.")
+
+
+class PhotoSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    image_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PersonPhoto
+        fields = ("id", "created_at", "consent_at", "image_url")
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField())
+    def get_image_url(self, photo: PersonPhoto) -> str:
+        return signed_path(photo.image.name)
+
+
+class GarmentSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Garment
+        fields = ("id", "kind", "image_url")
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField())
+    def get_image_url(self, garment: Garment) -> str:
+        return signed_path(garment.image.name)

@@ -1,0 +1,167 @@
+"""API views: thin; every change goes through ``django_tryon.services``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .. import services
+from ..conf import tryon_settings
+from ..models import Garment, PersonPhoto, TryOn, get_product_model
+from . import errors
+from .serializers import (
+    GarmentSerializer,
+    PhotoCreateSerializer,
+    PhotoSerializer,
+    TryOnCreateSerializer,
+    TryOnSerializer,
+)
+
+
+def session_owner_key(request: Any) -> str:
+    session = request.session
+    if not session.session_key:
+        session.save()
+    return services.owner_key_for_session(session.session_key)
+
+
+def owner_filter(request: Any) -> dict[str, Any]:
+    """Queryset filter for what the requester owns: their user, or their anonymous session."""
+    user = request.user
+    if user.is_authenticated:
+        return {"user": user}
+    return {"user__isnull": True, "owner_key": session_owner_key(request)}
+
+
+def owner_kwargs(request: Any) -> dict[str, Any]:
+    user = request.user
+    return {"user": user, "owner_key": ""} if user.is_authenticated else {"user": None, "owner_key": session_owner_key(request)}
+
+
+class ShopperPermission(BasePermission):
+    """Logged-in shoppers always; anonymous shoppers when ``TRYON["ALLOW_ANONYMOUS"]``."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        if request.user.is_authenticated or tryon_settings.ALLOW_ANONYMOUS:
+            return True
+        raise NotAuthenticated()
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+    def get_page_size(self, request: Any) -> int:
+        self.page_size = tryon_settings.API_PAGE_SIZE
+        return super().get_page_size(request)
+
+
+class TryOnAPIMixin:
+    """Shared by the try-on views: settings-driven authentication, the error envelope, owner-only data."""
+
+    permission_classes = (ShopperPermission,)
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+
+    def get_authenticators(self) -> list[Any]:
+        classes = getattr(self, "authentication_classes_override", None) or tryon_settings.API_AUTHENTICATION_CLASSES
+        return [cls() for cls in classes]
+
+    def get_exception_handler(self) -> Any:
+        return errors.handle
+
+
+class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A shopper's try-ons: create, list (newest first), read, delete, retry, cancel."""
+
+    serializer_class = TryOnSerializer
+    pagination_class = Pagination
+    parser_classes = (MultiPartParser, FormParser, JSONParser)
+
+    def get_queryset(self) -> Any:
+        return TryOn.objects.filter(**owner_filter(self.request)).order_by("-created_at")
+
+    @extend_schema(request=TryOnCreateSerializer, responses={202: TryOnSerializer})
+    def create(self, request: Request) -> Response:
+        data = TryOnCreateSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        job = services.create_tryon(
+            person_image=values.get("person_image"),
+            person_photo=values.get("person_photo"),
+            consent=bool(values.get("consent") or values.get("person_photo")),
+            product=values.get("product"),
+            top_garment=values.get("top_garment"),
+            bottom_garment=values.get("bottom_garment"),
+            resolution=values.get("resolution"),
+            restore_face=values.get("restore_face"),
+            **owner_kwargs(request),
+        )
+        location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{job.public_id}/")
+        return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+    @extend_schema(responses={204: OpenApiResponse(description="The job and its files are deleted.")})
+    def destroy(self, request: Request, id: str) -> Response:
+        services.delete(self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={202: TryOnSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, id: str) -> Response:
+        job = self.get_object()
+        if not services.retry(job):
+            return errors.envelope("not_retryable", "", None, status.HTTP_409_CONFLICT)
+        return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: TryOnSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, id: str) -> Response:
+        job = self.get_object()
+        if not services.cancel(job):
+            return errors.envelope("not_cancelable", "", None, status.HTTP_409_CONFLICT)
+        return Response(self.get_serializer(job).data)
+
+
+class PhotoViewSet(TryOnAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """A shopper's saved photos (kept with consent, reusable across products)."""
+
+    serializer_class = PhotoSerializer
+    parser_classes = (MultiPartParser, FormParser)
+
+    def get_queryset(self) -> Any:
+        return PersonPhoto.objects.filter(**owner_filter(self.request)).order_by("-created_at")
+
+    @extend_schema(request=PhotoCreateSerializer, responses={201: PhotoSerializer})
+    def create(self, request: Request) -> Response:
+        data = PhotoCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        photo = services.save_photo(image=data.validated_data["image"], consent=data.validated_data["consent"],
+                                    **owner_kwargs(request))
+        return Response(self.get_serializer(photo).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: OpenApiResponse(description="The photo and its file are deleted.")})
+    def destroy(self, request: Request, id: str) -> Response:
+        services.delete_photo(self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProductGarmentsView(TryOnAPIMixin, ListAPIView):
+    """The active garments of a product (what "Try it on" will send)."""
+
+    serializer_class = GarmentSerializer
+    pagination_class = None
+
+    def get_queryset(self) -> Any:
+        product = get_object_or_404(get_product_model(), pk=self.kwargs["product_id"])
+        return Garment.objects.filter(product=product, is_active=True).order_by("pk")
