@@ -185,7 +185,7 @@ def _dedup_key(owner: dict, person: CheckedImage, garments: dict, backend: Any, 
 def _recent_duplicate(owner: dict, dedup_key: str) -> TryOn | None:
     """A job of the same owner for the same photo, garments and parameters, not failed, within DEDUP_TTL."""
     ttl = tryon_settings.DEDUP_TTL
-    if not ttl:
+    if not ttl or not (owner["user"] or owner["owner_key"]):  # only shoppers' requests are deduplicated
         return None
     since = timezone.now() - timedelta(seconds=ttl)
     return (
@@ -215,7 +215,8 @@ def check_quota(user: Any, owner_key: str, model: str) -> None:
     reset = quota_reset_at()
     limit = tryon_settings.DAILY_LIMIT_PER_USER if user is not None else tryon_settings.DAILY_LIMIT_PER_SESSION
     mine = today.filter(user=user) if user is not None else today.filter(user__isnull=True, owner_key=owner_key)
-    if limit is not None and mine.count() >= limit:
+    shopper = user is not None or bool(owner_key)  # jobs without an owner (commands, admin) have no personal limit
+    if shopper and limit is not None and mine.count() >= limit:
         raise TryOnQuotaExceeded(f"Daily limit of {limit} try-ons reached.", code="quota_exceeded", reset_at=reset)
     budget_images, budget_amount = tryon_settings.DAILY_BUDGET_IMAGES, tryon_settings.DAILY_BUDGET_AMOUNT
     if budget_images is None and budget_amount is None:

@@ -335,3 +335,16 @@ def test_input_url_falls_back_to_provider_upload(person_bytes, top_garment):
 def test_owner_key_is_a_hash_of_the_session_key():
     key = services.owner_key_for_session("abc123")
     assert len(key) == 64 and "abc123" not in key and services.owner_key_for_session("") == ""
+
+
+def test_personal_limits_apply_to_shoppers_not_to_the_merchants_own_runs(person_bytes, top_garment):
+    from django_tryon.exceptions import TryOnQuotaExceeded
+
+    settings = {"OPTIONS": {"api_key": "k", "base_url": "https://dashscope.test/api/v1"}, "DAILY_LIMIT_PER_SESSION": 1}
+    with override_settings(TRYON=settings):
+        for resolution in (-1, 1024):  # no owner: tryon_run, the admin
+            services.create_tryon(person_image=person_bytes, top_garment=top_garment, resolution=resolution, dispatch_now=False)
+        services.create_tryon(person_image=person_bytes, top_garment=top_garment, owner_key="k1", dispatch_now=False)
+        with pytest.raises(TryOnQuotaExceeded):
+            services.create_tryon(person_image=person_bytes, top_garment=top_garment, owner_key="k1", resolution=1024,
+                                  dispatch_now=False)
