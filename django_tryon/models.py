@@ -247,6 +247,7 @@ class TryOn(models.Model):
         verbose_name = _("try-on")
         verbose_name_plural = _("try-ons")
         ordering = ("-created_at",)
+        permissions = [("view_tryon_images", _("Can see shoppers' photos and try-on results"))]
         indexes = [
             models.Index(fields=("status", "created_at"), name="tryon_status_created_idx"),
             models.Index(fields=("status", "updated_at"), name="tryon_status_updated_idx"),
@@ -263,3 +264,15 @@ class TryOn(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def queue_wait(self) -> float | None:
+        """Seconds from creation until the provider accepted the job."""
+        return (self.submitted_at - self.created_at).total_seconds() if self.submitted_at else None
+
+    @property
+    def generation_time(self) -> float | None:
+        """Seconds from the provider accepting the job until it finished."""
+        if self.submitted_at and self.finished_at:
+            return (self.finished_at - self.submitted_at).total_seconds()
+        return None

@@ -114,7 +114,8 @@ def create_tryon(
         raise TryOnValidationError("resolution must be -1, 1024 or 1280.", code="InvalidParameter")
     if not isinstance(restore_face, bool):
         raise TryOnValidationError("restore_face must be true or false.", code="InvalidParameter")
-    top_garment, bottom_garment = _pick_garments(product, top_garment, bottom_garment)
+    images_given = top_image is not None or bottom_image is not None
+    top_garment, bottom_garment = _pick_garments(None if images_given else product, top_garment, bottom_garment)
     if top_garment is not None and top_image is not None or bottom_garment is not None and bottom_image is not None:
         raise TryOnValidationError("Give each slot either a garment or an image, not both.", code="InvalidGarment")
     if person_photo is not None:
@@ -548,6 +549,53 @@ def cancel(job: TryOn) -> bool:
             job.refresh_from_db()
             return done
     return False
+
+
+def refresh(job: TryOn) -> TryOn:
+    """Poll the provider now for an in-flight job (the admin's "refresh now"); the schedule goes on."""
+    if job.status in IN_FLIGHT:
+        try:
+            poll(job.pk)
+        except TryOnRetryableError as err:
+            logger.info("refresh of try-on %s: %s", job.public_id, err.code)
+    job.refresh_from_db()
+    return job
+
+
+def rerun(job: TryOn, *, model: str) -> TryOn:
+    """A new job with the same photo, garments and parameters on another model (e.g. ``aitryon-plus``).
+
+    The owner's daily limit is not charged (the merchant asks for it); the site budget still applies.
+    """
+    def read(field_file: Any) -> bytes | None:
+        if not field_file:
+            return None
+        with field_file.open("rb") as fh:
+            return fh.read()
+
+    if not job.person_image:
+        raise TryOnValidationError("The person photo of this try-on was deleted.", code="InvalidParameter")
+    return create_tryon(
+        person_image=read(job.person_image),
+        top_image=read(job.top_image),
+        bottom_image=read(job.bottom_image),
+        product=job.product,
+        resolution=job.resolution,
+        restore_face=job.restore_face,
+        model=model,
+    )
+
+
+def delete_images(job: TryOn) -> int:
+    """Delete a job's person photo, garment snapshots and result from storage, keeping the record."""
+    storage = get_tryon_storage()
+    names = [f.name for f in (job.person_image, job.top_image, job.bottom_image, job.result_image) if f]
+    for name in names:
+        storage.delete(name)
+    TryOn.objects.filter(pk=job.pk).update(person_image="", top_image="", bottom_image="", result_image="",
+                                           updated_at=timezone.now())
+    job.refresh_from_db()
+    return len(names)
 
 
 def delete(job: TryOn) -> None:
