@@ -118,6 +118,8 @@ def _classify(mask: np.ndarray) -> str:
         return "bottom"
     if aspect >= 1.45:
         return "one_piece"
+    if aspect >= 1.15 and top_ratio < 0.6 and widest > 0.6:
+        return "one_piece"  # narrow at the top, flaring below: an A-line dress
     if aspect < 1.0 and widest > 0.6 and top_ratio >= 0.6:
         return "bottom"
     return "top"

@@ -25,10 +25,12 @@ def _finish(image: Image.Image, seed: int) -> bytes:
 def tee(color: tuple[int, int, int]) -> bytes:
     image = Image.new("RGB", (SIZE, SIZE), (255, 255, 255))
     d = ImageDraw.Draw(image)
-    d.polygon([(270, 90), (498, 90), (700, 230), (630, 330), (560, 280), (560, 690), (208, 690), (208, 280),
-               (138, 330), (68, 230)], fill=color)
-    d.ellipse((318, 60, 450, 150), fill=(255, 255, 255))
-    d.arc((318, 60, 450, 150), 0, 180, fill=tuple(max(0, c - 50) for c in color), width=10)
+    # A regular tee laid flat: shoulders sloping into short sleeves, a straight body, a crew neck.
+    d.polygon([(300, 70), (468, 70), (560, 96), (676, 238), (600, 292), (556, 250), (556, 700), (212, 700),
+               (212, 250), (168, 292), (92, 238), (208, 96)], fill=color)
+    d.chord((318, 40, 450, 140), 0, 180, fill=tuple(max(0, c - 70) for c in color))  # the inside of the back
+    d.arc((318, 40, 450, 140), 0, 180, fill=tuple(max(0, c - 35) for c in color), width=9)
+    d.line([(212, 684), (556, 684)], fill=tuple(max(0, c - 35) for c in color), width=5)
     return _finish(image, 1)
 
 
@@ -43,6 +45,8 @@ def trousers(color: tuple[int, int, int]) -> bytes:
 def dress(color: tuple[int, int, int]) -> bytes:
     image = Image.new("RGB", (SIZE, SIZE), (255, 255, 255))
     d = ImageDraw.Draw(image)
-    d.polygon([(300, 50), (468, 50), (520, 140), (500, 330), (650, 730), (118, 730), (268, 330), (248, 140)], fill=color)
-    d.ellipse((330, 30, 438, 100), fill=(255, 255, 255))
+    # A sleeveless A-line dress: straps, a fitted bodice, a flared skirt.
+    d.polygon([(300, 24), (330, 24), (350, 70), (418, 70), (438, 24), (468, 24), (480, 150), (462, 300),
+               (590, 744), (178, 744), (306, 300), (288, 150)], fill=color)
+    d.line([(306, 300), (462, 300)], fill=tuple(max(0, c - 35) for c in color), width=6)
     return _finish(image, 3)
