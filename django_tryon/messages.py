@@ -120,6 +120,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The try-on has already started and can no longer be canceled.",
         "试衣已开始生成，无法取消。",
     ),
+    "already_finished": ("This try-on is already finished.", "该试衣已结束。"),
     "not_retryable": ("Only failed or canceled try-ons can be retried.", "只有失败或已取消的试衣可以重试。"),
     "service_unavailable": (
         "Try-on is not available right now. Please try again later.",

@@ -55,6 +55,9 @@ def check_garment(garment: Any) -> list[Finding]:
     slot = "bottom" if garment.kind == "bottom" else "top"
     seen = "bottom" if analysis.kind == "bottom" else "top"
     if slot != seen:
-        findings.append(Finding(_("It looks like a %(seen)s but is marked as a %(kind)s.") % {"seen": analysis.kind, "kind": garment.kind},
+        labels = dict(type(garment).Kind.choices)
+        findings.append(Finding(_("It looks like a %(seen)s but is marked as a %(kind)s.")
+                                % {"seen": str(labels.get(analysis.kind, analysis.kind)).lower(),
+                                   "kind": str(labels.get(garment.kind, garment.kind)).lower()},
                                 _("Check the garment's kind.")))
     return findings

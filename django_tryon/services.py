@@ -253,7 +253,9 @@ def queue_info(job: TryOn) -> dict[str, float | int | None]:
 def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "", consent: bool = False) -> PersonPhoto:
     """Keep a shopper's person photo for reuse; needs explicit consent (stored with its time)."""
     if not consent:
-        raise TryOnValidationError("Consent is required to keep your photo.", code="consent_required")
+        err = TryOnValidationError("Consent is required to keep your photo.", code="consent_required")
+        err.field = "consent"  # type: ignore[attr-defined]
+        raise err
     checked = check_image(image, field="image")
     authenticated = getattr(user, "is_authenticated", False)
     photo = PersonPhoto(user=user if authenticated else None, owner_key="" if authenticated else owner_key,

@@ -116,7 +116,7 @@ def test_cancel_and_retry(client, top_garment):
     canceled = client.post(f"/tryon/api/tryons/{job_id}/cancel/")
     assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
     again = client.post(f"/tryon/api/tryons/{job_id}/cancel/")
-    assert again.status_code == 409 and again.json()["error"]["code"] == "not_cancelable"
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_finished"
     retried = client.post(f"/tryon/api/tryons/{job_id}/retry/")
     assert retried.status_code == 202 and TryOn.objects.get(public_id=job_id).attempts == 2
     assert client.post(f"/tryon/api/tryons/{job_id}/retry/").json()["error"]["code"] == "not_retryable"
@@ -178,6 +178,7 @@ def test_session_auth_enforces_csrf_and_tokens_work(top_garment, django_user_mod
 def test_saved_photos_need_consent_and_are_reused(client, top_garment):
     refused = client.post("/tryon/api/photos/", {"image": photo(), "consent": "false"})
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "consent_required"
+    assert refused.json()["error"]["field"] == "consent"
     saved = client.post("/tryon/api/photos/", {"image": photo(), "consent": "true"})
     assert saved.status_code == 201 and saved.json()["consent_at"]
     listed = client.get("/tryon/api/photos/").json()

@@ -118,7 +118,7 @@ def test_cancel_while_pending_then_retry(stack, product):
     sandbox, worker = stack
     person = shared("person", "fitdit_model_1.jpg").read_bytes()
     top = make_garment(product, "top")
-    arm(sandbox, "task=slow:4*5")  # five slow tasks fill the model's five slots
+    arm(sandbox, "task=slow:10*5")  # five slow tasks fill the model's five slots
     busy = [services.create_tryon(person_image=person, top_garment=top) for _ in range(5)]
     time.sleep(1.0)
     waiting = services.create_tryon(person_image=person, top_garment=top)

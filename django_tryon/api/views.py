@@ -128,6 +128,8 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, id: str) -> Response:
         job = self.get_object()
+        if job.is_terminal:
+            return errors.envelope("already_finished", "", None, status.HTTP_409_CONFLICT)
         if not services.cancel(job):
             return errors.envelope("not_cancelable", "", None, status.HTTP_409_CONFLICT)
         return Response(self.get_serializer(job).data)

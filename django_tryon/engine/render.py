@@ -324,6 +324,7 @@ def render_tryon(
     sleeve_cover: dict[str, float] = {}
     upper_pairs = None
     if upper is not None:
+        upper = _open_neckline(upper)
         src, dst, kh, _ = _upper_pairs(upper, f)
         if upper.kind == "one_piece":
             lsrc, ldst = _lower_pairs(upper, f, kh)
@@ -372,6 +373,24 @@ def _with_skirt(allowed: np.ndarray, g: GarmentAnalysis, dst: list, body: Body, 
         x, y = body.point(i)
         cv2.circle(keep_out, (int(x), int(y)), int(f.shoulder_width * HAND_RADIUS), 1.0, -1)
     return np.maximum(allowed, (span & (quad > 0)).astype(np.float32) * (1 - keep_out))
+
+
+def _open_neckline(g: GarmentAnalysis) -> GarmentAnalysis:
+    """Cut the neck opening out of a top: a flat-lay shows the inside of the back collar there, which is
+    hidden behind the neck once worn. The person's own neckline shows through instead."""
+    kp = g.keypoints
+    if "neck_l" not in kp or "neck_r" not in kp:
+        return g
+    (lx, ly), (rx, ry) = kp["neck_l"], kp["neck_r"]
+    height = g.rgba.shape[0]
+    centre = (int(round((lx + rx) / 2)), int(round(max(ly, ry))))
+    axes = (max(1, int(round((rx - lx) / 2))), max(1, int(round(0.05 * height))))
+    rgba = g.rgba.copy()
+    alpha = np.ascontiguousarray(rgba[..., 3])
+    cv2.ellipse(alpha, centre, axes, 0, 0, 360, 0, -1)
+    alpha[: centre[1], int(lx) : int(rx) + 1] = 0
+    rgba[..., 3] = cv2.GaussianBlur(alpha, (0, 0), 1.0)
+    return GarmentAnalysis(g.kind, rgba, kp, g.pieces, g.background_clean, g.fill_ratio, g.problems)
 
 
 def _analyze(garment: ImageInput | GarmentAnalysis, kind: str | None, slot: str) -> GarmentAnalysis:

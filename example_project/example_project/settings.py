@@ -30,6 +30,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # English or Simplified Chinese: cookie, then Accept-Language
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -45,6 +46,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ]
@@ -57,6 +59,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en"
+USE_I18N = True
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 STATIC_URL = "/static/"
 # Person photos and results are never served from MEDIA_URL: only through django_tryon's signed URLs.
 MEDIA_ROOT = VAR_DIR / "media"
@@ -88,6 +92,9 @@ TRYON = {
     # Empty: the provider gets the inputs through its own temporary upload (works from a laptop, and
     # with the sandbox). Set it to this site's public https:// address to use signed URLs instead.
     "PUBLIC_BASE_URL": os.environ.get("TRYON_PUBLIC_BASE_URL", ""),
+    # The sandbox answers in seconds (SHOP_SANDBOX_LATENCY); the real aitryon takes 15–30 s.
+    "FIRST_POLL_DELAY": 1.0 if SHOP_USES_SANDBOX else None,
+    "POLL_INTERVAL": 1.0 if SHOP_USES_SANDBOX else 3,
 }
 if os.environ.get("SHOP_TRYON_BACKEND") == "local":  # the engine inside the worker, no HTTP at all
     SHOP_USES_SANDBOX = False

@@ -6,5 +6,6 @@ app_name = "shop"
 urlpatterns = [
     path("", views.product_list, name="product_list"),
     path("p/<int:pk>/", views.product_detail, name="product_detail"),
+    path("my-tryons/", views.my_tryons, name="my_tryons"),
     path("try/<uuid:public_id>/", views.tryon_detail, name="tryon_detail"),
 ]

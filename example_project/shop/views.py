@@ -1,4 +1,7 @@
-"""The example shop: a catalogue, a product page with a "Try it on" form, and the shopper's result page."""
+"""The example shop: a catalogue and product pages with the "Try it on" widget, the shopper's try-ons.
+
+The product page keeps a plain form as the no-JavaScript fallback of the widget.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ from django import forms
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from django_tryon import services
 from django_tryon.exceptions import TryOnConfigurationError, TryOnValidationError
@@ -16,9 +21,9 @@ from .models import Product
 
 
 class TryOnForm(forms.Form):
-    person_image = forms.FileField(label="Your full-body photo", help_text="Front-facing, one person, head to feet.")
+    person_image = forms.FileField(label=_("Your full-body photo"), help_text=_("Front-facing, one person, head to feet."))
     consent = forms.BooleanField(
-        label="I agree that my photo is processed to generate this try-on and deleted after it.", required=True
+        label=_("I agree that my photo is processed to generate this try-on and deleted after it."), required=True
     )
 
 
@@ -61,6 +66,15 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "recent": TryOn.objects.for_owner(request.user, _owner_key(request)).filter(product=product)[:5],
     }
     return render(request, "shop/product_detail.html", context)
+
+
+def my_tryons(request: HttpRequest) -> HttpResponse:
+    """The shopper's own try-ons, newest first, with their results."""
+    jobs = list(TryOn.objects.for_owner(request.user, _owner_key(request)).select_related("product")[:50])
+    language = get_language() or "en"
+    for job in jobs:
+        job.friendly_error = message_for(job.error_code, language, job.error_message) if job.error_code else ""
+    return render(request, "shop/my_tryons.html", {"jobs": jobs})
 
 
 def tryon_detail(request: HttpRequest, public_id: str) -> HttpResponse:

@@ -1,0 +1,453 @@
+/* django-tryon: the shopper's "Try it on" dialog. Vanilla JS, no build step (docs/widget.rst).
+ *
+ * Flow: check the photo in the browser -> POST photos/ (kept, with consent) -> POST tryons/ with
+ * person_photo + product -> GET tryons/<id>/ every 1.5 s until it ends. Strings come from Django's
+ * JavaScript catalog (gettext). Events "tryon:open|uploaded|result|error|deleted|close" bubble from
+ * the button that opened the dialog.
+ */
+(function () {
+  "use strict";
+
+  const gettext = window.gettext || ((text) => text);
+  const interpolate = window.interpolate || ((fmt, values) => fmt.replace(/%\((\w+)\)s/g, (_, key) => values[key]));
+  const fill = (fmt, values) => interpolate(fmt, values, true);
+
+  // The provider's rules, enforced again by the server (django_tryon/validators.py).
+  const MIN_BYTES = 5 * 1024;
+  const MAX_BYTES = 5 * 1024 * 1024;
+  const MIN_SIDE = 150; // each side must be larger
+  const MAX_SIDE = 4096;
+  const TYPES = ["image/jpeg", "image/png", "image/bmp", "image/x-ms-bmp", "image/webp"];
+  const ACTIVE = ["queued", "submitting", "submitted", "running"];
+  const PHOTO_ERRORS = ["InvalidPerson", "InvalidInputLength", "InvalidURL", "DataInspectionFailed"];
+  const FINAL_ERRORS = PHOTO_ERRORS.concat(["InvalidGarment", "InvalidParameter", "consent_required", "not_found"]);
+  const POLL_MS = 1500;
+  const FOCUSABLE = "button, [href], input, select, textarea, [tabindex]:not([tabindex='-1'])";
+
+  /** A plain-language sentence for an error code (the server's own message is shown under it). */
+  function friendly(code) {
+    const messages = {
+      InvalidPerson: gettext("We need a photo of exactly one person, standing and facing the camera, head to feet. Please try another photo."),
+      InvalidInputLength: gettext("This photo is too small or too big: it must be 5 KB to 5 MB, and each side more than 150 and at most 4096 pixels."),
+      InvalidURL: gettext("We could not read this photo. Please use a JPEG, PNG, BMP or WebP photo."),
+      DataInspectionFailed: gettext("This photo did not pass the content check. Please choose another photo."),
+      InvalidGarment: gettext("This product cannot be tried on at the moment."),
+      consent_required: gettext("Please tick the box to agree before you upload a photo."),
+      quota_exceeded: gettext("You have made many try-ons in a short time. Please wait a little and try again."),
+      not_found: gettext("This photo or try-on no longer exists."),
+      Canceled: gettext("The try-on was canceled."),
+      not_cancelable: gettext("Your picture is already being made and can no longer be canceled."),
+      authentication_required: gettext("Please sign in again (or reload the page) to try this on."),
+      service_unavailable: gettext("Trying on is not available right now. Please come back later."),
+      network: gettext("We could not reach the shop. Check your connection and try again."),
+    };
+    messages.permission_denied = messages.authentication_required;
+    return messages[code] || gettext("Something went wrong on our side. Please try again in a moment.");
+  }
+
+  /** Why ``file`` would be refused, checked before any upload; "" when it is fine. */
+  async function checkFile(file) {
+    const type = (file.type || "").toLowerCase();
+    const name = (file.name || "").toLowerCase();
+    if (/hei[cf]/.test(type) || /\.hei[cf]$/.test(name)) {
+      return gettext("HEIC photos (the iPhone default) cannot be used. Please choose a JPEG or PNG photo, or set the camera to \"Most Compatible\".");
+    }
+    if (type === "image/gif" || name.endsWith(".gif")) {
+      return gettext("GIF images cannot be used. Please choose a photo in JPEG, PNG, BMP or WebP format.");
+    }
+    if (type && !TYPES.includes(type)) {
+      return gettext("This type of file cannot be used. Please choose a photo in JPEG, PNG, BMP or WebP format.");
+    }
+    if (file.size < MIN_BYTES) return gettext("This file is too small (under 5 KB). Please choose a larger, sharper photo.");
+    if (file.size > MAX_BYTES) return gettext("This photo is larger than 5 MB. Please choose a smaller photo.");
+    const size = await imageSize(file).catch(() => null);
+    if (!size) return gettext("This file could not be opened as a photo. Please choose a JPEG, PNG, BMP or WebP photo.");
+    if (Math.min(size.width, size.height) <= MIN_SIDE) {
+      return fill(gettext("This photo is too small (%(width)s × %(height)s pixels). Each side must be more than 150 pixels."), size);
+    }
+    if (Math.max(size.width, size.height) > MAX_SIDE) {
+      return fill(gettext("This photo is too large (%(width)s × %(height)s pixels). Each side must be at most 4096 pixels."), size);
+    }
+    return "";
+  }
+
+  /** The pixel size of an image file, read with an Image object (decoded by the browser, never uploaded). */
+  function imageSize(file) {
+    const url = URL.createObjectURL(file);
+    return new Promise((resolve, reject) => {
+      const image = new Image();
+      image.onload = () => resolve({ width: image.naturalWidth, height: image.naturalHeight });
+      image.onerror = reject;
+      image.src = url;
+    }).finally(() => URL.revokeObjectURL(url));
+  }
+
+  /** Seconds as m:ss (nothing to pluralize in any language). */
+  function clock(seconds) {
+    const whole = Math.round(seconds);
+    return Math.floor(whole / 60) + ":" + String(whole % 60).padStart(2, "0");
+  }
+
+  /** The JSON body, or null (empty, or an HTML error page: the status code says enough). */
+  function parseJSON(text) {
+    try {
+      return text ? JSON.parse(text) : null;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  /** An API error as {status, code, message, resetAt}; status 0 means no answer at all. */
+  function apiError(status, data) {
+    const error = (data && data.error) || {};
+    const fallback = status === 0 ? "network" : status === 404 ? "not_found" : "http_" + status;
+    return { status: status, code: error.code || fallback, message: error.message || "", resetAt: error.reset_at || null };
+  }
+
+  /** The friendly sentence, and the server's message when it adds something. */
+  function describe(error) {
+    let text = friendly(error.code);
+    if (error.resetAt) {
+      const time = new Date(error.resetAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      text += " " + fill(gettext("You can try again at %(time)s."), { time: time });
+    }
+    return { text: text, detail: error.message && error.message !== text ? error.message : "" };
+  }
+
+  class TryOnWidget {
+    constructor(dialog) {
+      this.dialog = dialog;
+      this.api = dialog.dataset.tryonApi;
+      this.language = dialog.dataset.tryonLanguage || document.documentElement.lang || "en";
+      this.opener = this.product = this.photo = this.savedPhoto = this.job = null;
+      this.timer = 0;
+      document.body.appendChild(dialog); // never inside a form or a link of the page
+      dialog.addEventListener("click", (event) => this.onClick(event));
+      dialog.addEventListener("keydown", (event) => this.trapFocus(event));
+      dialog.addEventListener("close", () => this.onClose());
+      this.part("consent").addEventListener("change", () => this.updateConsent());
+      this.part("file").addEventListener("change", (event) => this.onFile(event.target.files[0]));
+    }
+
+    part(name) {
+      return this.dialog.querySelector('[data-tryon="' + name + '"]');
+    }
+
+    emit(name, detail) {
+      const target = this.opener && this.opener.isConnected ? this.opener : this.dialog;
+      target.dispatchEvent(new CustomEvent("tryon:" + name, { bubbles: true, detail: detail }));
+    }
+
+    csrfToken() {
+      const input = this.dialog.querySelector("input[name=csrfmiddlewaretoken]");
+      const cookie = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+      return input && input.value ? input.value : cookie ? decodeURIComponent(cookie[1]) : "";
+    }
+
+    /** One API call (XMLHttpRequest, for upload progress): resolves with the JSON body, rejects with apiError(). */
+    request(method, path, body, onProgress) {
+      return new Promise((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open(method, this.api + path);
+        xhr.timeout = 120000;
+        xhr.setRequestHeader("Accept", "application/json");
+        xhr.setRequestHeader("Accept-Language", this.language); // the server's messages in the page's language
+        if (method !== "GET") xhr.setRequestHeader("X-CSRFToken", this.csrfToken());
+        if (onProgress) xhr.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
+        xhr.onload = () => {
+          const data = parseJSON(xhr.responseText);
+          if (xhr.status >= 200 && xhr.status < 300) resolve(data);
+          else reject(apiError(xhr.status, data));
+        };
+        xhr.onerror = xhr.ontimeout = () => reject(apiError(0, null));
+        xhr.send(body || null);
+      });
+    }
+
+    open(button) {
+      const product = button.dataset.tryonProduct;
+      if (product !== this.product) {
+        this.stop();
+        this.product = product;
+        this.job = null;
+        this.reset("", false);
+        this.loadGarments();
+      }
+      this.opener = button;
+      this.productName = button.dataset.tryonProductName || "";
+      this.part("product-name").textContent = this.productName;
+      if (!this.dialog.open) this.dialog.showModal();
+      this.loadSavedPhoto();
+      if (this.job && ACTIVE.includes(this.job.status)) this.poll(); // resume after a close
+      this.emit("open", { product: product });
+    }
+
+    onClose() {
+      this.stop();
+      if (this.opener && this.opener.isConnected) this.opener.focus();
+      this.emit("close", { job: this.job });
+    }
+
+    onClick(event) {
+      if (event.target === this.dialog) return this.dialog.close(); // the backdrop
+      const action = event.target.closest("[data-tryon-action]");
+      const handlers = {
+        close: () => this.dialog.close(),
+        "use-saved": () => this.startJob(),
+        forget: () => this.deletePhoto(gettext("Your saved photo was deleted.")),
+        another: () => this.another(),
+        delete: () => this.deleteAll(),
+        retry: () => this.jobAction("retry"),
+        cancel: () => this.jobAction("cancel"),
+      };
+      if (action) handlers[action.dataset.tryonAction]();
+    }
+
+    /** Keep Tab and Shift+Tab inside the dialog (a modal <dialog> alone lets focus reach the browser's UI). */
+    trapFocus(event) {
+      if (event.key !== "Tab") return;
+      const items = Array.from(this.dialog.querySelectorAll(FOCUSABLE)).filter((el) => !el.disabled && el.getClientRects().length);
+      const first = items[0];
+      const last = items[items.length - 1];
+      if (!first) return;
+      if (event.shiftKey ? document.activeElement === first : document.activeElement === last) {
+        event.preventDefault();
+        (event.shiftKey ? last : first).focus();
+      }
+    }
+
+    show(view, focus) {
+      this.dialog.querySelectorAll("[data-tryon-view]").forEach((section) => {
+        section.hidden = section.dataset.tryonView !== view;
+      });
+      if (focus !== false && this.dialog.open) this.dialog.querySelector('[data-tryon-view="' + view + '"] h3').focus();
+    }
+
+    setText(name, text, reveal) {
+      const el = this.part(name);
+      if (el.textContent !== text) el.textContent = text; // unchanged text is not announced again
+      el.hidden = !text;
+      if (text && reveal) el.scrollIntoView({ block: "nearest" }); // below the fold on a phone
+    }
+
+    reset(notice, focus) {
+      this.show("start", focus);
+      this.setText("notice", notice || "");
+      this.setText("check", "");
+      this.part("file").value = "";
+      this.updateConsent();
+    }
+
+    updateConsent() {
+      const agreed = this.part("consent").checked;
+      this.part("file").disabled = !agreed;
+      this.part("upload").classList.toggle("is-disabled", !agreed);
+      this.part("upload-hint").hidden = agreed;
+    }
+
+    loadGarments() {
+      const list = this.part("garments");
+      const labels = { top: gettext("Top"), bottom: gettext("Bottom"), one_piece: gettext("Dress or one-piece") };
+      list.textContent = "";
+      this.request("GET", "products/" + this.product + "/garments/").then((garments) => {
+        garments.forEach((garment) => {
+          const image = document.createElement("img");
+          image.src = garment.image_url;
+          image.alt = labels[garment.kind] || "";
+          list.appendChild(document.createElement("li")).appendChild(image);
+        });
+      }, () => {}); // only a preview: the try-on works without it
+    }
+
+    loadSavedPhoto() {
+      const saved = this.part("saved");
+      this.request("GET", "photos/").then((photos) => {
+        const photo = (this.savedPhoto = (photos && photos[0]) || null);
+        saved.hidden = !photo;
+        if (!photo) return;
+        this.part("saved-image").src = photo.image_url;
+        const date = new Date(photo.created_at).toLocaleDateString(this.language);
+        this.part("saved-date").textContent = fill(gettext("Your photo from %(date)s is saved."), { date: date });
+      }, () => (saved.hidden = true));
+    }
+
+    async onFile(file) {
+      this.setText("check", "");
+      if (!file) return;
+      const problem = this.part("consent").checked ? await checkFile(file) : friendly("consent_required");
+      if (problem) {
+        this.part("file").value = "";
+        return this.setText("check", problem, true);
+      }
+      this.setPreview(URL.createObjectURL(file));
+      this.show("progress");
+      const uploading = (done) => this.progress("upload", done, gettext("Uploading your photo…"), "");
+      uploading(0);
+      const form = new FormData();
+      form.append("image", file);
+      form.append("consent", "true");
+      try {
+        this.savedPhoto = await this.request("POST", "photos/", form, uploading);
+      } catch (error) {
+        this.show("start");
+        const message = describe(error);
+        return this.setText("check", (message.text + " " + message.detail).trim(), true);
+      }
+      this.emit("uploaded", { photo: this.savedPhoto });
+      this.startJob();
+    }
+
+    setPreview(src) {
+      const preview = this.part("preview");
+      if (preview.src.startsWith("blob:")) URL.revokeObjectURL(preview.src);
+      preview.src = src;
+      preview.hidden = false;
+    }
+
+    async startJob() {
+      this.photo = this.savedPhoto;
+      if (!this.photo) return;
+      if (!this.part("preview").src.startsWith("blob:")) this.setPreview(this.photo.image_url);
+      this.show("progress");
+      this.progress("queue", null, gettext("Sending your photo…"), "");
+      const form = new FormData();
+      form.append("person_photo", this.photo.id);
+      form.append("product", this.product);
+      try {
+        this.onJob(await this.request("POST", "tryons/", form));
+      } catch (error) {
+        this.showError(error);
+      }
+    }
+
+    poll() {
+      if (!this.job || !this.dialog.open) return;
+      this.request("GET", "tryons/" + this.job.id + "/").then(
+        (job) => this.onJob(job),
+        (error) => (error.status === 0 ? this.schedule(POLL_MS * 2) : this.showError(error)),
+      );
+    }
+
+    schedule(delay) {
+      this.stop();
+      if (this.dialog.open) this.timer = setTimeout(() => this.poll(), delay);
+    }
+
+    stop() {
+      clearTimeout(this.timer);
+    }
+
+    onJob(job) {
+      this.job = job;
+      if (job.status === "succeeded") return this.showResult(job);
+      if (!ACTIVE.includes(job.status)) return this.showError(job.error || { code: "Canceled", message: "" });
+      const eta = job.eta_seconds == null ? "" : clock(Math.max(1, job.eta_seconds));
+      const wait = eta ? fill(gettext("Expected wait: %(time)s."), { time: eta }) : "";
+      if (job.status === "queued" || job.status === "submitting") {
+        const place = job.queue_position ? fill(gettext("You are number %(position)s in the queue."), { position: job.queue_position }) : "";
+        this.progress("queue", null, gettext("Waiting in the queue…"), (place + " " + wait).trim());
+      } else {
+        const elapsed = job.elapsed_seconds || 0;
+        const soFar = fill(gettext("Time so far: %(time)s."), { time: clock(elapsed) });
+        this.progress("generate", eta ? elapsed / (elapsed + job.eta_seconds) : null, gettext("Generating your picture…"), (soFar + " " + wait).trim());
+      }
+      this.schedule(POLL_MS);
+    }
+
+    /** Mark ``step`` current; ``done`` is a fraction, or null for an indeterminate bar. */
+    progress(step, done, status, detail) {
+      const steps = Array.from(this.dialog.querySelectorAll("[data-tryon-step]"));
+      const index = steps.findIndex((item) => item.dataset.tryonStep === step);
+      steps.forEach((item, i) => {
+        item.classList.toggle("is-done", i < index);
+        if (i === index) item.setAttribute("aria-current", "step");
+        else item.removeAttribute("aria-current");
+      });
+      const bar = this.part("bar");
+      if (done == null) bar.removeAttribute("value");
+      else bar.value = done;
+      this.setText("status", status);
+      this.part("detail").textContent = detail;
+    }
+
+    showResult(job) {
+      this.stop();
+      const image = this.part("result");
+      image.alt = fill(gettext("You wearing %(product)s"), { product: this.productName });
+      image.src = this.part("download").href = job.result_url;
+      this.show("result");
+      this.emit("result", { job: job });
+    }
+
+    showError(error) {
+      this.stop();
+      const message = describe(error);
+      const refused = PHOTO_ERRORS.includes(error.code) && this.photo;
+      if (refused) this.deletePhoto(""); // a refused photo would only fail again: neither keep nor offer it
+      this.setText("error", message.text);
+      this.setText("error-detail", (message.detail + " " + (refused ? gettext("We did not keep this photo.") : "")).trim());
+      this.part("error").dataset.code = error.code || "";
+      this.dialog.querySelector("[data-tryon-action=retry]").hidden = !this.job || FINAL_ERRORS.includes(error.code);
+      this.show("error");
+      this.emit("error", { code: error.code, message: error.message, job: this.job });
+    }
+
+    another() {
+      this.stop();
+      this.job = null;
+      this.reset();
+      this.loadSavedPhoto();
+    }
+
+    async jobAction(name) {
+      if (!this.job) return;
+      try {
+        const job = await this.request("POST", "tryons/" + this.job.id + "/" + name + "/");
+        if (name === "retry") {
+          this.show("progress");
+          return this.onJob(job);
+        }
+        this.job = null;
+        this.reset(gettext("The try-on was canceled."));
+      } catch (error) {
+        this.showError(error);
+      }
+    }
+
+    deletePhoto(notice) {
+      const photo = this.photo || this.savedPhoto;
+      this.photo = this.savedPhoto = null;
+      this.part("saved").hidden = true;
+      if (!photo) return Promise.resolve();
+      return this.request("DELETE", "photos/" + photo.id + "/").then(() => notice && this.setText("notice", notice), () => {});
+    }
+
+    async deleteAll() {
+      const job = this.job;
+      this.job = null;
+      if (job) await this.request("DELETE", "tryons/" + job.id + "/").catch(() => {});
+      await this.deletePhoto("");
+      this.reset(gettext("Your photo and the picture were deleted."));
+      this.emit("deleted", { job: job });
+    }
+  }
+
+  function init(root) {
+    (root || document).querySelectorAll("dialog[data-tryon-api]").forEach((dialog) => {
+      if (!dialog.tryonWidget) dialog.tryonWidget = new TryOnWidget(dialog);
+    });
+  }
+
+  // One listener for every button, including buttons added to the page later.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-tryon-open]");
+    const dialog = button && document.getElementById(button.dataset.tryonOpen);
+    if (!dialog) return;
+    init();
+    event.preventDefault();
+    dialog.tryonWidget.open(button);
+  });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => init());
+  else init();
+  window.djangoTryOn = { init: init, checkFile: checkFile };
+})();
