@@ -185,3 +185,10 @@ def test_changelist_query_count_does_not_grow(client, superuser, person_bytes, t
             services.create_tryon(person_image=person_bytes, top_garment=top_garment, resolution=resolution,
                                   restore_face=restore, dispatch_now=False, owner_key=f"k{resolution}{restore}")
     assert TryOn.objects.count() == 5 and count_queries() == few
+
+
+def test_admin_speaks_simplified_chinese(client, superuser, job):
+    client.force_login(superuser)
+    changelist = client.get(CHANGELIST, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "重试所选试衣" in changelist
+    assert "试衣仪表盘" in client.get(f"{CHANGELIST}dashboard/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
