@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     "CURRENCY": "CNY",
     # The same photo + garments + parameters within this many seconds returns the existing job.
     "DEDUP_TTL": 3600,
+    # Personal data retention: images of finished try-ons and saved photos older than this many days are
+    # deleted by the purge (Celery beat task django_tryon.purge_tryons, or manage.py tryon_purge). None: keep.
+    "RETENTION_DAYS": 30,
+    "PHOTO_RETENTION_DAYS": 90,
 }
 
 IMPORT_STRINGS = ("BACKEND", "API_AUTHENTICATION_CLASSES")

@@ -600,6 +600,30 @@ def delete_images(job: TryOn) -> int:
     return len(names)
 
 
+def purge(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete personal images past their retention time (``RETENTION_DAYS``, ``PHOTO_RETENTION_DAYS``).
+
+    Finished try-ons keep their record (for the figures) but lose their person photo, garment snapshots
+    and result; saved photos are deleted with their file. Returns counts.
+    """
+    now = now or timezone.now()
+    counts = {"tryons": 0, "images": 0, "photos": 0}
+    days = tryon_settings.RETENTION_DAYS
+    if days is not None:
+        old = TryOn.objects.filter(status__in=("succeeded", "failed", "canceled"), created_at__lt=now - timedelta(days=days))
+        for job in old.exclude(person_image="", result_image="", top_image="", bottom_image="").iterator():
+            counts["images"] += delete_images(job)
+            counts["tryons"] += 1
+    photo_days = tryon_settings.PHOTO_RETENTION_DAYS
+    if photo_days is not None:
+        for photo in PersonPhoto.objects.filter(created_at__lt=now - timedelta(days=photo_days)).iterator():
+            delete_photo(photo)
+            counts["photos"] += 1
+    if any(counts.values()):
+        logger.info("retention purge: %s", counts)
+    return counts
+
+
 def delete(job: TryOn) -> None:
     """Delete a job and every file it owns (person photo, garment snapshots, result)."""
     if job.status in IN_FLIGHT and job.remote_id:

@@ -52,6 +52,12 @@ def sweep_tryons(stale_after: float | None = None) -> dict[str, int]:
     return services.sweep(stale_after=stale_after)
 
 
+@shared_task(name="django_tryon.purge_tryons", ignore_result=True)
+def purge_tryons() -> dict[str, int]:
+    """Periodic (Celery beat, daily): delete personal images past their retention time."""
+    return services.purge()
+
+
 def _retry_or_fail(task, pk: int, err: TryOnRetryableError) -> None:
     delay = services.retry_delay(task.request.retries, err)
     if delay is None:

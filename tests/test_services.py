@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.core.files.storage import default_storage
+from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
@@ -348,3 +350,29 @@ def test_personal_limits_apply_to_shoppers_not_to_the_merchants_own_runs(person_
         with pytest.raises(TryOnQuotaExceeded):
             services.create_tryon(person_image=person_bytes, top_garment=top_garment, owner_key="k1", resolution=1024,
                                   dispatch_now=False)
+
+
+def test_retention_purge(person_bytes, top_garment):
+    from django_tryon.models import PersonPhoto
+
+    old_job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
+    fresh_job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, resolution=1024, dispatch_now=False)
+    running = services.create_tryon(person_image=person_bytes, top_garment=top_garment, resolution=1280, dispatch_now=False)
+    long_ago = timezone.now() - timedelta(days=31)
+    TryOn.objects.filter(pk__in=[old_job.pk, fresh_job.pk]).update(status="succeeded")
+    TryOn.objects.filter(pk__in=[old_job.pk, running.pk]).update(created_at=long_ago)
+    TryOn.objects.filter(pk=running.pk).update(status="running")
+    photo = services.save_photo(image=person_bytes, owner_key="k", consent=True)
+    PersonPhoto.objects.filter(pk=photo.pk).update(created_at=timezone.now() - timedelta(days=91))
+    kept_photo = services.save_photo(image=person_bytes, owner_key="k2", consent=True)
+    names = [old_job.person_image.name, old_job.top_image.name, photo.image.name]
+    assert services.purge() == {"tryons": 1, "images": 2, "photos": 1}
+    assert not any(default_storage.exists(n) for n in names)
+    old_job.refresh_from_db()
+    assert old_job.status == "succeeded" and not old_job.person_image  # the record stays for the figures
+    assert TryOn.objects.get(pk=fresh_job.pk).person_image and TryOn.objects.get(pk=running.pk).person_image
+    assert list(PersonPhoto.objects.all()) == [kept_photo]
+    assert services.purge() == {"tryons": 0, "images": 0, "photos": 0}
+    out = io.StringIO()
+    call_command("tryon_purge", stdout=out)
+    assert out.getvalue().strip() == "tryons: 0, images: 0, photos: 0"
