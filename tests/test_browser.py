@@ -96,7 +96,7 @@ def screenshot(page, name: str) -> None:
 
 
 def open_dialog(page, base: str, product: int = 1):
-    page.goto(f"{base}/p/{product}/")
+    page.goto(f"{base}/p/{product}/", wait_until="load")
     page.locator("main .tryon-button").click()
     dialog = page.locator("dialog.tryon-dialog")
     dialog.wait_for(state="visible")
@@ -158,16 +158,20 @@ def test_language_switcher_changes_the_widget(shop, new_page):
 
     page = new_page(PHONE)
     page.goto(f"{shop}/p/2/")
-    page.get_by_role("button", name="简体中文").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="简体中文").click()
+    page.wait_for_load_state("load")  # the widget's script and the JS catalog are in before we click
     expect(page.locator("main .tryon-button")).to_have_text("试穿")
     page.locator("main .tryon-button").click()
+    page.locator("dialog.tryon-dialog").wait_for(state="visible")
     expect(page.locator("[data-tryon=upload-hint]")).to_have_text("请先勾选上方的同意框。")
     page.locator("[data-tryon=consent]").check()
     page.locator("[data-tryon=file]").set_input_files(files=[{"name": "me.heic", "mimeType": "image/heic", "buffer": b"x" * 9000}])
     expect(page.locator("[data-tryon=check]")).to_contain_text("不支持 HEIC 照片")  # the JS catalog is Chinese too
     screenshot(page, "phone-zh-check")
     page.keyboard.press("Escape")
-    page.get_by_role("button", name="English").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="English").click()
     expect(page.locator("main .tryon-button")).to_have_text("Try it on")
 
 
