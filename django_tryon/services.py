@@ -376,11 +376,6 @@ def submit(pk: int) -> float | None:
     return float(backend.capabilities.typical_duration if first is None else first)
 
 
-def requeue_after_submit_error(pk: int) -> bool:
-    """Put a ``submitting`` job back to ``queued`` (the provider provably did not accept it)."""
-    return TryOn.objects.transition(pk, ["submitting"], "queued")
-
-
 # -- poll and result -----------------------------------------------------------------------------
 def poll(pk: int) -> float | None:
     """Ask the provider about an in-flight job. Returns the countdown to the next poll, or None when done.
