@@ -383,6 +383,8 @@ def _open_neckline(g: GarmentAnalysis) -> GarmentAnalysis:
         return g
     (lx, ly), (rx, ry) = kp["neck_l"], kp["neck_r"]
     height = g.rgba.shape[0]
+    if abs(ly - ry) > 0.03 * height:  # an asymmetric top edge (one-shoulder): no round neck hole to open
+        return g
     centre = (int(round((lx + rx) / 2)), int(round(max(ly, ry))))
     axes = (max(1, int(round((rx - lx) / 2))), max(1, int(round(0.05 * height))))
     rgba = g.rgba.copy()
