@@ -12,6 +12,7 @@ misread the original (EXIF rotation, CMYK/palette/alpha modes, WebP, multi-pictu
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -164,10 +165,8 @@ def _normalize(image: Image.Image, fmt: str, field: str) -> CheckedImage:
 def _remember(source: Any, checked: CheckedImage) -> None:
     """Cache the verdict on an uploaded file so a form and the model's save() don't decode twice."""
     if not isinstance(source, (bytes, bytearray)):
-        try:
+        with contextlib.suppress(AttributeError):  # objects with __slots__ cannot carry the verdict
             source._tryon_checked = checked
-        except AttributeError:
-            pass
 
 
 def validate_tryon_image(value: Any) -> None:

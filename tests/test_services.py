@@ -23,6 +23,14 @@ from .conftest import SUBMIT_URL, make_garment
 pytestmark = pytest.mark.django_db
 
 
+def accepted_job(person_bytes, top_garment) -> TryOn:
+    """A job dispatched and submitted to the (mocked) provider."""
+    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
+    services.dispatch(job.pk)
+    services.submit(job.pk)
+    return job
+
+
 def files_on_disk() -> set[str]:
     root = default_storage.location
     return {os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs}
@@ -138,9 +146,7 @@ def test_queued_to_succeeded_with_the_result_in_storage(dashscope, person_bytes,
 def test_provider_failure_is_recorded(dashscope, person_bytes, top_garment):
     dashscope.submit_ok()
     dashscope.task("FAILED", code="InvalidPerson", message="The input image has no human body or multi human bodies.")
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    services.submit(job.pk)
+    job = accepted_job(person_bytes, top_garment)
     assert services.poll(job.pk) is None
     job.refresh_from_db()
     assert (job.status, job.error_code) == ("failed", "InvalidPerson")
@@ -180,9 +186,7 @@ def test_duplicate_submit_sends_once(dashscope, person_bytes, top_garment):
 def test_deadline_fails_with_timeout_and_cancels_remotely(dashscope, person_bytes, top_garment):
     dashscope.submit_ok()
     dashscope.rsps.post(f"https://dashscope.test/api/v1/tasks/{dashscope.task_id}/cancel", json={"request_id": "r"})
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    services.submit(job.pk)
+    job = accepted_job(person_bytes, top_garment)
     TryOn.objects.filter(pk=job.pk).update(submitted_at=timezone.now() - timedelta(seconds=601))
     assert services.poll(job.pk) is None
     job.refresh_from_db()
@@ -193,9 +197,7 @@ def test_deadline_fails_with_timeout_and_cancels_remotely(dashscope, person_byte
 def test_poll_interval_never_overshoots_the_deadline(dashscope, person_bytes, top_garment):
     dashscope.submit_ok()
     dashscope.task("RUNNING")
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    services.submit(job.pk)
+    job = accepted_job(person_bytes, top_garment)
     TryOn.objects.filter(pk=job.pk).update(submitted_at=timezone.now() - timedelta(seconds=599))
     assert services.poll(job.pk) <= 1.5
 
@@ -203,9 +205,7 @@ def test_poll_interval_never_overshoots_the_deadline(dashscope, person_bytes, to
 def test_unknown_task_fails(dashscope, person_bytes, top_garment):
     dashscope.submit_ok()
     dashscope.task("UNKNOWN")
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    services.submit(job.pk)
+    job = accepted_job(person_bytes, top_garment)
     services.poll(job.pk)
     job.refresh_from_db()
     assert (job.status, job.error_code) == ("failed", "Unknown")
@@ -215,9 +215,7 @@ def test_result_that_is_not_an_image_fails(dashscope, person_bytes, top_garment)
     dashscope.submit_ok()
     dashscope.task("SUCCEEDED")
     dashscope.result(b"<html>oops</html>")
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    services.submit(job.pk)
+    job = accepted_job(person_bytes, top_garment)
     services.poll(job.pk)
     job.refresh_from_db()
     assert (job.status, job.error_code, job.result_image.name) == ("failed", "ResultUnavailable", "")
@@ -233,9 +231,7 @@ def test_cancel_queued_job_without_the_provider(person_bytes, top_garment):
 def test_cancel_submitted_job_at_the_provider(dashscope, person_bytes, top_garment):
     dashscope.submit_ok()
     dashscope.rsps.post(f"https://dashscope.test/api/v1/tasks/{dashscope.task_id}/cancel", json={"request_id": "r"})
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    services.submit(job.pk)
+    job = accepted_job(person_bytes, top_garment)
     job.refresh_from_db()
     assert services.cancel(job) and job.status == "canceled"
 
@@ -257,9 +253,7 @@ def test_cancel_while_submitting_cancels_the_remote_task(dashscope, person_bytes
 def test_running_job_cannot_be_canceled(dashscope, person_bytes, top_garment):
     dashscope.submit_ok()
     dashscope.task("RUNNING")
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    services.submit(job.pk)
+    job = accepted_job(person_bytes, top_garment)
     services.poll(job.pk)
     job.refresh_from_db()
     assert job.status == "running" and not services.cancel(job)
@@ -268,9 +262,7 @@ def test_running_job_cannot_be_canceled(dashscope, person_bytes, top_garment):
 def test_retry_keeps_history_and_dispatches(dashscope, person_bytes, top_garment, django_capture_on_commit_callbacks):
     dashscope.submit_ok()
     dashscope.task("FAILED", code="InternalError.Algo", message="inference internal error.")
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    services.submit(job.pk)
+    job = accepted_job(person_bytes, top_garment)
     services.poll(job.pk)
     job.refresh_from_db()
     with mock.patch("django_tryon.tasks.submit_tryon.delay") as delay, django_capture_on_commit_callbacks(execute=True):

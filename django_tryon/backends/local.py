@@ -83,14 +83,18 @@ class LocalBackend(BaseTryOnBackend):
         if not url:
             return None
         if url.startswith(SCHEME):
-            path = self._path(url)
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                raise TryOnProviderRejected("The input image is gone (uploaded more than an hour ago?).", code="InvalidURL") from None
-            path.unlink(missing_ok=True)
-            return data
+            return self._take(url, "The input image is gone (uploaded more than an hour ago?).", "InvalidURL")
         return self.http.download(url)
+
+    def _take(self, url: str, missing: str, code: str) -> bytes:
+        """Read a work file and delete it (personal data is not kept once used)."""
+        path = self._path(url)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise TryOnProviderRejected(missing, code=code) from None
+        path.unlink(missing_ok=True)
+        return data
 
     # -- interface -----------------------------------------------------------------------------
     def submit(self, request: TryOnInput) -> SubmitResult:
@@ -145,13 +149,8 @@ class LocalBackend(BaseTryOnBackend):
         )
 
     def download(self, url: str) -> bytes:
-        path = self._path(url)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise TryOnProviderRejected("The rendered picture is gone.", code="ResultUnavailable") from None
-        path.unlink(missing_ok=True)
-        path.with_suffix(".json").unlink(missing_ok=True)
+        data = self._take(url, "The rendered picture is gone.", "ResultUnavailable")
+        self._path(url).with_suffix(".json").unlink(missing_ok=True)
         return data
 
     def cancel(self, remote_id: str) -> bool:

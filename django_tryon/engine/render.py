@@ -193,6 +193,12 @@ def _lower_pairs(g: GarmentAnalysis, f: Frame, kh_upper: float | None = None) ->
     return src, dst
 
 
+def _below(point: np.ndarray, down: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels on the ``down`` side of the line through ``point`` perpendicular to ``down``."""
+    ys, xs = np.ogrid[0 : shape[0], 0 : shape[1]]
+    return ((xs - point[0]) * down[0] + (ys - point[1]) * down[1]) > 0
+
+
 def _thick_polyline(shape: tuple[int, int], points: list[np.ndarray], width: float) -> np.ndarray:
     canvas = np.zeros(shape, np.uint8)
     pts = np.round(np.array(points)).astype(np.int32)
@@ -215,9 +221,7 @@ def _protected(body: Body, f: Frame, shape: tuple[int, int], sleeve_cover: dict[
         pad = 0.15 * (x1 - x0)
         cv2.rectangle(keep, (int(x0 - pad), int(y0 - pad)), (int(x1 + pad), int(y1 + pad)), 1.0, -1)
     neck_line = f.neck - f.d * 0.06 * f.torso
-    ys, xs = np.mgrid[0:h, 0:w]
-    below_neck = ((xs - neck_line[0]) * f.d[0] + (ys - neck_line[1]) * f.d[1]) > 0
-    keep[below_neck] = 0
+    keep[_below(neck_line, f.d, shape)] = 0
     # Hands.
     for i in B.HAND_POINTS:
         x, y = body.point(i)
@@ -344,8 +348,7 @@ def render_tryon(
     if upper_pairs is not None:
         patch, box = warp_rgba(upper.rgba, upper_pairs[0], upper_pairs[1], shape)
         collar = f.neck - f.d * 0.12 * f.torso
-        ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]]
-        allowed = allowed * (((xs - collar[0]) * f.d[0] + (ys - collar[1]) * f.d[1]) > 0)
+        allowed = allowed * _below(collar, f.d, shape)
         skirt = list(upper_pairs[1][-4:]) if upper.kind == "one_piece" else []
         _composite(out, patch, box, _with_skirt(allowed, upper, skirt, body, f), shade)
     return _fit_resolution(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), resolution)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import io
@@ -83,10 +84,8 @@ def create_app(config: Config | None = None) -> Flask:
         if what == "drop":
             sock = request.environ.get("werkzeug.socket")
             if sock is not None:
-                try:
+                with contextlib.suppress(OSError):  # already closed by the client
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
             return Response("", status=500)
         if what == "nonjson":
