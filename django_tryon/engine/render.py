@@ -210,7 +210,6 @@ def _thick_polyline(shape: tuple[int, int], points: list[np.ndarray], width: flo
 
 def _protected(body: Body, f: Frame, shape: tuple[int, int], sleeve_cover: dict[str, float], restore_face: bool) -> np.ndarray:
     """Regions a garment must not paint: the head and face, the hands, and bare arms below the sleeves."""
-    h, w = shape
     keep = np.zeros(shape, np.float32)
     # Head: everything above the neckline, in a band around the head landmarks.
     head = body.landmarks[list(B.HEAD_POINTS), :2]
