@@ -18,6 +18,11 @@ from .warp import warp_rgba
 OUTPUT_SIZES = {1024: (576, 1024), 1280: (720, 1280)}
 #: Radius of the protected disc around each hand landmark, as a share of the shoulder width.
 HAND_RADIUS = 0.11
+#: Fingertips lie about this far from the wrist, in wrist-to-knuckle distances (BlazePose marks knuckles).
+FINGER_REACH = 2.0
+#: How far down the arm (share of the shoulder width) a sleeveless top's strap keeps the arm unprotected:
+#: the round end of the protected arm must stay clear of the strap on top of the shoulder.
+STRAP_COVER = 0.28
 #: How far (share of image height) a garment may reach beyond the person's silhouette.
 BODY_MARGIN = 0.0125
 
@@ -92,6 +97,7 @@ def _length(polyline: list[np.ndarray]) -> float:
 
 
 SEAM_FACTOR = 1.22  # shoulder seam-to-seam width / distance between the shoulder joints
+ARMHOLE_FACTOR = 1.05  # a sleeveless top's width at its straps / distance between the shoulder joints
 HIP_FACTOR = 1.9  # body width at the hips / distance between the hip joints
 TEE_LENGTH = 1.45  # shoulder-to-hem length / shoulder width of a regular T-shirt
 TROUSER_LENGTH = 2.6  # waist-to-hem length / waist width of full-length trousers
@@ -114,7 +120,7 @@ def _upper_pairs(g: GarmentAnalysis, f: Frame) -> tuple[list, list, float, float
     g_width = max(kp["shoulder_r"][0] - kp["shoulder_l"][0], 1.0)
     g_top = (kp["shoulder_l"][1] + kp["shoulder_r"][1]) / 2
     g_mid = (kp["shoulder_l"][0] + kp["shoulder_r"][0]) / 2
-    seam = f.shoulder_width * SEAM_FACTOR
+    seam = f.shoulder_width * (SEAM_FACTOR if g.has_sleeves else ARMHOLE_FACTOR)
     kh = seam / g_width
     top = f.neck - f.d * 0.04 * f.torso
     if g.kind == "one_piece":
@@ -221,10 +227,15 @@ def _protected(body: Body, f: Frame, shape: tuple[int, int], sleeve_cover: dict[
         cv2.rectangle(keep, (int(x0 - pad), int(y0 - pad)), (int(x1 + pad), int(y1 + pad)), 1.0, -1)
     neck_line = f.neck - f.d * 0.06 * f.torso
     keep[_below(neck_line, f.d, shape)] = 0
-    # Hands.
-    for i in B.HAND_POINTS:
-        x, y = body.point(i)
-        cv2.circle(keep, (int(x), int(y)), int(f.shoulder_width * HAND_RADIUS), 1.0, -1)
+    # Hands: the knuckle landmarks stop short of the fingertips, so the palm is extended beyond them.
+    radius = int(f.shoulder_width * HAND_RADIUS)
+    for wrist, *knuckles in ((15, 17, 19, 21), (16, 18, 20, 22)):
+        points = [body.point(i) for i in (wrist, *knuckles)]
+        tips = points[0] + (np.mean(points[1:3], axis=0) - points[0]) * FINGER_REACH
+        hull = cv2.convexHull(np.round([*points, tips]).astype(np.int32))
+        cv2.fillConvexPoly(keep, hull, 1.0)
+        for x, y in [*points, tips]:
+            cv2.circle(keep, (int(x), int(y)), radius, 1.0, -1)
     # Bare arms: the part of each arm beyond the sleeve, as a thick line.
     for side, arm in f.arms.items():
         covered = sleeve_cover.get(side, 0.0)
@@ -337,44 +348,43 @@ def render_tryon(
                 opening = dst[src.index(upper.keypoints[f"sleeve_{side}"]) + 2]
                 sleeve_cover[side] = float(np.linalg.norm(opening - f.arms[side][0]))
             else:
-                sleeve_cover[side] = 0.12 * f.shoulder_width  # a strap covers the top of the shoulder
+                sleeve_cover[side] = STRAP_COVER * f.shoulder_width  # the strap rests on the shoulder
         upper_pairs = (np.array(src, dtype=float), np.array(dst, dtype=float))
-    allowed = silhouette.astype(np.float32) * (1 - _protected(body, f, shape, sleeve_cover, restore_face))
+    protected = _protected(body, f, shape, sleeve_cover, restore_face)
+    allowed = silhouette.astype(np.float32) * (1 - protected)
     if lower is not None:
         src, dst = _lower_pairs(lower, f)
         patch, box = warp_rgba(lower.rgba, np.array(src, dtype=float), np.array(dst, dtype=float), shape)
-        _composite(out, patch, box, _with_skirt(allowed, lower, dst, body, f), shade)
+        _composite(out, patch, box, _with_skirt(allowed, protected, lower, dst), shade)
     if upper_pairs is not None:
         patch, box = warp_rgba(upper.rgba, upper_pairs[0], upper_pairs[1], shape)
         collar = f.neck - f.d * 0.12 * f.torso
         allowed = allowed * _below(collar, f.d, shape)
         skirt = list(upper_pairs[1][-4:]) if upper.kind == "one_piece" else []
-        _composite(out, patch, box, _with_skirt(allowed, upper, skirt, body, f), shade)
+        _composite(out, patch, box, _with_skirt(allowed, protected, upper, skirt), shade)
     return _fit_resolution(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), resolution)
 
 
-def _with_skirt(allowed: np.ndarray, g: GarmentAnalysis, dst: list, body: Body, f: Frame) -> np.ndarray:
+def _with_skirt(allowed: np.ndarray, protected: np.ndarray, g: GarmentAnalysis, dst: list) -> np.ndarray:
     """Skirts and dresses also cover the gap between the legs, down to their hem.
 
     Row by row, the span between the silhouette's outer edges is opened (inside the skirt's outline),
-    so a skirt does not split into two trouser legs, yet nothing is painted beyond the legs.
+    so a skirt does not split into two trouser legs, yet nothing is painted beyond the legs; the
+    ``protected`` parts (hands, bare arms hanging beside the skirt, the head) stay protected.
     """
     if "crotch" in g.keypoints or g.kind == "top" or len(dst) < 4:
         return allowed
     waist_l, waist_r, hem_l, hem_r = (np.asarray(p, dtype=float) for p in dst[-4:])
     quad = np.zeros(allowed.shape, np.uint8)
     cv2.fillConvexPoly(quad, np.round(np.array([waist_l, waist_r, hem_r, hem_l])).astype(np.int32), 1)
-    inside = allowed > 0
+    # The outer edges of what may be painted, ignoring slivers (an arm's edge beside its protection).
+    inside = cv2.morphologyEx((allowed > 0.5).astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, 9), np.uint8)) > 0
     rows = inside.any(axis=1)
     left = np.where(rows, inside.argmax(axis=1), 0)
     right = np.where(rows, inside.shape[1] - 1 - inside[:, ::-1].argmax(axis=1), -1)
     xs = np.arange(inside.shape[1])
     span = (xs[None, :] >= left[:, None]) & (xs[None, :] <= right[:, None])
-    keep_out = np.zeros(allowed.shape, np.float32)
-    for i in B.HAND_POINTS:
-        x, y = body.point(i)
-        cv2.circle(keep_out, (int(x), int(y)), int(f.shoulder_width * HAND_RADIUS), 1.0, -1)
-    return np.maximum(allowed, (span & (quad > 0)).astype(np.float32) * (1 - keep_out))
+    return np.maximum(allowed, (span & (quad > 0)).astype(np.float32) * (1 - protected))
 
 
 def _open_neckline(g: GarmentAnalysis) -> GarmentAnalysis:

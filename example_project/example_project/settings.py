@@ -104,7 +104,14 @@ if os.environ.get("SHOP_TRYON_BACKEND") == "local":  # the engine inside the wor
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {"data_folder_in": str(BROKER_DIR), "data_folder_out": str(BROKER_DIR), "processed_folder": str(BROKER_DIR / "done"), "store_processed": False}
+    {
+        "data_folder_in": str(BROKER_DIR),
+        "data_folder_out": str(BROKER_DIR),
+        "processed_folder": str(BROKER_DIR / "done"),
+        "store_processed": False,
+        # The exchange table; kombu's default is ./control in the working directory.
+        "control_folder": str(BROKER_DIR / "control"),
+    }
     if CELERY_BROKER_URL == "filesystem://"
     else {}
 )
