@@ -5,18 +5,26 @@ Runs on the shared test images (``--images``, default ``<repo>/../shared/images`
 ``negative/`` (photos check_person should refuse). Figures, in the order printed:
 
 * **Garments**: what analyze_garment makes of each garment (kind, pieces, clean background, fill) and
-  the share of the garment covered by its own dominant colour (below 70 %, the coverage target, it is
-  "multi-colour": even a perfect render could not reach the target, so it is listed apart).
+  the share of the garment covered by its own dominant colour.
 * **Renders**: every person x every top, bottom and dress, plus person x (first top + first bottom).
   Errors are counted (target 0); a contact sheet PNG shows each person with all results.
 * **check_person**: every valid person must be "ok"; per expected class of ``negative/``, how many
   are refused with an allowed verdict (target >= 90 % per class, 0 valid persons refused).
 * **Coverage**: the share of the torso (tops, dresses) or of the thighs (bottoms) showing the
-  garment's dominant colour in the result (target >= 70 % for every single-colour garment).
+  garment's dominant colour in the result. Target >= 70 % for every pair whose garment can reach it:
+  the same region is cut out of the flat-lay (the body's region mapped onto the garment by the
+  garment's own shoulders, or waist for bottoms, at the size the garment has on that body) and the
+  dominant colour's share there is the pair's *attainable* coverage. A big print on the chest, a crop
+  top ending above the hips or a bare shoulder keep it below 70 %, and so does a print whose dominant
+  colour covers less than 70 % of the whole garment: such pairs are listed apart with their figures
+  (the garment's design, not the render, caps them). Hands and bare arms held in front of the body
+  (the renderer keeps them) are left out of both regions; their share is printed.
 * **Preservation**: the share of pixels outside the body (the person mask dilated exactly as the
-  renderer does, ``render.body_region``: ``BODY_MARGIN`` x height) that stay unchanged (target >= 99 %; dresses and
-  skirts paint the gap between the legs, so they are reported apart), and the share of unchanged
-  pixels inside detected face boxes with restore_face=True (target 100 %).
+  renderer does, ``render.body_region``: ``BODY_MARGIN`` x height) that stay unchanged (target >= 99 %),
+  and the share of unchanged pixels inside detected face boxes with restore_face=True (target 100 %).
+  Skirts and dresses are worn over the gap between the legs, so for them that gap counts as body
+  (row by row, between the silhouette's outer edges, from the hips down); the strict figure without
+  that allowance is printed beside it.
 * **Time and memory**: find_body, analyze_garment and the whole render_tryon timed separately with
   the person scaled to 1024 px high, on one core (target: median render <= 0.5 s); peak RSS.
 
@@ -71,9 +79,6 @@ from django_tryon.engine.images import to_rgb_array  # noqa: E402
 THUMB_H, LABEL_H, GAP = 180, 14, 4
 MATCH_DELTA_E = 30.0  # see matches()
 COVER_TARGET = 0.70
-#: A garment whose dominant colour covers less of itself than the target cannot reach it on the body
-#: either (a big print, colour blocks, stripes): it is reported as multi-colour, not counted.
-MULTI_COLOUR = COVER_TARGET
 KEEP_TARGET, CLASS_TARGET, RENDER_SECONDS = 0.99, 0.90, 0.5
 EXTS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 PREFIX = {"top": "T:", "bottom": "B:", "dress": "D:", "top+bottom": "T+B:"}  # contact-sheet labels
@@ -110,10 +115,6 @@ class Garment:
     share: float = 0.0  # share of the garment within MATCH_DELTA_E of it
 
     @property
-    def multi(self) -> bool:
-        return self.share < MULTI_COLOUR
-
-    @property
     def paints_gap(self) -> bool:  # skirts and dresses also cover the gap between the legs
         a = self.analysis
         return a is not None and (
@@ -127,9 +128,18 @@ class Cover(NamedTuple):
     group: str  # top | bottom | dress | top+bottom
     region: str  # torso | legs
     share: float  # in the result
-    multi: bool  # a multi-colour garment (not counted against the target)
+    attainable: float  # in the same region of the flat-lay, at the size it has on the body
     garment: str
     before: float  # in the original photo
+    person: str
+    garment_share: float  # the dominant colour's share of the whole flat-lay
+
+    @property
+    def counted(self) -> bool:
+        """Whether the garment's design lets a perfect render reach the target in this region: its
+        dominant colour covers >= 70 % both of the whole garment (not a print whose colours land by
+        chance) and of the region's part of it."""
+        return self.garment_share >= COVER_TARGET and self.attainable >= COVER_TARGET
 
 
 @dataclass
@@ -166,10 +176,64 @@ def dominant_colour(rgba: np.ndarray) -> tuple[np.ndarray, float]:
     return centre, float(matches(sample, centre).mean())
 
 
-def regions(body: Body, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Boolean masks on the original person: outside the body, torso, thighs, faces."""
+def pinned(g: GarmentAnalysis, body: Body, shape: tuple[int, ...]) -> np.ndarray:
+    """The flat-lay pinned on the body without any warping: scaled to the body (its shoulders to the
+    shoulder joints at the tailoring ratio, or its waist to the hips for bottoms; the renderer's own
+    ``SEAM_FACTOR``, ``ARMHOLE_FACTOR`` and ``HIP_FACTOR``; trouser legs also stretched so their knees
+    meet the body's) and moved there. RGBA, the person's size."""
+    kp = g.keypoints
+    stretch = 0.0  # vertical scale, when it differs from the horizontal one
+    shoulders = body.point(11), body.point(12)
+    hips = body.point(23), body.point(24)
+    if g.kind == "bottom":
+        g_anchor = (np.array(kp["waist_l"]) + np.array(kp["waist_r"])) / 2
+        g_width = kp["waist_r"][0] - kp["waist_l"][0]
+        hip_mid, neck = sum(hips) / 2, sum(shoulders) / 2
+        b_anchor = hip_mid - (hip_mid - neck) * 0.14  # the waistband sits a little above the hip joints
+        b_width = float(np.linalg.norm(hips[0] - hips[1])) * engine_render.HIP_FACTOR
+        if "knee_l_out" in kp:  # trouser legs are worn down to the knees whatever their flat-lay length
+            g_knee = np.mean([kp[f"knee_{s}_{e}"][1] for s in "lr" for e in ("in", "out")])
+            b_knee = (body.point(25)[1] + body.point(26)[1]) / 2
+            stretch = (b_knee - b_anchor[1]) / max(g_knee - g_anchor[1], 1.0)
+    else:
+        g_anchor = (np.array(kp["shoulder_l"]) + np.array(kp["shoulder_r"])) / 2
+        g_width = kp["shoulder_r"][0] - kp["shoulder_l"][0]
+        b_anchor = sum(shoulders) / 2
+        factor = engine_render.SEAM_FACTOR if g.has_sleeves else engine_render.ARMHOLE_FACTOR
+        b_width = float(np.linalg.norm(shoulders[0] - shoulders[1])) * factor
+    scale = np.array([b_width / max(g_width, 1.0), 0.0])
+    scale[1] = stretch if stretch else scale[0]
+    size = (max(1, round(g.rgba.shape[1] * scale[0])), max(1, round(g.rgba.shape[0] * scale[1])))
+    small = cv2.resize(g.rgba, size, interpolation=cv2.INTER_AREA if scale.max() < 1 else cv2.INTER_LINEAR)
+    shift = b_anchor - g_anchor * scale
+    matrix = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+    return cv2.warpAffine(small, matrix, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0))
+
+
+def attainable(g: GarmentAnalysis, colour: np.ndarray, body: Body, region: np.ndarray) -> float:
+    """The dominant colour's share of ``region`` when the flat-lay is simply pinned on the body: what a
+    render that loses nothing to warping, shading, arms or hands would show there."""
+    flat = pinned(g, body, region.shape)[region]
+    return float((matches(flat[:, :3], colour) & (flat[:, 3] >= 128)).mean())
+
+
+def regions(body: Body, rgb: np.ndarray) -> dict[str, np.ndarray]:
+    """Boolean masks on the original person: outside the body, torso, thighs, faces; and ``front``,
+    the hands and bare arms the renderer keeps in front of the body (``render._protected``), which
+    are left out of the torso and thighs (no garment may cover them)."""
+    shape = rgb.shape
     h, w = shape[:2]
-    out = {"outside": engine_render.body_region(body) == 0}  # the renderer's own allowed region
+    silhouette = engine_render.body_region(body) > 0  # the renderer's own allowed region
+    out = {"outside": ~silhouette}
+    # For skirts and dresses the gap between the legs counts as body: row by row from the hips down,
+    # everything between the silhouette's outer edges.
+    rows = silhouette.any(axis=1)
+    left = np.where(rows, silhouette.argmax(axis=1), w)
+    right = np.where(rows, w - 1 - silhouette[:, ::-1].argmax(axis=1), -1)
+    xs = np.arange(w)
+    between = (xs[None, :] >= left[:, None]) & (xs[None, :] <= right[:, None])
+    between[: int(min(body.point(23)[1], body.point(24)[1]))] = False
+    out["outside_skirt"] = ~silhouette & ~between
     # Torso: shoulders (11, 12) and hips (24, 23), shrunk 25 % toward the centre to stay off the arms.
     quad = np.array([body.point(i) for i in (11, 12, 24, 23)])
     quad = quad.mean(axis=0) + (quad - quad.mean(axis=0)) * 0.75
@@ -185,6 +249,11 @@ def regions(body: Body, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         n = np.array([-d[1], d[0]]) * half
         cv2.fillConvexPoly(legs, np.round([a + n, b + n, b - n, a - n]).astype(np.int32), 1)
     out["legs"] = legs > 0
+    front = engine_render._protected(rgb, body, engine_render.Frame.of(body), {}, True)[0] > 0.5
+    out["front"] = front
+    for name in ("torso", "legs"):
+        out[f"{name}_front"] = out[name] & front
+        out[name] &= ~front
     if body.faces:
         face = np.zeros((h, w), bool)
         for x0, y0, x1, y1, _ in body.faces:
@@ -252,7 +321,7 @@ def load_garments(images: Path) -> list[Garment]:
             flag += " (legs not found: drawn as a skirt)"
         print(
             f"{g.path.name[:44]:44} {g.category:6} {a.kind:9} {a.pieces:3} {a.background_clean!s:5} "
-            f"{a.fill_ratio:4.0%}  {g.share:4.0%}{' multi-colour' if g.multi else ''}{flag}"
+            f"{a.fill_ratio:4.0%}  {g.share:4.0%}{flag}"
         )
     return garments
 
@@ -288,14 +357,18 @@ def render_all(persons: list[Person], garments: list[Garment], sheet: Path) -> d
                 continue
             same = np.abs(result.astype(np.int16) - person.rgb).max(axis=2) <= 2
             gap = any(g.paints_gap for g in (top, bottom) if g)
-            res["keep"].setdefault(group, []).append((float(same[person.regions["outside"]].mean()), gap))
+            strict = float(same[person.regions["outside"]].mean())
+            kept = float(same[person.regions["outside_skirt"]].mean()) if gap else strict
+            res["keep"].setdefault(group, []).append((kept, strict, gap))
             if "face" in person.regions:
                 res["face"].append((float(same[person.regions["face"]].mean()), name))
             for g, region in ((top, "torso"), (bottom, "legs")):
                 if g is not None and g.colour is not None and person.regions[region].any():
-                    share = float(matches(result[person.regions[region]], g.colour).mean())
-                    before = float(matches(person.rgb[person.regions[region]], g.colour).mean())
-                    res["coverage"].append(Cover(group, region, share, g.multi, g.path.name, before))
+                    mask = person.regions[region]
+                    share = float(matches(result[mask], g.colour).mean())
+                    before = float(matches(person.rgb[mask], g.colour).mean())
+                    reach = attainable(g.analysis, g.colour, person.body, mask)
+                    res["coverage"].append(Cover(group, region, share, reach, g.path.name, before, person.path.name, g.share))
         res["rows"].append(row)
         print(
             f"  {person.path.name[:60]}: {len(jobs)} renders in {time.perf_counter() - start:.1f} s",
@@ -370,48 +443,60 @@ def timing(persons: list[Person], garments: list[Garment]) -> dict[str, list[flo
 
 
 def coverage_report(coverage: list[Cover]) -> bool:
-    """Print the coverage figures; True when every single-colour pair reaches the target."""
+    """Print the coverage figures; True when every pair that can reach the target does."""
     print(f"\n== Coverage (dominant colour within ΔE {MATCH_DELTA_E:.0f}; target ≥ {COVER_TARGET:.0%})")
-    single = [c for c in coverage if not c.multi]
+    counted = [c for c in coverage if c.counted]
     for group in ("top", "dress", "bottom", "top+bottom"):
         for region in ("torso", "legs"):
-            ones = [c.share for c in single if (c.group, c.region) == (group, region)]
-            multi = [c.share for c in coverage if c.multi and (c.group, c.region) == (group, region)]
-            if ones or multi:
-                print(f"  {group:10} {region:5} single-colour: {stats(ones)}", end="")
-                print(f"  |  multi-colour (not counted): {stats(multi)}")
-    meeting = sum(c.share >= COVER_TARGET for c in single)
-    median = statistics.median([c.share for c in single]) if single else 0.0
-    print(f"single-colour pairs meeting ≥{COVER_TARGET:.0%}: {meeting}/{len(single)}", end="")
-    print(f" ({meeting / max(len(single), 1):.0%}), median coverage {median:.0%}")
-    already = sum(c.before >= COVER_TARGET for c in single)
+            ones = [c.share for c in counted if (c.group, c.region) == (group, region)]
+            capped = [c.share for c in coverage if not c.counted and (c.group, c.region) == (group, region)]
+            if ones or capped:
+                print(f"  {group:10} {region:5} counted: {stats(ones)}", end="")
+                print(f"  |  attainable < {COVER_TARGET:.0%}: {stats(capped)}")
+    meeting = sum(c.share >= COVER_TARGET for c in counted)
+    median = statistics.median([c.share for c in counted]) if counted else 0.0
+    print(f"pairs meeting ≥{COVER_TARGET:.0%} of those that can: {meeting}/{len(counted)}", end="")
+    print(f" ({meeting / max(len(counted), 1):.0%}), median coverage {median:.0%}")
+    already = sum(c.before >= COVER_TARGET for c in counted)
     print(f"  ({already} of them matched ≥{COVER_TARGET:.0%} before: the old clothes had that colour)")
+    ratios = [c.share / c.attainable for c in coverage if c.attainable > 0]
+    if ratios:
+        print(f"  result / attainable over all {len(ratios)} pairs: min {min(ratios):.0%}, median {statistics.median(ratios):.0%}")
     by_garment: dict[tuple[str, str], list[Cover]] = {}
-    for c in single:
+    for c in coverage:
         by_garment.setdefault((c.garment, c.region), []).append(c)
-    print(f"  garments with pairs below {COVER_TARGET:.0%}:      region  below/n  median  (original photo)")
+    print("  per garment:                              region  result (median, min)  attainable  before  counted")
     for (garment, region), cs in sorted(by_garment.items()):
-        below = sum(c.share < COVER_TARGET for c in cs)
-        if below:
-            median, before = (statistics.median(getattr(c, a) for c in cs) for a in ("share", "before"))
-            print(f"    {garment[:40]:40} {region:6} {below:3}/{len(cs):<3} {median:6.0%}  ({before:.0%})")
-    return meeting == len(single)
+        result, reach, before = (statistics.median(getattr(c, a) for c in cs) for a in ("share", "attainable", "before"))
+        low = min(c.share for c in cs)
+        flag = "  BELOW" if any(c.counted and c.share < COVER_TARGET for c in cs) else ""
+        print(
+            f"    {garment[:40]:40} {region:6} {result:6.0%} {low:6.0%}          {reach:6.0%}  {before:6.0%}"
+            f"  {sum(c.counted for c in cs):2}/{len(cs)}{flag}"
+        )
+    for c in counted:
+        if c.share < COVER_TARGET:
+            print(f"    below: {c.share:.0%} (attainable {c.attainable:.0%}) {c.garment[:30]} on {c.person[:40]}")
+    return meeting == len(counted)
 
 
-def preservation_report(res: dict) -> tuple[bool, bool, list[float]]:
-    """Print the preservation figures; (outside-body target met, face target met, skirt/dress values)."""
+def preservation_report(res: dict) -> tuple[bool, bool]:
+    """Print the preservation figures; (outside-body target met, face target met)."""
     print(f"\n== Preservation (unchanged pixels outside the dilated body mask; target ≥ {KEEP_TARGET:.0%})")
+    print("   (skirts and dresses: the gap between the legs counted as body; strict figure beside)")
     for group, values in res["keep"].items():
-        gap = stats([v for v, painted in values if painted])
-        print(f"  {group:10} {stats([v for v, _ in values])}  (drawn as skirt/dress: {gap})")
-    strict_keep = [v for values in res["keep"].values() for v, gap in values if not gap]
-    gap_keep = [v for values in res["keep"].values() for v, gap in values if gap]
+        skirts = [(kept, strict) for kept, strict, gap in values if gap]
+        print(f"  {group:10} {stats([kept for kept, _, _ in values])}", end="")
+        if skirts:
+            print(f"  | drawn as skirt/dress {stats([k for k, _ in skirts])}, strict {stats([s for _, s in skirts])}", end="")
+        print()
     faces = [v for v, _ in res["face"]]
     print(f"face boxes unchanged (restore_face=True): {stats(faces)}")
     for value, name in res["face"]:
         if value < 1.0:
             print(f"    face changed: {value:.2%} {name}")
-    return min(strict_keep, default=1.0) >= KEEP_TARGET, min(faces, default=1.0) >= 1.0, gap_keep
+    kept = [k for values in res["keep"].values() for k, _, _ in values]
+    return min(kept, default=1.0) >= KEEP_TARGET, min(faces, default=1.0) >= 1.0
 
 
 def main() -> int:
@@ -431,9 +516,15 @@ def main() -> int:
     for path in paths:
         rgb = to_rgb_array(path)
         body = find_body(rgb)
-        persons.append(Person(path, rgb, body, regions(body, rgb.shape) if body is not None else {}))
+        persons.append(Person(path, rgb, body, regions(body, rgb) if body is not None else {}))
         if body is None:
             print(f"  find_body found nobody in {path.name}")
+    hidden = [
+        p.regions[f"{r}_front"].sum() / max(p.regions[f"{r}_front"].sum() + p.regions[r].sum(), 1)
+        for p in persons if p.regions for r in ("torso", "legs")
+    ]
+    if hidden:
+        print(f"\nhands and bare arms in front of the torso/thighs (left out of coverage): {stats(hidden)}, max {max(hidden):.0%}")
     print(f"\n== Renders ({len(persons)} persons)")
     res = render_all(persons, garments, args.sheet)
     print(f"renders: {res['count']}, errors: {len(res['errors'])}; contact sheet: {args.sheet}")
@@ -443,7 +534,7 @@ def main() -> int:
     classes, rejected = check_verdicts(args.images)
 
     coverage_ok = coverage_report(res["coverage"])
-    keep_ok, face_ok, gap_keep = preservation_report(res)
+    keep_ok, face_ok = preservation_report(res)
 
     print("\n== Time (person 1024 px high, one core) and memory")
     times = timing(persons, garments)
@@ -464,15 +555,14 @@ def main() -> int:
             all(sum(m) / len(m) >= CLASS_TARGET for m in classes.values()),
         ),
         ("valid persons rejected = 0", rejected == 0),
-        (f"coverage ≥ {COVER_TARGET:.0%} for every single-colour pair", coverage_ok),
-        (f"preservation ≥ {KEEP_TARGET:.0%} (renders without skirt/dress)", keep_ok),
+        (f"coverage ≥ {COVER_TARGET:.0%} for every pair whose garment can reach it", coverage_ok),
+        (f"preservation ≥ {KEEP_TARGET:.0%} (skirts: the gap between the legs is body)", keep_ok),
         ("face boxes 100% unchanged", face_ok),
         (f"median render ≤ {RENDER_SECONDS} s at 1024 px", render_median <= RENDER_SECONDS),
     ]
     print("\n== Targets")
     for text, ok in targets:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
-    print(f"INFO  preservation with skirts/dresses: {stats(gap_keep)}")
     return 1 if args.strict and not all(ok for _, ok in targets) else 0
 
 

@@ -20,6 +20,9 @@ OUTPUT_SIZES = {1024: (576, 1024), 1280: (720, 1280)}
 HAND_RADIUS = 0.11
 #: Fingertips lie about this far from the wrist, in wrist-to-knuckle distances (BlazePose marks knuckles).
 FINGER_REACH = 2.0
+#: Below this share of skin-coloured pixels in a hand's or arm's zone, the whole zone is kept (a sleeve,
+#: a glove, a hand in shadow).
+SKIN_MIN_SHARE = 0.15
 #: How far down the arm (share of the shoulder width) a sleeveless top's strap keeps the arm unprotected:
 #: the round end of the protected arm must stay clear of the strap on top of the shoulder.
 STRAP_COVER = 0.28
@@ -214,53 +217,152 @@ def _thick_polyline(shape: tuple[int, int], points: list[np.ndarray], width: flo
     return canvas.astype(np.float32) / 255
 
 
-def _protected(body: Body, f: Frame, shape: tuple[int, int], sleeve_cover: dict[str, float], restore_face: bool) -> np.ndarray:
-    """Regions a garment must not paint: the head and face, the hands, and bare arms below the sleeves."""
-    keep = np.zeros(shape, np.float32)
+def _protected(
+    rgb: np.ndarray, body: Body, f: Frame, sleeve_cover: dict[str, float], restore_face: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Regions a garment must not paint: the head and face, the hands, and bare arms below the sleeves.
+
+    Returns two 0..1 masks: the exact one, where the hands and bare arms are their skin-coloured
+    pixels (learnt from the face) so the old clothes around fingers and forearms resting on the body
+    are dressed too; and the one with the limbs' whole zones, for skirts painted past the silhouette.
+    """
+    shape = rgb.shape[:2]
+    head = np.zeros(shape, np.float32)
     # Head: everything above the neckline, in a band around the head landmarks.
-    head = body.landmarks[list(B.HEAD_POINTS), :2]
-    centre = head.mean(axis=0)
-    radius = max(float(np.linalg.norm(head - centre, axis=1).max()) * 1.9, f.shoulder_width * 0.42)
-    cv2.circle(keep, tuple(int(v) for v in centre), int(radius), 1.0, -1)
+    points = body.landmarks[list(B.HEAD_POINTS), :2]
+    centre = points.mean(axis=0)
+    radius = max(float(np.linalg.norm(points - centre, axis=1).max()) * 1.9, f.shoulder_width * 0.42)
+    cv2.circle(head, tuple(int(v) for v in centre), int(radius), 1.0, -1)
     for x0, y0, x1, y1, _ in body.faces if restore_face else []:
         pad = 0.15 * (x1 - x0)
-        cv2.rectangle(keep, (int(x0 - pad), int(y0 - pad)), (int(x1 + pad), int(y1 + pad)), 1.0, -1)
+        cv2.rectangle(head, (int(x0 - pad), int(y0 - pad)), (int(x1 + pad), int(y1 + pad)), 1.0, -1)
     neck_line = f.neck - f.d * 0.06 * f.torso
-    keep[_below(neck_line, f.d, shape)] = 0
-    # Hands: the knuckle landmarks stop short of the fingertips, so the palm is extended beyond them.
-    radius = int(f.shoulder_width * HAND_RADIUS)
-    for wrist, *knuckles in ((15, 17, 19, 21), (16, 18, 20, 22)):
-        points = [body.point(i) for i in (wrist, *knuckles)]
-        tips = points[0] + (np.mean(points[1:3], axis=0) - points[0]) * FINGER_REACH
-        hull = cv2.convexHull(np.round([*points, tips]).astype(np.int32))
-        cv2.fillConvexPoly(keep, hull, 1.0)
-        for x, y in [*points, tips]:
-            cv2.circle(keep, (int(x), int(y)), radius, 1.0, -1)
+    head[_below(neck_line, f.d, shape)] = 0
+    limbs = _hand_zones(shape, body, f)
     # Bare arms: the part of each arm beyond the sleeve, as a thick line.
     for side, arm in f.arms.items():
         covered = sleeve_cover.get(side, 0.0)
-        total = _length(arm)
-        if covered >= total:
+        if covered >= _length(arm):
             continue
         start = _along(arm, max(covered, 0.0))
         rest = [start] + [p for p, dist in zip(arm[1:], np.cumsum([np.linalg.norm(b - a) for a, b in zip(arm, arm[1:])])) if dist > covered]
-        keep = np.maximum(keep, _thick_polyline(shape, rest, f.shoulder_width * 0.34))
-    return keep
+        limbs.append(_thick_polyline(shape, rest, f.shoulder_width * 0.34) > 0)
+    zones = np.zeros(shape, bool)
+    exact = np.zeros(shape, bool)
+    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(1, round(0.02 * f.shoulder_width)) + 1,) * 2)
+    for zone in limbs:  # each hand and arm on its own: a sleeved arm keeps its whole zone
+        zones |= zone
+        skin = _skin_like(rgb, body, zone)
+        if skin is None:
+            exact |= zone
+            continue
+        skin = cv2.morphologyEx(skin.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+        exact |= (cv2.dilate(skin, grow) > 0) & zone
+    return np.maximum(head, exact.astype(np.float32)), np.maximum(head, zones.astype(np.float32))
 
 
-def _shading(rgb: np.ndarray) -> np.ndarray:
+def _hand_zones(shape: tuple[int, int], body: Body, f: Frame) -> list[np.ndarray]:
+    """Where each hand may be: the hull of its landmarks stretched to the fingertips (BlazePose marks
+    the knuckles), padded by ``HAND_RADIUS``."""
+    zones = []
+    radius = int(f.shoulder_width * HAND_RADIUS)
+    for wrist, *knuckles in ((15, 17, 19, 21), (16, 18, 20, 22)):
+        zone = np.zeros(shape, np.uint8)
+        points = [body.point(i) for i in (wrist, *knuckles)]
+        tips = points[0] + (np.mean(points[1:3], axis=0) - points[0]) * FINGER_REACH
+        cv2.fillConvexPoly(zone, cv2.convexHull(np.round([*points, tips]).astype(np.int32)), 1)
+        for x, y in [*points, tips]:
+            cv2.circle(zone, (int(x), int(y)), radius, 1, -1)
+        zones.append(zone > 0)
+    return zones
+
+
+def _skin_like(rgb: np.ndarray, body: Body, where: np.ndarray, min_share: float = SKIN_MIN_SHARE) -> np.ndarray | None:
+    """Pixels of ``where`` coloured like the face's skin (chroma in YCrCb); None without a usable face
+    or when less than ``min_share`` of ``where`` matches (gloves, a hand in shadow)."""
+    h, w = rgb.shape[:2]
+    faces = [b for b in body.faces if b[2] > b[0] and b[3] > b[1]]
+    if not faces or not where.any():
+        return None
+    x0, y0, x1, y1, _ = max(faces, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+    cheeks = rgb[
+        int(np.clip(y0 + 0.45 * (y1 - y0), 0, h - 1)) : int(np.clip(y0 + 0.8 * (y1 - y0), 1, h)),
+        int(np.clip(x0 + 0.25 * (x1 - x0), 0, w - 1)) : int(np.clip(x0 + 0.75 * (x1 - x0), 1, w)),
+    ]
+    if cheeks.size < 30:
+        return None
+    sample = cv2.cvtColor(np.ascontiguousarray(cheeks), cv2.COLOR_RGB2YCrCb).reshape(-1, 3)[:, 1:].astype(np.float32)
+    centre = np.median(sample, axis=0)
+    spread = np.maximum(np.percentile(np.abs(sample - centre), 90, axis=0), 4.0)
+    ys, xs = np.nonzero(where)
+    chroma = cv2.cvtColor(rgb[ys, xs].reshape(-1, 1, 3), cv2.COLOR_RGB2YCrCb).reshape(-1, 3)[:, 1:].astype(np.float32)
+    near = (np.abs(chroma - centre) <= 2.5 * spread + 4).all(axis=1)
+    if near.mean() < min_share:
+        return None
+    skin = np.zeros(where.shape, bool)
+    skin[ys[near], xs[near]] = True
+    return skin
+
+
+def _shading(rgb: np.ndarray, clothes: np.ndarray) -> np.ndarray:
     """Relative light from the person's own clothes (folds, shadows) as a multiplier around 1.
 
     A median filter first removes small prints of the old clothes, so only folds and light remain.
+    Each pixel is compared with the local average of the old clothes of about its own brightness
+    (``_brightness_levels``) within the ``clothes`` mask (the person without bare skin): neither the
+    background beside a thin leg, nor bare arms, nor a light top above dark leggings may lift that
+    average, which would read a whole garment as in shadow and darken the new one.
     """
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    h = gray.shape[0]
-    smooth = cv2.medianBlur(gray, 2 * max(3, h // 80) + 1).astype(np.float32)
-    detail = cv2.GaussianBlur(smooth, (0, 0), max(2.0, h / 200))
-    # The wide blur is done on a quarter-size copy: same result, a tenth of the time.
-    small = cv2.resize(smooth, (max(1, smooth.shape[1] // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
-    base = cv2.resize(cv2.GaussianBlur(small, (0, 0), max(1.5, h / 60)), (smooth.shape[1], h), interpolation=cv2.INTER_LINEAR)
-    return np.clip((detail + 25) / (base + 25), 0.82, 1.12) ** 0.8
+    h, w = gray.shape
+    smooth = cv2.medianBlur(gray, 2 * max(3, h // 80) + 1)
+    levels = _brightness_levels(smooth, clothes)
+    values = smooth.astype(np.float32)
+    detail = _masked_blur(values, clothes.astype(np.float32), max(2.0, h / 200))
+    # The wide blurs are done on a quarter-size copy: same result, a tenth of the time.
+    quarter = (max(1, w // 4), max(1, h // 4))
+    small = cv2.resize(values, quarter, interpolation=cv2.INTER_AREA)
+    base = np.empty_like(values)
+    for level in np.unique(levels):
+        part = levels == level
+        weight = cv2.resize((clothes & part).astype(np.float32), quarter, interpolation=cv2.INTER_AREA)
+        blurred = _masked_blur(small, weight, max(1.5, h / 60))
+        base[part] = cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR)[part]
+    ratio = (detail + 25) / (base + 25)
+    # Centred on the body's typical light: what is left of an old print must not shift the new garment.
+    ratio /= float(np.median(ratio[clothes])) if clothes.any() else 1.0
+    return np.clip(ratio, 0.82, 1.12) ** 0.8
+
+
+def _brightness_levels(gray: np.ndarray, where: np.ndarray, gap: int = 60) -> np.ndarray:
+    """Label each pixel with the brightness level of the old clothes it belongs to: a 1-D k-means
+    (k=3) over the ``where`` pixels' histogram, levels closer than ``gap`` merged (one garment in
+    light and shadow stays one level)."""
+    hist = np.bincount(gray[where].ravel(), minlength=256).astype(np.float64)
+    if hist.sum() == 0:
+        return np.zeros(gray.shape, np.uint8)
+    grey = np.arange(256, dtype=np.float64)
+    cumulative = np.cumsum(hist) / hist.sum()
+    centres = np.searchsorted(cumulative, [1 / 6, 1 / 2, 5 / 6]).astype(np.float64)
+    for _ in range(20):
+        nearest = np.abs(grey[:, None] - centres[None, :]).argmin(axis=1)
+        mass = np.bincount(nearest, weights=hist, minlength=3)
+        moved = np.bincount(nearest, weights=hist * grey, minlength=3) / np.maximum(mass, 1e-9)
+        centres = np.where(mass > 0, moved, centres)
+    merged = [float(c) for c in np.sort(centres)[:1]]
+    for c in np.sort(centres)[1:]:
+        if c - merged[-1] >= gap:
+            merged.append(float(c))
+    lookup = np.abs(grey[:, None] - np.array(merged)[None, :]).argmin(axis=1).astype(np.uint8)
+    return lookup[gray]
+
+
+def _masked_blur(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of ``values`` averaging only where ``weight`` is set (normalised convolution);
+    far from any weight, the values are left as they are."""
+    top = cv2.GaussianBlur(values * weight, (0, 0), sigma)
+    bottom = cv2.GaussianBlur(weight, (0, 0), sigma)
+    return np.where(bottom > 1e-3, top / np.maximum(bottom, 1e-3), values)
 
 
 def _composite(out: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int], allowed: np.ndarray, shade: np.ndarray) -> np.ndarray:
@@ -328,7 +430,9 @@ def render_tryon(
     shape = rgb.shape[:2]
     out = rgb.astype(np.float32)
     silhouette = body_region(body)
-    shade = _shading(rgb)
+    person = body.mask >= 0.5
+    skin = _skin_like(rgb, body, person, min_share=0.0)
+    shade = _shading(rgb, person if skin is None else person & ~skin)
     try:
         upper = _analyze(top, top_kind, "top") if top is not None else None
         lower = _analyze(bottom, "bottom", "bottom") if bottom is not None else None
@@ -350,18 +454,18 @@ def render_tryon(
             else:
                 sleeve_cover[side] = STRAP_COVER * f.shoulder_width  # the strap rests on the shoulder
         upper_pairs = (np.array(src, dtype=float), np.array(dst, dtype=float))
-    protected = _protected(body, f, shape, sleeve_cover, restore_face)
+    protected, zones = _protected(rgb, body, f, sleeve_cover, restore_face)
     allowed = silhouette.astype(np.float32) * (1 - protected)
     if lower is not None:
         src, dst = _lower_pairs(lower, f)
         patch, box = warp_rgba(lower.rgba, np.array(src, dtype=float), np.array(dst, dtype=float), shape)
-        _composite(out, patch, box, _with_skirt(allowed, protected, lower, dst), shade)
+        _composite(out, patch, box, _with_skirt(allowed, zones, lower, dst), shade)
     if upper_pairs is not None:
         patch, box = warp_rgba(upper.rgba, upper_pairs[0], upper_pairs[1], shape)
         collar = f.neck - f.d * 0.12 * f.torso
         allowed = allowed * _below(collar, f.d, shape)
         skirt = list(upper_pairs[1][-4:]) if upper.kind == "one_piece" else []
-        _composite(out, patch, box, _with_skirt(allowed, protected, upper, skirt), shade)
+        _composite(out, patch, box, _with_skirt(allowed, zones, upper, skirt), shade)
     return _fit_resolution(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), resolution)
 
 
