@@ -92,19 +92,25 @@ def test_warp_moves_the_cut_out():
 
 
 # -- a drawn person with known landmarks -----------------------------------------------------------
-def drawn_person() -> tuple[np.ndarray, Body]:
+#: Where drawn_person(hand_in_front=True) rests its image-right hand on the shirt.
+HAND_ON_SHIRT = (258, 292, 292, 335)
+
+
+def drawn_person(shirt=(60, 90, 160), trousers=(40, 40, 50), hand_in_front=False) -> tuple[np.ndarray, Body]:
     """A figure drawn on grey, with its BlazePose-style landmarks and mask given by hand."""
     w, h = 480, 800
     image = Image.new("RGB", (w, h), (200, 200, 200))
     mask = Image.new("L", (w, h), 0)
     for canvas, colour in ((ImageDraw.Draw(image), None), (ImageDraw.Draw(mask), 255)):
-        skin, shirt, legs = (colour or (225, 180, 150)), (colour or (60, 90, 160)), (colour or (40, 40, 50))
+        skin = colour or (225, 180, 150)
         canvas.ellipse((200, 40, 280, 130), fill=skin)
-        canvas.rectangle((170, 140, 310, 420), fill=shirt)
+        canvas.rectangle((170, 140, 310, 420), fill=colour or shirt)
         canvas.rectangle((140, 150, 168, 400), fill=skin)
         canvas.rectangle((312, 150, 340, 400), fill=skin)
-        canvas.rectangle((180, 420, 235, 760), fill=legs)
-        canvas.rectangle((245, 420, 300, 760), fill=legs)
+        canvas.rectangle((180, 420, 235, 760), fill=colour or trousers)
+        canvas.rectangle((245, 420, 300, 760), fill=colour or trousers)
+        if hand_in_front:
+            canvas.ellipse(HAND_ON_SHIRT, fill=skin)
     image = image.filter(ImageFilter.GaussianBlur(1))
     lm = np.zeros((33, 3))
     lm[:, 2] = 0.99
@@ -114,6 +120,8 @@ def drawn_person() -> tuple[np.ndarray, Body]:
               17: (326, 400), 18: (154, 400), 19: (326, 402), 20: (154, 402), 21: (322, 395), 22: (158, 395),
               23: (270, 420), 24: (210, 420), 25: (272, 590), 26: (208, 590), 27: (272, 750), 28: (208, 750),
               29: (272, 758), 30: (208, 758), 31: (280, 760), 32: (200, 760)}
+    if hand_in_front:  # wrist, pinky, index, thumb of the hand drawn on the shirt
+        points.update({15: (275, 300), 17: (268, 318), 19: (282, 320), 21: (264, 310)})
     for i, (x, y) in points.items():
         lm[i, :2] = (x, y)
     body = Body(w, h, lm, (np.asarray(mask) / 255).astype(np.float32), [(205.0, 45.0, 275.0, 125.0, 0.9)])
@@ -148,6 +156,30 @@ def test_top_colour_lands_on_the_torso():
     torso = result[200:380, 190:290]
     reddish = (torso[..., 0] > 120) & (torso[..., 1] < 110) & (torso[..., 2] < 110)
     assert reddish.mean() > 0.7
+
+
+def test_a_hand_resting_on_the_body_stays_and_the_shirt_around_it_is_dressed():
+    person, body = drawn_person(hand_in_front=True)
+    result = np.asarray(render_tryon(person, images.garment_photo((200, 40, 40)), body=body)).astype(int)
+    x0, y0, x1, y1 = HAND_ON_SHIRT
+    ys, xs = np.ogrid[0 : person.shape[0], 0 : person.shape[1]]
+    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+    ellipse = ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2
+    hand = ellipse <= 0.7**2
+    assert unchanged_share(person, result.astype(np.uint8), hand) > 0.97
+    # The shirt just around the fingers (well inside the zone where the hand may be) is dressed too.
+    ring = (ellipse >= 1.3**2) & (ellipse <= 1.6**2) & (ys > 290) & (ys < 350) & (xs > 175) & (xs < 305)
+    reddish = (result[..., 0] > 120) & (result[..., 1] < 110) & (result[..., 2] < 110)
+    assert ring.sum() > 100 and reddish[ring].mean() > 0.8
+
+
+def test_shading_keeps_the_garment_colour_on_dark_legs_below_a_light_top():
+    """The light top, the grey background and bare skin must not make the dark trousers' folds-free
+    surface read as "in shadow": the new trousers keep their own brightness."""
+    person, body = drawn_person(shirt=(235, 235, 235), trousers=(45, 45, 45))
+    result = np.asarray(render_tryon(person, None, images.garment_photo((150, 150, 150), kind="bottom"), body=body))
+    thighs = result[450:580, 190:290].astype(float)
+    assert abs(np.median(thighs) - 150) < 10
 
 
 def test_resolutions_follow_the_provider():
