@@ -182,14 +182,14 @@ def pinned(g: GarmentAnalysis, body: Body, shape: tuple[int, ...]) -> np.ndarray
     ``SEAM_FACTOR``, ``ARMHOLE_FACTOR`` and ``HIP_FACTOR``; trouser legs also stretched so their knees
     meet the body's) and moved there. RGBA, the person's size."""
     kp = g.keypoints
-    stretch = 0.0  # vertical scale, when it differs from the horizontal one
+    stretch = None  # the vertical scale, when it differs from the horizontal one
     shoulders = body.point(11), body.point(12)
     hips = body.point(23), body.point(24)
     if g.kind == "bottom":
         g_anchor = (np.array(kp["waist_l"]) + np.array(kp["waist_r"])) / 2
         g_width = kp["waist_r"][0] - kp["waist_l"][0]
         hip_mid, neck = sum(hips) / 2, sum(shoulders) / 2
-        b_anchor = hip_mid - (hip_mid - neck) * 0.14  # the waistband sits a little above the hip joints
+        b_anchor = hip_mid - (hip_mid - neck) * engine_render.WAIST_ABOVE_HIPS
         b_width = float(np.linalg.norm(hips[0] - hips[1])) * engine_render.HIP_FACTOR
         if "knee_l_out" in kp:  # trouser legs are worn down to the knees whatever their flat-lay length
             g_knee = np.mean([kp[f"knee_{s}_{e}"][1] for s in "lr" for e in ("in", "out")])
@@ -201,8 +201,8 @@ def pinned(g: GarmentAnalysis, body: Body, shape: tuple[int, ...]) -> np.ndarray
         b_anchor = sum(shoulders) / 2
         factor = engine_render.SEAM_FACTOR if g.has_sleeves else engine_render.ARMHOLE_FACTOR
         b_width = float(np.linalg.norm(shoulders[0] - shoulders[1])) * factor
-    scale = np.array([b_width / max(g_width, 1.0), 0.0])
-    scale[1] = stretch if stretch else scale[0]
+    across = b_width / max(g_width, 1.0)
+    scale = np.array([across, stretch or across])
     size = (max(1, round(g.rgba.shape[1] * scale[0])), max(1, round(g.rgba.shape[0] * scale[1])))
     small = cv2.resize(g.rgba, size, interpolation=cv2.INTER_AREA if scale.max() < 1 else cv2.INTER_LINEAR)
     shift = b_anchor - g_anchor * scale
@@ -218,20 +218,16 @@ def attainable(g: GarmentAnalysis, colour: np.ndarray, body: Body, region: np.nd
 
 
 def regions(body: Body, rgb: np.ndarray) -> dict[str, np.ndarray]:
-    """Boolean masks on the original person: outside the body, torso, thighs, faces; and ``front``,
-    the hands and bare arms the renderer keeps in front of the body (``render._protected``), which
-    are left out of the torso and thighs (no garment may cover them)."""
+    """Boolean masks on the original person: outside the body, torso, thighs, faces. The hands and
+    bare arms the renderer keeps in front of the body (``render._protected``) are left out of the
+    torso and thighs (no garment may cover them) and kept as ``torso_front`` and ``legs_front``."""
     shape = rgb.shape
     h, w = shape[:2]
     silhouette = engine_render.body_region(body) > 0  # the renderer's own allowed region
     out = {"outside": ~silhouette}
     # For skirts and dresses the gap between the legs counts as body: row by row from the hips down,
     # everything between the silhouette's outer edges.
-    rows = silhouette.any(axis=1)
-    left = np.where(rows, silhouette.argmax(axis=1), w)
-    right = np.where(rows, w - 1 - silhouette[:, ::-1].argmax(axis=1), -1)
-    xs = np.arange(w)
-    between = (xs[None, :] >= left[:, None]) & (xs[None, :] <= right[:, None])
+    between = engine_render.row_span(silhouette)
     between[: int(min(body.point(23)[1], body.point(24)[1]))] = False
     out["outside_skirt"] = ~silhouette & ~between
     # Torso: shoulders (11, 12) and hips (24, 23), shrunk 25 % toward the centre to stay off the arms.
@@ -249,8 +245,8 @@ def regions(body: Body, rgb: np.ndarray) -> dict[str, np.ndarray]:
         n = np.array([-d[1], d[0]]) * half
         cv2.fillConvexPoly(legs, np.round([a + n, b + n, b - n, a - n]).astype(np.int32), 1)
     out["legs"] = legs > 0
-    front = engine_render._protected(rgb, body, engine_render.Frame.of(body), {}, True)[0] > 0.5
-    out["front"] = front
+    frame, skin = engine_render.Frame.of(body), engine_render._skin(rgb, body)
+    front = engine_render._protected(shape[:2], body, frame, {}, True, skin)[0] > 0.5
     for name in ("torso", "legs"):
         out[f"{name}_front"] = out[name] & front
         out[name] &= ~front

@@ -15,7 +15,8 @@ from .images import ImageInput, to_rgb_array
 # BlazePose landmark indices (the person's left/right, not the image's).
 NOSE, MOUTH_L, MOUTH_R = 0, 9, 10
 SHOULDER_L, SHOULDER_R, ELBOW_L, ELBOW_R, WRIST_L, WRIST_R = 11, 12, 13, 14, 15, 16
-HAND_POINTS = (15, 16, 17, 18, 19, 20, 21, 22)
+#: Each hand's wrist, pinky, index and thumb (BlazePose marks the knuckles, not the fingertips).
+HANDS = ((15, 17, 19, 21), (16, 18, 20, 22))
 HIP_L, HIP_R, KNEE_L, KNEE_R, ANKLE_L, ANKLE_R, HEEL_L, HEEL_R = 23, 24, 25, 26, 27, 28, 29, 30
 HEAD_POINTS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 

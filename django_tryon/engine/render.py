@@ -16,7 +16,7 @@ from .warp import warp_rgba
 
 #: Provider resolutions: -1 keeps the person photo's size.
 OUTPUT_SIZES = {1024: (576, 1024), 1280: (720, 1280)}
-#: Radius of the protected disc around each hand landmark, as a share of the shoulder width.
+#: Padding around each hand's landmarks, as a share of the shoulder width.
 HAND_RADIUS = 0.11
 #: Fingertips lie about this far from the wrist, in wrist-to-knuckle distances (BlazePose marks knuckles).
 FINGER_REACH = 2.0
@@ -103,6 +103,7 @@ SEAM_FACTOR = 1.22  # shoulder seam-to-seam width / distance between the shoulde
 ARMHOLE_FACTOR = 1.05  # a sleeveless top's width at its straps / distance between the shoulder joints
 HIP_FACTOR = 1.9  # body width at the hips / distance between the hip joints
 TEE_LENGTH = 1.45  # shoulder-to-hem length / shoulder width of a regular T-shirt
+WAIST_ABOVE_HIPS = 0.14  # how far a waistband sits above the hip joints / torso length
 TROUSER_LENGTH = 2.6  # waist-to-hem length / waist width of full-length trousers
 
 
@@ -172,7 +173,7 @@ def _lower_pairs(g: GarmentAnalysis, f: Frame, kh_upper: float | None = None) ->
         waist_mid = f.neck + f.d * 0.62 * f.torso
         waist_half = g_waist_w * (kh_upper or 1.0) / 2
     else:
-        waist_mid = hip_mid - f.d * 0.14 * f.torso
+        waist_mid = hip_mid - f.d * WAIST_ABOVE_HIPS * f.torso
         waist_half = hip_joints * HIP_FACTOR / 2
     kh = kh_upper or (2 * waist_half / g_waist_w)
     src = [kp["waist_l"], kp["waist_r"]]
@@ -218,15 +219,19 @@ def _thick_polyline(shape: tuple[int, int], points: list[np.ndarray], width: flo
 
 
 def _protected(
-    rgb: np.ndarray, body: Body, f: Frame, sleeve_cover: dict[str, float], restore_face: bool
+    shape: tuple[int, int],
+    body: Body,
+    f: Frame,
+    sleeve_cover: dict[str, float],
+    restore_face: bool,
+    skin: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Regions a garment must not paint: the head and face, the hands, and bare arms below the sleeves.
 
-    Returns two 0..1 masks: the exact one, where the hands and bare arms are their skin-coloured
-    pixels (learnt from the face) so the old clothes around fingers and forearms resting on the body
-    are dressed too; and the one with the limbs' whole zones, for skirts painted past the silhouette.
+    Returns two 0..1 masks: the exact one, where the hands and bare arms are their ``skin``-coloured
+    pixels (see ``_skin``) so the old clothes around fingers and forearms resting on the body are
+    dressed too; and the one with the limbs' whole zones, for skirts painted past the silhouette.
     """
-    shape = rgb.shape[:2]
     head = np.zeros(shape, np.float32)
     # Head: everything above the neckline, in a band around the head landmarks.
     points = body.landmarks[list(B.HEAD_POINTS), :2]
@@ -252,12 +257,11 @@ def _protected(
     grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(1, round(0.02 * f.shoulder_width)) + 1,) * 2)
     for zone in limbs:  # each hand and arm on its own: a sleeved arm keeps its whole zone
         zones |= zone
-        skin = _skin_like(rgb, body, zone)
-        if skin is None:
+        if skin is None or not zone.any() or skin[zone].mean() < SKIN_MIN_SHARE:
             exact |= zone
             continue
-        skin = cv2.morphologyEx(skin.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-        exact |= (cv2.dilate(skin, grow) > 0) & zone
+        bare = cv2.morphologyEx((skin & zone).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+        exact |= (cv2.dilate(bare, grow) > 0) & zone
     return np.maximum(head, exact.astype(np.float32)), np.maximum(head, zones.astype(np.float32))
 
 
@@ -266,7 +270,7 @@ def _hand_zones(shape: tuple[int, int], body: Body, f: Frame) -> list[np.ndarray
     the knuckles), padded by ``HAND_RADIUS``."""
     zones = []
     radius = int(f.shoulder_width * HAND_RADIUS)
-    for wrist, *knuckles in ((15, 17, 19, 21), (16, 18, 20, 22)):
+    for wrist, *knuckles in B.HANDS:
         zone = np.zeros(shape, np.uint8)
         points = [body.point(i) for i in (wrist, *knuckles)]
         tips = points[0] + (np.mean(points[1:3], axis=0) - points[0]) * FINGER_REACH
@@ -277,12 +281,12 @@ def _hand_zones(shape: tuple[int, int], body: Body, f: Frame) -> list[np.ndarray
     return zones
 
 
-def _skin_like(rgb: np.ndarray, body: Body, where: np.ndarray, min_share: float = SKIN_MIN_SHARE) -> np.ndarray | None:
-    """Pixels of ``where`` coloured like the face's skin (chroma in YCrCb); None without a usable face
-    or when less than ``min_share`` of ``where`` matches (gloves, a hand in shadow)."""
+def _skin(rgb: np.ndarray, body: Body) -> np.ndarray | None:
+    """Pixels coloured like the skin of the largest detected face (its cheeks' chroma in YCrCb);
+    None without a usable face."""
     h, w = rgb.shape[:2]
     faces = [b for b in body.faces if b[2] > b[0] and b[3] > b[1]]
-    if not faces or not where.any():
+    if not faces:
         return None
     x0, y0, x1, y1, _ = max(faces, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
     cheeks = rgb[
@@ -294,14 +298,8 @@ def _skin_like(rgb: np.ndarray, body: Body, where: np.ndarray, min_share: float 
     sample = cv2.cvtColor(np.ascontiguousarray(cheeks), cv2.COLOR_RGB2YCrCb).reshape(-1, 3)[:, 1:].astype(np.float32)
     centre = np.median(sample, axis=0)
     spread = np.maximum(np.percentile(np.abs(sample - centre), 90, axis=0), 4.0)
-    ys, xs = np.nonzero(where)
-    chroma = cv2.cvtColor(rgb[ys, xs].reshape(-1, 1, 3), cv2.COLOR_RGB2YCrCb).reshape(-1, 3)[:, 1:].astype(np.float32)
-    near = (np.abs(chroma - centre) <= 2.5 * spread + 4).all(axis=1)
-    if near.mean() < min_share:
-        return None
-    skin = np.zeros(where.shape, bool)
-    skin[ys[near], xs[near]] = True
-    return skin
+    chroma = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(np.float32)
+    return (np.abs(chroma - centre) <= 2.5 * spread + 4).all(axis=2)
 
 
 def _shading(rgb: np.ndarray, clothes: np.ndarray) -> np.ndarray:
@@ -431,7 +429,7 @@ def render_tryon(
     out = rgb.astype(np.float32)
     silhouette = body_region(body)
     person = body.mask >= 0.5
-    skin = _skin_like(rgb, body, person, min_share=0.0)
+    skin = _skin(rgb, body)
     shade = _shading(rgb, person if skin is None else person & ~skin)
     try:
         upper = _analyze(top, top_kind, "top") if top is not None else None
@@ -454,7 +452,7 @@ def render_tryon(
             else:
                 sleeve_cover[side] = STRAP_COVER * f.shoulder_width  # the strap rests on the shoulder
         upper_pairs = (np.array(src, dtype=float), np.array(dst, dtype=float))
-    protected, zones = _protected(rgb, body, f, sleeve_cover, restore_face)
+    protected, zones = _protected(shape, body, f, sleeve_cover, restore_face, skin)
     allowed = silhouette.astype(np.float32) * (1 - protected)
     if lower is not None:
         src, dst = _lower_pairs(lower, f)
@@ -483,12 +481,16 @@ def _with_skirt(allowed: np.ndarray, protected: np.ndarray, g: GarmentAnalysis, 
     cv2.fillConvexPoly(quad, np.round(np.array([waist_l, waist_r, hem_r, hem_l])).astype(np.int32), 1)
     # The outer edges of what may be painted, ignoring slivers (an arm's edge beside its protection).
     inside = cv2.morphologyEx((allowed > 0.5).astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, 9), np.uint8)) > 0
-    rows = inside.any(axis=1)
-    left = np.where(rows, inside.argmax(axis=1), 0)
-    right = np.where(rows, inside.shape[1] - 1 - inside[:, ::-1].argmax(axis=1), -1)
-    xs = np.arange(inside.shape[1])
-    span = (xs[None, :] >= left[:, None]) & (xs[None, :] <= right[:, None])
-    return np.maximum(allowed, (span & (quad > 0)).astype(np.float32) * (1 - protected))
+    return np.maximum(allowed, (row_span(inside) & (quad > 0)).astype(np.float32) * (1 - protected))
+
+
+def row_span(mask: np.ndarray) -> np.ndarray:
+    """Row by row, everything between the leftmost and the rightmost pixel of ``mask``."""
+    rows = mask.any(axis=1)
+    left = np.where(rows, mask.argmax(axis=1), mask.shape[1])
+    right = np.where(rows, mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1), -1)
+    xs = np.arange(mask.shape[1])
+    return (xs[None, :] >= left[:, None]) & (xs[None, :] <= right[:, None])
 
 
 def _open_neckline(g: GarmentAnalysis) -> GarmentAnalysis:
