@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python example_project/manage.py migrate --noinput
 	$(BIN)/python example_project/manage.py shop_seed
-	$(BIN)/python example_project/manage.py tryon_demo --addrport 127.0.0.1:8000
+	SHOP_DEBUG=$${SHOP_DEBUG:-1} $(BIN)/python example_project/manage.py tryon_demo --addrport 127.0.0.1:8000
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -30,7 +30,7 @@ def image_tag(field_file: Any, size: int = 80) -> str:
     if not field_file:
         return "—"
     return format_html('<img src="{}" style="max-height:{}px;max-width:{}px;border-radius:3px" alt="" loading="lazy">',
-                       signed_path(field_file.name), size, size)
+                       signed_path(field_file), size, size)
 
 
 def hidden_tag(field_file: Any) -> str:
@@ -84,7 +84,7 @@ class GarmentAdmin(admin.ModelAdmin):
 class TryOnAdmin(admin.ModelAdmin):
     list_filter = ("status", "model_name", "error_code", "created_at")
     search_fields = ("public_id", "remote_id", "request_id")
-    list_select_related = ("product", "user", "top_garment", "bottom_garment")
+    list_select_related = ("product", "user", "top_garment", "bottom_garment", "person_photo")
     date_hierarchy = "created_at"
     list_per_page = 50
     actions = ("retry_selected", "refresh_selected", "cancel_selected", "rerun_plus_selected", "delete_images_selected")
@@ -121,11 +121,11 @@ class TryOnAdmin(admin.ModelAdmin):
     # -- columns ---------------------------------------------------------------------------------
     @admin.display(description=_("person"))
     def person(self, obj: TryOn) -> str:
-        return image_tag(obj.person_image, 60)
+        return image_tag(obj.person_file, 60)
 
     @admin.display(description=_("person"))
     def person_hidden(self, obj: TryOn) -> str:
-        return hidden_tag(obj.person_image)
+        return hidden_tag(obj.person_file)
 
     @admin.display(description=_("garments"))
     def garments(self, obj: TryOn) -> str:
@@ -159,15 +159,14 @@ class TryOnAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("inputs and result"))
     def side_by_side(self, obj: TryOn) -> str:
-        cells = [(_("person"), obj.person_image), (_("top"), obj.top_image), (_("bottom"), obj.bottom_image),
-                 (_("result"), obj.result_image)]
+        cells = zip((_("person"), _("top"), _("bottom"), _("result")), obj.image_files())
         figures = format_html_join("", '<figure style="margin:0">{}<figcaption>{}</figcaption></figure>',
                                    ((image_tag(f, 360), label) for label, f in cells if f))
         return format_html('<div style="display:flex;gap:16px;flex-wrap:wrap">{}</div>', figures or "—")
 
     @admin.display(description=_("inputs and result"))
     def images_hidden(self, obj: TryOn) -> str:
-        count = sum(1 for f in (obj.person_image, obj.top_image, obj.bottom_image, obj.result_image) if f)
+        count = sum(1 for f in obj.image_files() if f)
         return format_html("🔒 {}", ngettext("%d image, hidden: you need the permission to see shoppers' images.",
                                              "%d images, hidden: you need the permission to see shoppers' images.",
                                              count) % count)

@@ -7,6 +7,9 @@
 - django_tryon.W002: DEBUG_API_REQUESTS is on without DEBUG.
 - django_tryon.W003: unknown keys in TRYON (typos).
 - django_tryon.W004: the configured model is past its announced retirement date.
+- django_tryon.W005: anonymous shoppers may use the API but no daily money budget caps the spend.
+- django_tryon.W006: a money budget is set but the configured model has no price (it would cost 0).
+- django_tryon.W007: the try-on storage serves its files publicly (signed URLs would not protect them).
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         backend = None
     if backend is not None:
         errors.extend(_check_backend(backend))
+    errors.extend(_check_spending(backend))
+    errors.extend(_check_public_storage())
     if tryon_settings.DEBUG_API_REQUESTS and not settings.DEBUG:
         errors.append(
             checks.Warning(
@@ -125,3 +130,68 @@ def _check_backend(backend: Any) -> list[checks.CheckMessage]:
             )
         )
     return messages
+
+
+def _check_spending(backend: Any) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    budget = tryon_settings.DAILY_BUDGET_AMOUNT
+    if tryon_settings.ALLOW_ANONYMOUS and budget is None:
+        messages.append(
+            checks.Warning(
+                "Anonymous shoppers may start paid try-ons (TRYON['ALLOW_ANONYMOUS']) but no daily money budget "
+                "caps what they can cost (TRYON['DAILY_BUDGET_AMOUNT'] is None).",
+                hint="Set TRYON['DAILY_BUDGET_AMOUNT'] to the most a day of try-ons may cost, or "
+                "TRYON['ALLOW_ANONYMOUS'] = False. See docs/settings.rst, worst-case daily spend.",
+                id="django_tryon.W005",
+            )
+        )
+    model = getattr(backend, "model", "")
+    if budget is not None and model and model not in tryon_settings.PRICES and getattr(backend, "name", "") != "local":
+        messages.append(
+            checks.Warning(
+                f"TRYON['PRICES'] has no price for model {model!r}: the daily money budget counts it as free.",
+                hint=f"Add {model!r} with its price per image in TRYON['CURRENCY'] to TRYON['PRICES'].",
+                id="django_tryon.W006",
+            )
+        )
+    return messages
+
+
+def _check_public_storage() -> list[checks.CheckMessage]:
+    """Warn when anyone who learns a file's URL can fetch it without the app's signed, expiring link."""
+    from .storage import get_tryon_storage
+
+    try:
+        storage = get_tryon_storage()
+    except Exception:  # noqa: BLE001 - a broken STORAGES alias is Django's own check's business
+        return []
+    reasons = []
+    if hasattr(storage, "querystring_auth") and not storage.querystring_auth:
+        reasons.append("its URLs are not signed (querystring_auth is off)")
+    if str(getattr(storage, "default_acl", "") or "").startswith("public-read"):
+        reasons.append(f"it uploads with the ACL {storage.default_acl!r}")
+    if _served_by_django(storage):
+        reasons.append(f"this site serves its files at {storage.base_url!r} (django.views.static.serve)")
+    if not reasons:
+        return []
+    return [
+        checks.Warning(
+            f"The try-on storage {tryon_settings.STORAGE!r} serves shoppers' photos publicly: {'; '.join(reasons)}.",
+            hint="Use a private storage for TRYON['STORAGE'] (a private bucket with signed URLs, or a "
+            "FileSystemStorage outside MEDIA_ROOT that no web server serves). See docs/security.rst.",
+            id="django_tryon.W007",
+        )
+    ]
+
+
+def _served_by_django(storage: Any) -> bool:
+    from urllib.parse import urlsplit
+
+    from django.urls import resolve
+    from django.views.static import serve
+
+    try:
+        match = resolve(urlsplit(storage.url("tryon/persons/probe.jpg")).path)
+    except Exception:  # noqa: BLE001 - Resolver404, or a storage without URLs: not served here
+        return False
+    return match.func is serve

@@ -41,17 +41,29 @@ DEFAULTS: dict[str, Any] = {
     "DEBUG_API_REQUESTS": False,
     # REST API: may shoppers who are not logged in use it (owned by their session)?
     "ALLOW_ANONYMOUS": True,
+    # Token first: only a token lifts CSRF; every other request is checked (see docs/security.rst).
     "API_AUTHENTICATION_CLASSES": (
-        "django_tryon.api.authentication.CsrfSessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "django_tryon.api.authentication.CsrfSessionAuthentication",
     ),
     "API_PAGE_SIZE": 20,
     # Cost control: try-ons per day per logged-in shopper and per anonymous session (None = no limit),
     # and a site-wide daily budget in images and in money (PRICES per model, in CURRENCY).
+    # Every paid attempt (create, retry, re-run) counts, failed ones too; only a cancel before submission
+    # gives the slot back. The default money budget caps what anonymous traffic can cost in a day.
     "DAILY_LIMIT_PER_USER": 20,
     "DAILY_LIMIT_PER_SESSION": 5,
     "DAILY_BUDGET_IMAGES": None,
-    "DAILY_BUDGET_AMOUNT": None,
+    "DAILY_BUDGET_AMOUNT": "50.00",
+    # Unfinished try-ons at a time per shopper, and site-wide (None = no cap); over it: 429 queue_full.
+    "MAX_QUEUED_PER_OWNER": 3,
+    "MAX_QUEUED": 100,
+    # Saved photos kept per shopper (the oldest is replaced); None = no cap.
+    "MAX_PHOTOS_PER_OWNER": 5,
+    # Per-address throttles of anonymous creates and photo uploads (DRF rate strings, all must hold),
+    # and how many reverse proxies in front of the site append to X-Forwarded-For (0: use REMOTE_ADDR).
+    "THROTTLE_RATES": {"create": ("6/min", "40/day"), "upload": ("6/min", "40/day")},
+    "NUM_PROXIES": 0,
     "PRICES": {"aitryon": "0.20", "aitryon-plus": "0.50"},
     "CURRENCY": "CNY",
     # The same photo + garments + parameters within this many seconds returns the existing job.

@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Count
 from django.utils import timezone
 
+from . import quotas
 from .conf import tryon_settings
 from .models import TryOn
 
@@ -25,7 +26,7 @@ def percentile(values: list[float], share: float) -> float | None:
 
 def figures(now: Any = None) -> dict[str, Any]:
     now = now or timezone.now()
-    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = quotas.day_start(now)
     week = today - timedelta(days=6)
     jobs_week = TryOn.objects.filter(created_at__gte=week)
     by_status = lambda qs: dict(qs.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))  # noqa: E731
@@ -42,7 +43,7 @@ def figures(now: Any = None) -> dict[str, Any]:
                           .values_list("error_code", "n")))
     images_today = sum(TryOn.objects.filter(created_at__gte=today, status="succeeded").values_list("image_count", flat=True))
     spend_today = sum(
-        (Decimal(str(tryon_settings.PRICES.get(model, "0"))) * n
+        (quotas.price_of(model) * n
          for model, n in TryOn.objects.filter(created_at__gte=today, status="succeeded")
          .values_list("model_name").annotate(n=Count("pk")).values_list("model_name", "n")),
         Decimal("0"),
@@ -72,6 +73,7 @@ def figures(now: Any = None) -> dict[str, Any]:
         "currency": tryon_settings.CURRENCY,
         "budget_images": tryon_settings.DAILY_BUDGET_IMAGES,
         "budget_amount": tryon_settings.DAILY_BUDGET_AMOUNT,
+        "budget_used": quotas.spent_today(now),
         "in_flight": in_flight,
         "concurrency": concurrency,
         "days": _bars(days),

@@ -104,6 +104,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "You have reached today's try-on limit. Please come back tomorrow.",
         "今日试穿次数已用完，请明天再来。",
     ),
+    "queue_full": (
+        "Too many try-ons are waiting right now. Please try again in a minute.",
+        "当前排队的试穿过多，请一分钟后再试。",
+    ),
+    "rate_limited": (
+        "Too many requests from your network. Please wait a moment and try again.",
+        "您所在网络的请求过多，请稍候再试。",
+    ),
     "budget_exceeded": (
         "Try-on is paused for today. Please come back tomorrow.",
         "今日试穿服务已暂停，请明天再来。",

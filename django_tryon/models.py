@@ -111,6 +111,10 @@ class PersonPhoto(models.Model):
         help_text=_("SHA-256 of the anonymous shopper's session key."),
     )
     image = models.FileField(_("photo"), upload_to=person_upload_to, storage=get_tryon_storage, max_length=200)
+    content_hash = models.CharField(
+        _("content hash"), max_length=64, blank=True, default="",
+        help_text=_("SHA-256 of the stored image: the same photo is kept once per owner."),
+    )
     consent_at = models.DateTimeField(_("consent given at"), help_text=_("When the shopper agreed to the processing."))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -266,6 +270,22 @@ class TryOn(models.Model):
         return self.status in TERMINAL_STATUSES
 
     @property
+    def person_file(self) -> Any:
+        """The person photo this job uses: its own upload, or the saved photo it references (empty if deleted)."""
+        if self.person_image or self.person_photo_id is None:
+            return self.person_image
+        photo = self.person_photo
+        return photo.image if photo is not None else self.person_image
+
+    def owned_files(self) -> list[str]:
+        """Storage names of the files this job owns (not a referenced saved photo): deleted with the job."""
+        return [f.name for f in (self.person_image, self.top_image, self.bottom_image, self.result_image) if f]
+
+    def image_files(self) -> tuple[Any, Any, Any, Any]:
+        """Person photo, top, bottom and result (each possibly empty), as shown to reviewers."""
+        return (self.person_file, self.top_image, self.bottom_image, self.result_image)
+
+    @property
     def queue_wait(self) -> float | None:
         """Seconds from creation until the provider accepted the job."""
         return (self.submitted_at - self.created_at).total_seconds() if self.submitted_at else None
@@ -276,3 +296,57 @@ class TryOn(models.Model):
         if self.submitted_at and self.finished_at:
             return (self.finished_at - self.submitted_at).total_seconds()
         return None
+
+
+class TryOnAttempt(models.Model):
+    """One paid attempt (a create, a retry, a re-run): the ledger behind daily limits and budgets.
+
+    Rows outlive their job (deleting a try-on gives no quota back); an attempt canceled before it was
+    submitted is released and counts no more. See ``django_tryon.quotas``.
+    """
+
+    job = models.ForeignKey(
+        TryOn, on_delete=models.SET_NULL, null=True, blank=True, related_name="attempt_set", verbose_name=_("try-on")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("charged to shopper"), help_text=_("Empty for the merchant's own runs (admin, commands)."),
+    )
+    owner_key = models.CharField(_("charged to anonymous owner"), max_length=64, blank=True, default="")
+    backend = models.CharField(_("backend"), max_length=50)
+    model_name = models.CharField(_("model"), max_length=64)
+    price = models.DecimalField(_("price"), max_digits=10, decimal_places=4, default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    released_at = models.DateTimeField(
+        _("released at"), null=True, blank=True, help_text=_("Canceled before submission: no longer counted.")
+    )
+
+    class Meta:
+        verbose_name = _("paid attempt")
+        verbose_name_plural = _("paid attempts")
+        indexes = [
+            models.Index(fields=("created_at",), name="tryon_attempt_created_idx"),
+            models.Index(fields=("user", "created_at"), name="tryon_attempt_user_idx"),
+            models.Index(fields=("owner_key", "created_at"), name="tryon_attempt_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} attempt of {self.job_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class TryOnLock(models.Model):
+    """A named row that a transaction updates to serialize a critical section across processes and hosts.
+
+    An UPDATE takes a row lock on PostgreSQL/MySQL and the single writer lock on SQLite, so the
+    section's reads see every earlier holder's committed writes.
+    """
+
+    name = models.CharField(_("name"), max_length=100, primary_key=True)
+    held_at = models.DateTimeField(_("last held at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("lock")
+        verbose_name_plural = _("locks")
+
+    def __str__(self) -> str:
+        return self.name

@@ -23,13 +23,6 @@ class TryOnQuerySet(models.QuerySet):
         """Unfinished jobs not touched since ``older_than`` (a datetime): candidates for the sweep."""
         return self.unfinished().filter(updated_at__lt=older_than)
 
-    def for_owner(self, user: Any = None, owner_key: str = "") -> "TryOnQuerySet":
-        if user is not None and getattr(user, "is_authenticated", False):
-            return self.filter(user=user)
-        if owner_key:
-            return self.filter(user__isnull=True, owner_key=owner_key)
-        return self.none()
-
     def transition(self, pk: int, sources: Iterable[str], target: str, **fields: Any) -> bool:
         """Move job ``pk`` from one of ``sources`` to ``target`` in one guarded UPDATE.
 

@@ -13,16 +13,15 @@ import logging
 import random
 import time
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import IO, Any, Callable
 
 from django.core.files.base import ContentFile
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from . import signals
+from . import quotas, signals
 from .backends import get_backend
 from .backends.base import BaseTryOnBackend, RemoteState, TryOnInput
 from .conf import tryon_settings
@@ -30,11 +29,11 @@ from .exceptions import (
     TryOnConfigurationError,
     TryOnError,
     TryOnProviderRejected,
-    TryOnQuotaExceeded,
     TryOnRetryableError,
     TryOnValidationError,
 )
 from .models import Garment, PersonPhoto, TryOn
+from .owners import Owner
 from .storage import get_tryon_storage, public_signed_url, result_upload_to, storage_absolute_url
 from .validators import CheckedImage, check_image
 
@@ -48,11 +47,6 @@ PRESIGNED_MARKERS = ("X-Amz-Signature=", "Signature=", "X-Goog-Signature=", "sig
 
 
 # -- create --------------------------------------------------------------------------------------
-def owner_key_for_session(session_key: str) -> str:
-    """The value stored in ``TryOn.owner_key`` for an anonymous session (a hash, not the key)."""
-    return hashlib.sha256(f"django_tryon:{session_key}".encode()).hexdigest() if session_key else ""
-
-
 def _pick_garments(
     product: Any, top: Garment | None, bottom: Garment | None
 ) -> tuple[Garment | None, Garment | None]:
@@ -118,12 +112,13 @@ def create_tryon(
     top_garment, bottom_garment = _pick_garments(None if images_given else product, top_garment, bottom_garment)
     if top_garment is not None and top_image is not None or bottom_garment is not None and bottom_image is not None:
         raise TryOnValidationError("Give each slot either a garment or an image, not both.", code="InvalidGarment")
-    if person_photo is not None:
-        with person_photo.image.open("rb") as fh:
-            person_image = fh.read()
-    if person_image is None:
+    if person_photo is not None and person_image is not None:
+        raise TryOnValidationError("Give person_image or person_photo, not both.", code="InvalidParameter")
+    if person_photo is None and person_image is None:
         raise TryOnValidationError("Give a person photo.", code="InvalidParameter")
-    checked_person = check_image(person_image, field="person_image")
+    # A saved photo was checked when it was saved; the job references it instead of storing a copy.
+    checked_person = check_image(person_image, field="person_image") if person_image is not None else None
+    person_hash = person_photo.content_hash if person_photo is not None else _sha256(checked_person.content)
     sources = {
         "top_image": top_image if top_image is not None else (top_garment and _garment_bytes(top_garment)),
         "bottom_image": bottom_image if bottom_image is not None else (bottom_garment and _garment_bytes(bottom_garment)),
@@ -132,17 +127,16 @@ def create_tryon(
     if not checked_garments:
         raise TryOnValidationError(code="InvalidGarment")
     backend = get_backend(model=model)
-    owner = {"user": user if getattr(user, "is_authenticated", False) else None}
-    owner["owner_key"] = "" if owner["user"] else owner_key
-    dedup_key = _dedup_key(owner, checked_person, checked_garments, backend, resolution, restore_face)
+    owner = Owner.of(user, owner_key)
+    dedup_key = _dedup_key(owner, person_hash, checked_garments, backend, resolution, restore_face)
     existing = _recent_duplicate(owner, dedup_key)
     if existing is not None:
         logger.info("try-on %s reused for an identical request", existing.public_id)
         return existing
-    check_quota(owner["user"], owner["owner_key"], backend.model)
+    quotas.check(owner, backend.model)  # fail fast, before writing any file
 
     job = TryOn(
-        **owner,
+        **owner.fields(),
         person_photo=person_photo,
         consent_at=(person_photo.consent_at if person_photo is not None else timezone.now()) if consent else None,
         dedup_key=dedup_key,
@@ -156,11 +150,14 @@ def create_tryon(
     )
     written: list[str] = []
     try:
-        _save_file(job.person_image, "person", checked_person, written)
+        if checked_person is not None:
+            _save_file(job.person_image, "person", checked_person, written)
         for field, checked in checked_garments.items():
             _save_file(getattr(job, field), field, checked, written)
         with transaction.atomic():
+            quotas.gate(owner, backend.model)
             job.save()
+            quotas.record(job, owner)
             if dispatch_now:
                 transaction.on_commit(lambda: dispatch(job.pk))
     except BaseException:
@@ -172,63 +169,33 @@ def create_tryon(
     return job
 
 
-def _dedup_key(owner: dict, person: CheckedImage, garments: dict, backend: Any, resolution: int, restore: bool) -> str:
+def _sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _dedup_key(owner: Owner, person_hash: str, garments: dict, backend: Any, resolution: int, restore: bool) -> str:
     digest = hashlib.sha256()
-    for part in (str(owner["user"].pk if owner["user"] else ""), owner["owner_key"], backend.name, backend.model,
-                 str(resolution), str(restore)):
+    for part in (str(owner.user.pk if owner.user is not None else ""), owner.key, backend.name, backend.model,
+                 str(resolution), str(restore), person_hash):
         digest.update(part.encode() + b"\0")
-    for field in ("person", "top_image", "bottom_image"):
-        checked = person if field == "person" else garments.get(field)
+    for field in ("top_image", "bottom_image"):
+        checked = garments.get(field)
         digest.update(field.encode() + hashlib.sha256(checked.content).digest() if checked else b"-")
     return digest.hexdigest()
 
 
-def _recent_duplicate(owner: dict, dedup_key: str) -> TryOn | None:
+def _recent_duplicate(owner: Owner, dedup_key: str) -> TryOn | None:
     """A job of the same owner for the same photo, garments and parameters, not failed, within DEDUP_TTL."""
     ttl = tryon_settings.DEDUP_TTL
-    if not ttl or not (owner["user"] or owner["owner_key"]):  # only shoppers' requests are deduplicated
+    if not ttl or not owner.is_shopper:  # only shoppers' requests are deduplicated
         return None
     since = timezone.now() - timedelta(seconds=ttl)
     return (
-        TryOn.objects.filter(dedup_key=dedup_key, created_at__gte=since, **owner)
+        owner.scope(TryOn.objects.filter(dedup_key=dedup_key, created_at__gte=since))
         .exclude(status__in=("failed", "canceled"))
         .order_by("-created_at")
         .first()
     )
-
-
-def _day_start() -> datetime:
-    return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def quota_reset_at() -> datetime:
-    """When today's limits reset (midnight in the site's time zone)."""
-    return _day_start() + timedelta(days=1)
-
-
-def price_of(model: str) -> Decimal:
-    return Decimal(str(tryon_settings.PRICES.get(model, "0")))
-
-
-def check_quota(user: Any, owner_key: str, model: str) -> None:
-    """Refuse a new job past the shopper's daily limit or the site's daily budget (failed jobs are free)."""
-    today = TryOn.objects.filter(created_at__gte=_day_start()).exclude(status__in=("failed", "canceled"))
-    reset = quota_reset_at()
-    limit = tryon_settings.DAILY_LIMIT_PER_USER if user is not None else tryon_settings.DAILY_LIMIT_PER_SESSION
-    mine = today.filter(user=user) if user is not None else today.filter(user__isnull=True, owner_key=owner_key)
-    shopper = user is not None or bool(owner_key)  # jobs without an owner (commands, admin) have no personal limit
-    if shopper and limit is not None and mine.count() >= limit:
-        raise TryOnQuotaExceeded(f"Daily limit of {limit} try-ons reached.", code="quota_exceeded", reset_at=reset)
-    budget_images, budget_amount = tryon_settings.DAILY_BUDGET_IMAGES, tryon_settings.DAILY_BUDGET_AMOUNT
-    if budget_images is None and budget_amount is None:
-        return
-    per_model = dict(today.values_list("model_name").annotate(n=models.Count("pk")).values_list("model_name", "n"))
-    if budget_images is not None and sum(per_model.values()) >= budget_images:
-        raise TryOnQuotaExceeded("The site's daily try-on budget is used up.", code="budget_exceeded", reset_at=reset)
-    if budget_amount is not None:
-        spent = sum((price_of(m) * n for m, n in per_model.items()), Decimal("0"))
-        if spent + price_of(model) > Decimal(str(budget_amount)):
-            raise TryOnQuotaExceeded("The site's daily try-on budget is used up.", code="budget_exceeded", reset_at=reset)
 
 
 def queue_info(job: TryOn) -> dict[str, float | int | None]:
@@ -251,26 +218,41 @@ def queue_info(job: TryOn) -> dict[str, float | int | None]:
 
 # -- saved photos --------------------------------------------------------------------------------
 def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "", consent: bool = False) -> PersonPhoto:
-    """Keep a shopper's person photo for reuse; needs explicit consent (stored with its time)."""
+    """Keep a shopper's person photo for reuse; needs explicit consent (stored with its time).
+
+    The same photo is kept once per owner (the existing one is returned, its consent renewed), and at
+    most ``MAX_PHOTOS_PER_OWNER`` photos per owner (the oldest are deleted to make room).
+    """
     if not consent:
         err = TryOnValidationError("Consent is required to keep your photo.", code="consent_required")
         err.field = "consent"  # type: ignore[attr-defined]
         raise err
     checked = check_image(image, field="image")
-    authenticated = getattr(user, "is_authenticated", False)
-    photo = PersonPhoto(user=user if authenticated else None, owner_key="" if authenticated else owner_key,
-                        consent_at=timezone.now())
+    owner = Owner.of(user, owner_key)
+    content_hash = _sha256(checked.content)
+    mine = owner.scope(PersonPhoto.objects.all()) if owner.is_shopper else PersonPhoto.objects.none()
+    existing = mine.filter(content_hash=content_hash).first()
+    if existing is not None:
+        PersonPhoto.objects.filter(pk=existing.pk).update(consent_at=timezone.now())
+        existing.refresh_from_db()
+        return existing
+    photo = PersonPhoto(**owner.fields(), content_hash=content_hash, consent_at=timezone.now())
     photo.image.save(f"person.{checked.extension}", ContentFile(checked.content), save=False)
     try:
         photo.save()
     except BaseException:
         get_tryon_storage().delete(photo.image.name)
         raise
+    cap = tryon_settings.MAX_PHOTOS_PER_OWNER
+    if cap is not None and owner.is_shopper:
+        for old in mine.exclude(pk=photo.pk).order_by("-created_at", "-pk")[max(0, cap - 1):]:
+            delete_photo(old)
     return photo
 
 
 def delete_photo(photo: PersonPhoto) -> None:
-    """Delete a saved photo and its file (jobs made from it keep their own copy until they are deleted)."""
+    """Delete a saved photo and its file. Try-ons made from it lose their person photo too (they
+    referenced it); a job still waiting for the provider then fails rather than send a deleted photo."""
     name = photo.image.name
     photo.delete()
     if name:
@@ -308,13 +290,14 @@ def backend_for(job: TryOn) -> BaseTryOnBackend:
     return get_backend(model=job.model_name or None)
 
 
-def input_url(name: str, backend: BaseTryOnBackend) -> str:
-    """A URL the provider can download ``name`` from, per ``TRYON["INPUT_URLS"]``.
+def input_url(field_file: Any, backend: BaseTryOnBackend) -> str:
+    """A URL the provider can download a stored file from, per ``TRYON["INPUT_URLS"]``.
 
     ``auto``: a presigned storage URL (S3/OSS) if the storage gives one, else a signed, expiring URL
     of this app under ``PUBLIC_BASE_URL``, else the provider's temporary upload. In-process backends
     (``prefers_upload``) always get the bytes through their upload.
     """
+    name = field_file.name
     strategy = tryon_settings.INPUT_URLS
     if strategy == "auto" and backend.capabilities.prefers_upload:
         strategy = "upload"
@@ -327,7 +310,7 @@ def input_url(name: str, backend: BaseTryOnBackend) -> str:
                 "TRYON['INPUT_URLS'] = 'storage' but the storage gives no absolute URL for its files."
             )
     if strategy in ("auto", "signed") and tryon_settings.PUBLIC_BASE_URL:
-        return public_signed_url(name)
+        return public_signed_url(field_file)
     if strategy in ("auto", "upload") and backend.capabilities.supports_upload:
         with get_tryon_storage().open(name, "rb") as fh:
             content = fh.read()
@@ -349,10 +332,13 @@ def submit(pk: int) -> float | None:
         return None  # duplicate delivery, canceled meanwhile, or already submitted
     try:
         backend = backend_for(job)
+        if not job.person_file:
+            raise TryOnValidationError("The person photo was deleted before the try-on was sent.",
+                                       code="InvalidParameter")
         request = TryOnInput(
-            person_image_url=input_url(job.person_image.name, backend),
-            top_garment_url=input_url(job.top_image.name, backend) if job.top_image else None,
-            bottom_garment_url=input_url(job.bottom_image.name, backend) if job.bottom_image else None,
+            person_image_url=input_url(job.person_file, backend),
+            top_garment_url=input_url(job.top_image, backend) if job.top_image else None,
+            bottom_garment_url=input_url(job.bottom_image, backend) if job.bottom_image else None,
             resolution=job.resolution,
             restore_face=job.restore_face,
         )
@@ -497,8 +483,14 @@ def retry_delay(retries: int, error: TryOnRetryableError) -> float | None:
     return delay
 
 
-def retry(job: TryOn) -> bool:
-    """Start a new attempt of a failed or canceled job; the old attempt is kept in ``history``."""
+def retry(job: TryOn, *, owner: Owner | None = None) -> bool:
+    """Start a new attempt of a failed or canceled job; the old attempt is kept in ``history``.
+
+    The attempt is paid: it goes through the quota gate, charged to ``owner`` (the shopper asking;
+    none for the merchant's own retries, which only the site budget limits). Raises
+    ``TryOnQuotaExceeded`` when over a limit. Returns False when the job cannot be retried.
+    """
+    owner = owner or Owner()
     entry = {
         "attempt": job.attempts,
         "remote_id": job.remote_id,
@@ -508,7 +500,12 @@ def retry(job: TryOn) -> bool:
         "error_message": job.error_message,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
+    if job.status not in ("failed", "canceled"):
+        return False
+    if not job.person_file:
+        raise TryOnValidationError("The person photo of this try-on was deleted.", code="InvalidParameter")
     with transaction.atomic():
+        quotas.gate(owner, job.model_name)
         done = TryOn.objects.transition(
             job.pk,
             ["failed", "canceled"],
@@ -528,6 +525,7 @@ def retry(job: TryOn) -> bool:
             poll_count=0,
         )
         if done:
+            quotas.record(job, owner)
             transaction.on_commit(lambda: dispatch(job.pk))
     job.refresh_from_db()
     return done
@@ -536,8 +534,13 @@ def retry(job: TryOn) -> bool:
 def cancel(job: TryOn) -> bool:
     """Cancel a job not yet running. Jobs the provider already started cannot be canceled (its rule)."""
     canceled = dict(error_code="Canceled", error_message="Canceled by request.")
-    if TryOn.objects.transition(job.pk, ["queued", "submitting"], "canceled", **canceled):
-        job.refresh_from_db()
+    with transaction.atomic():
+        if TryOn.objects.transition(job.pk, ["queued"], "canceled", **canceled):
+            quotas.release(job)  # never sent: the attempt costs nothing and gives its slot back
+            job.refresh_from_db()
+            return True
+    if TryOn.objects.transition(job.pk, ["submitting"], "canceled", **canceled):
+        job.refresh_from_db()  # may have reached the provider: the attempt stays counted
         return True
     job.refresh_from_db()
     if job.status == "submitted" and job.remote_id:
@@ -570,10 +573,11 @@ def rerun(job: TryOn, *, model: str) -> TryOn:
         with field_file.open("rb") as fh:
             return fh.read()
 
-    if not job.person_image:
+    if not job.person_file:
         raise TryOnValidationError("The person photo of this try-on was deleted.", code="InvalidParameter")
     return create_tryon(
         person_image=read(job.person_image),
+        person_photo=None if job.person_image else job.person_photo,
         top_image=read(job.top_image),
         bottom_image=read(job.bottom_image),
         product=job.product,
@@ -584,13 +588,16 @@ def rerun(job: TryOn, *, model: str) -> TryOn:
 
 
 def delete_images(job: TryOn) -> int:
-    """Delete a job's person photo, garment snapshots and result from storage, keeping the record."""
+    """Delete a job's own person photo, garment snapshots and result from storage, keeping the record.
+
+    A referenced saved photo is the shopper's (deleted with it or by its own retention); the job lets go of it.
+    """
     storage = get_tryon_storage()
-    names = [f.name for f in (job.person_image, job.top_image, job.bottom_image, job.result_image) if f]
+    names = job.owned_files()
     for name in names:
         storage.delete(name)
-    TryOn.objects.filter(pk=job.pk).update(person_image="", top_image="", bottom_image="", result_image="",
-                                           updated_at=timezone.now())
+    TryOn.objects.filter(pk=job.pk).update(person_image="", person_photo=None, top_image="", bottom_image="",
+                                           result_image="", updated_at=timezone.now())
     job.refresh_from_db()
     return len(names)
 
@@ -606,7 +613,8 @@ def purge(*, now: datetime | None = None) -> dict[str, int]:
     days = tryon_settings.RETENTION_DAYS
     if days is not None:
         old = TryOn.objects.filter(status__in=("succeeded", "failed", "canceled"), created_at__lt=now - timedelta(days=days))
-        for job in old.exclude(person_image="", result_image="", top_image="", bottom_image="").iterator():
+        for job in old.exclude(person_image="", result_image="", top_image="", bottom_image="",
+                               person_photo__isnull=True).iterator():
             counts["images"] += delete_images(job)
             counts["tryons"] += 1
     photo_days = tryon_settings.PHOTO_RETENTION_DAYS
@@ -623,7 +631,7 @@ def delete(job: TryOn) -> None:
     """Delete a job and every file it owns (person photo, garment snapshots, result)."""
     if job.status in IN_FLIGHT and job.remote_id:
         _cancel_remote_quietly(backend_for(job), job.remote_id)
-    names = [f.name for f in (job.person_image, job.top_image, job.bottom_image, job.result_image) if f]
+    names = job.owned_files()
     job.delete()
     storage = get_tryon_storage()
     for name in names:

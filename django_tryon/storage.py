@@ -7,12 +7,13 @@ from typing import Any
 
 from django.core import signing
 from django.core.files.storage import Storage, storages
+from django.db.models import FileField
 from django.urls import reverse
 from django.utils import timezone
 
 from .conf import tryon_settings
 
-SIGNING_SALT = "django_tryon.files"
+SIGNING_SALT = "django_tryon.files.v2"
 KNOWN_EXTENSIONS = {"jpg", "jpeg", "png", "bmp"}
 
 
@@ -45,26 +46,49 @@ def result_upload_to(instance: Any, filename: str) -> str:
     return _random_path("results", filename)
 
 
-def sign_name(name: str) -> str:
-    """A signed token for a stored file name (the name itself is random and not listable)."""
-    return signing.dumps({"n": name}, salt=SIGNING_SALT, compress=True)
+#: Models whose files the signed view serves, by the one-letter code used in tokens.
+SIGNED_MODELS = {"t": "TryOn", "p": "PersonPhoto", "g": "Garment"}
 
 
-def unsign_name(token: str, max_age: float | None = None) -> str:
-    """The file name inside ``token``; raises ``signing.BadSignature`` when tampered or expired."""
+def sign_file(field_file: Any) -> str:
+    """An opaque signed token for a model's file: which row and which field, never the storage path.
+
+    The file is looked up when the token is used, so a deleted photo or result stops being served at
+    once, and a leaked token names no path that a public bucket or web server could serve forever.
+    """
+    instance = field_file.instance
+    code = next(c for c, name in SIGNED_MODELS.items() if type(instance).__name__ == name)
+    ident = instance.public_id.hex if hasattr(instance, "public_id") else str(instance.pk)
+    return signing.dumps([code, ident, field_file.field.name], salt=SIGNING_SALT, compress=True)
+
+
+def file_for_token(token: str, max_age: float | None = None) -> Any:
+    """The ``FieldFile`` a token names, or None when it is tampered, expired, or the file is gone."""
+    from . import models
+
     ttl = tryon_settings.SIGNED_URL_TTL if max_age is None else max_age
-    return signing.loads(token, salt=SIGNING_SALT, max_age=ttl)["n"]
+    try:
+        code, ident, field = signing.loads(token, salt=SIGNING_SALT, max_age=ttl)
+        model = getattr(models, SIGNED_MODELS[code])
+        lookup = {"pk": int(ident)} if code == "g" else {"public_id": uuid.UUID(hex=ident)}
+        if field not in {f.name for f in model._meta.get_fields() if isinstance(f, FileField)}:
+            return None
+    except (signing.BadSignature, ValueError, TypeError, KeyError):
+        return None
+    instance = model.objects.filter(**lookup).only("pk", field).first()
+    field_file = getattr(instance, field, None) if instance is not None else None
+    return field_file or None
 
 
-def signed_path(name: str) -> str:
-    """The site-relative URL of this app's file view for ``name``, valid ``SIGNED_URL_TTL`` seconds."""
-    return reverse("django_tryon:file", kwargs={"token": sign_name(name)})
+def signed_path(field_file: Any) -> str:
+    """The site-relative URL of this app's file view for ``field_file``, valid ``SIGNED_URL_TTL`` seconds."""
+    return reverse("django_tryon:file", kwargs={"token": sign_file(field_file)})
 
 
-def public_signed_url(name: str) -> str:
+def public_signed_url(field_file: Any) -> str:
     """An absolute signed URL under ``TRYON["PUBLIC_BASE_URL"]`` that the provider can download."""
     base = tryon_settings.PUBLIC_BASE_URL.rstrip("/")
-    return f"{base}{signed_path(name)}"
+    return f"{base}{signed_path(field_file)}"
 
 
 def storage_absolute_url(name: str) -> str | None:

@@ -21,7 +21,10 @@ RESULT_URL = "http://dashscope-result-hz.oss-cn-hangzhou.aliyuncs.com/tryon.jpg?
 
 @pytest.fixture(autouse=True)
 def _fresh_settings():
+    from django.core.cache import cache
+
     tryon_settings.reload()
+    cache.clear()  # per-address throttle counts
     yield
     tryon_settings.reload()
 

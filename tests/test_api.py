@@ -10,7 +10,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from django_tryon import services
 from django_tryon.models import PersonPhoto, TryOn
 
 from . import images
@@ -241,11 +240,18 @@ def test_daily_limit_per_session_answers_429_with_reset_time(client, top_garment
     assert TryOn.objects.count() == 2
 
 
-def test_failed_jobs_do_not_count(client, top_garment):
+def test_failed_attempts_count_and_only_a_cancel_before_submission_frees_the_slot(client, top_garment):
     with override_settings(TRYON={**BASE, "DAILY_LIMIT_PER_SESSION": 1}):
         first = create(client, top_garment.product).json()["id"]
-        TryOn.objects.filter(public_id=first).update(status="failed")
-        assert create(client, top_garment.product, resolution=1024).status_code == 202
+        TryOn.objects.filter(public_id=first).update(status="failed")  # it may have been billed
+        over = create(client, top_garment.product, resolution=1024)
+        assert over.status_code == 429 and over.json()["error"]["code"] == "quota_exceeded"
+        TryOn.objects.filter(public_id=first).delete()  # deleting a try-on gives nothing back
+        assert create(client, top_garment.product, resolution=1024).status_code == 429
+    with override_settings(TRYON={**BASE, "DAILY_LIMIT_PER_SESSION": 2}):
+        second = create(client, top_garment.product, resolution=1024).json()["id"]
+        assert client.post(f"/tryon/api/tryons/{second}/cancel/").status_code == 200  # still queued: released
+        assert create(client, top_garment.product, resolution=1280).status_code == 202
 
 
 def test_site_budget_in_images_and_money(client, stranger, top_garment):

@@ -60,6 +60,8 @@ def shop(browser, tmp_path_factory):
         SHOP_DEMO_PORT=str(free_port()),
         SHOP_SANDBOX_PORT=str(free_port()),
         SHOP_SANDBOX_LATENCY="1",
+        # Every test shopper comes from 127.0.0.1: the per-address throttle is for strangers, not for this run.
+        SHOP_TRYON_JSON='{"THROTTLE_RATES": {}}',
     )
     with demo_server(env) as (_, base):
         yield base

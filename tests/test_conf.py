@@ -87,3 +87,42 @@ def test_retired_model_on_the_real_service_warns():
 
 def test_checks_are_registered():
     assert check_settings in checks.registry.registry.get_checks()
+
+
+# -- spending and privacy checks (docs/security.rst) -------------------------------------------------
+def test_anonymous_use_without_a_money_budget_warns():
+    with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "DAILY_BUDGET_AMOUNT": None}):
+        assert "django_tryon.W005" in ids(check_settings())
+    with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "DAILY_BUDGET_AMOUNT": None, "ALLOW_ANONYMOUS": False}):
+        assert "django_tryon.W005" not in ids(check_settings())
+
+
+def test_a_model_without_a_price_warns_when_a_budget_is_set():
+    with override_settings(TRYON={"OPTIONS": {"api_key": "k", "model": "aitryon-plus"}, "PRICES": {"aitryon": "0.2"}}):
+        assert "django_tryon.W006" in ids(check_settings())
+
+
+def test_a_public_bucket_warns():
+    from unittest import mock
+
+    from django.core.files.storage import InMemoryStorage
+
+    class PublicS3(InMemoryStorage):
+        querystring_auth = False
+        default_acl = "public-read"
+
+    with mock.patch("django_tryon.storage.get_tryon_storage", return_value=PublicS3()):
+        warning = next(m for m in check_settings() if m.id == "django_tryon.W007")
+    assert "querystring_auth" in warning.msg and "public-read" in warning.msg
+
+
+def test_media_served_by_django_warns():
+    from django.urls import re_path
+    from django.views.static import serve
+
+    from tests import urls
+
+    patterns = [*urls.urlpatterns, re_path(r"^media/(?P<path>.*)$", serve, {"document_root": "/tmp"})]
+    with override_settings(ROOT_URLCONF=type("U", (), {"urlpatterns": patterns})):
+        assert "django_tryon.W007" in ids(check_settings())
+    assert "django_tryon.W007" not in ids(check_settings())

@@ -30,7 +30,7 @@ def sandbox():
 
 @pytest.fixture
 def stack(celery_app, live_server, sandbox):  # noqa: F811
-    requests.post(f"{sandbox}/_sandbox/reset", timeout=5)
+    requests.post(f"{sandbox}/_sandbox/reset", headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
     tryon = {
         "OPTIONS": {"api_key": KEY, "base_url": f"{sandbox}/api/v1", "timeout": [3, 20]},
         "INPUT_URLS": "signed",  # the sandbox downloads every input from the live server
@@ -56,11 +56,11 @@ def wait_all(jobs, worker, timeout=180) -> list[TryOn]:
 
 
 def stats(sandbox) -> dict:
-    return requests.get(f"{sandbox}/_sandbox/stats", timeout=5).json()
+    return requests.get(f"{sandbox}/_sandbox/stats", headers={"Authorization": f"Bearer {KEY}"}, timeout=5).json()
 
 
 def arm(sandbox, spec: str) -> None:
-    assert requests.post(f"{sandbox}/_sandbox/faults", json={"spec": spec}, timeout=5).status_code == 200
+    assert requests.post(f"{sandbox}/_sandbox/faults", headers={"Authorization": f"Bearer {KEY}"}, json={"spec": spec}, timeout=5).status_code == 200
 
 
 def test_twenty_tryons_from_created_to_succeeded(stack, product):

@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import requests
 
 from . import images
@@ -42,6 +41,9 @@ def test_shop_starts_without_a_key(tmp_path):
     env = shop_env(tmp_path)
     checked = manage(env, "check")
     assert checked.returncode == 0 and "no issues (0 silenced)" in checked.stdout
+    debug = "from django.conf import settings; print(settings.DEBUG)"
+    assert manage(env, "shell", "-c", debug).stdout.split()[-1] == "False"  # only `make demo` turns it on
+    assert manage({**env, "SHOP_DEBUG": "1"}, "shell", "-c", debug).stdout.split()[-1] == "True"
     assert manage(env, "migrate", "--noinput").returncode == 0
     seeded = manage(env, "shop_seed")
     assert seeded.returncode == 0 and "4 products, 5 garments" in seeded.stdout
@@ -100,11 +102,17 @@ def test_demo_server_runs_a_tryon_end_to_end(tmp_path):
             DASHSCOPE_API_KEY=fake.api_key,
             DASHSCOPE_BASE_URL=f"{fake.url}/api/v1",
             TRYON_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+            SHOP_TRYON_JSON='{"DAILY_LIMIT_PER_SESSION": 1}',
         )
         with demo_server(env) as (shopper, base):
-            assert "Try it on" in shopper.get(f"{base}/p/1/").text
+            page = requests.get(f"{base}/p/1/", timeout=10)
+            assert "Try it on" in page.text and "sessionid" not in page.cookies  # reads create no session
             bad = try_on(shopper, base, images.jpeg(100, 400))
-            assert "InvalidInputLength" in bad.text and "像素" in bad.text
+            assert bad.status_code == 400 and "InvalidInputLength" in bad.text and "像素" in bad.text
+            damaged = bytearray(images.person_photo())
+            damaged[damaged.index(b"\xff\xda") + 2 : damaged.index(b"\xff\xda") + 4] = b"\xff\xff"
+            broken = try_on(shopper, base, bytes(damaged))  # a marker longer than the file: was a 500
+            assert broken.status_code == 400 and "InvalidURL" in broken.text
             done = try_on(shopper, base, images.person_photo())
             assert "/try/" in done.url
             status, done = wait_for_result(shopper, done)
@@ -114,6 +122,8 @@ def test_demo_server_runs_a_tryon_end_to_end(tmp_path):
             assert result.status_code == 200 and result.headers["Content-Type"] == "image/jpeg"
             assert result.content in fake.results.values()
             assert requests.get(done.url).status_code == 404  # someone else cannot see this try-on
+            over = try_on(shopper, base, images.jpeg(480, 800, seed=9))  # the daily limit of 1: was a 500
+            assert over.status_code == 429 and "quota_exceeded" in over.text and "今日试穿次数已用完" in over.text
 
 
 def test_demo_without_a_key_renders_through_the_sandbox(tmp_path):

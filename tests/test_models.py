@@ -6,6 +6,7 @@ import pytest
 
 from django_tryon import services
 from django_tryon.models import TERMINAL_STATUSES, TRANSITIONS, Garment, TryOn, get_product_model
+from django_tryon.owners import Owner
 
 pytestmark = pytest.mark.django_db
 
@@ -53,8 +54,9 @@ def test_querysets(job, django_user_model):
     assert list(TryOn.objects.queued()) == [job] and not TryOn.objects.in_flight().exists()
     user = django_user_model.objects.create(username="u")
     TryOn.objects.filter(pk=job.pk).update(user=user)
-    assert list(TryOn.objects.for_owner(user=user)) == [job]
-    assert not TryOn.objects.for_owner(owner_key="x").exists() and not TryOn.objects.for_owner().exists()
+    assert list(Owner.of(user).scope(TryOn.objects.all())) == [job]
+    assert not Owner.of(owner_key="x").scope(TryOn.objects.all()).exists()
+    assert not Owner().scope(TryOn.objects.all()).exists()
 
 
 def test_indexes_are_named():

@@ -41,17 +41,42 @@ def s3_storage(s3_endpoint, monkeypatch):
     return s3
 
 
-def test_presigned_storage_url_is_sent_to_the_provider_and_works(s3_storage):
+def stored_photo(s3_storage):
+    """A saved photo whose file lives in the S3 bucket."""
+    from django.utils import timezone
+
+    from django_tryon.models import PersonPhoto
+
     name = s3_storage.save(storage.person_upload_to(None, "p.jpg"), ContentFile(images.person_photo()))
+    return PersonPhoto.objects.create(owner_key="k", consent_at=timezone.now(), image=name).image
+
+
+@pytest.mark.django_db
+def test_presigned_storage_url_is_sent_to_the_provider_and_works(s3_storage):
     with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PUBLIC_BASE_URL": "https://shop.test"}):
-        url = services.input_url(name, get_backend())
+        url = services.input_url(stored_photo(s3_storage), get_backend())
     assert "Signature=" in url and "Expires=" in url  # SigV2 or SigV4 presigned
     assert requests.get(url, timeout=5).content == images.person_photo()
     bare = url.split("?")[0]
     assert requests.get(bare, timeout=5).status_code == 403  # private objects need the signature
 
 
+@pytest.mark.django_db
 def test_signed_strategy_ignores_the_storage_url(s3_storage):
-    name = s3_storage.save(storage.person_upload_to(None, "p.jpg"), ContentFile(images.person_photo()))
+    photo = stored_photo(s3_storage)
     with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PUBLIC_BASE_URL": "https://shop.test", "INPUT_URLS": "signed"}):
-        assert services.input_url(name, get_backend()).startswith("https://shop.test/tryon/files/")
+        assert services.input_url(photo, get_backend()).startswith("https://shop.test/tryon/files/")
+
+
+def test_a_public_bucket_is_reported(s3_endpoint, monkeypatch):
+    """django_tryon.W007 reads django-storages' own settings: unsigned URLs or a public ACL."""
+    from django_tryon.checks import check_settings
+
+    public = S3Storage(bucket_name="shop-media", endpoint_url=s3_endpoint, access_key="test", secret_key="test",
+                       region_name="us-east-1", querystring_auth=False, default_acl="public-read")
+    monkeypatch.setattr(storage, "get_tryon_storage", lambda: public)
+    assert [m.id for m in check_settings()].count("django_tryon.W007") == 1
+    private = S3Storage(bucket_name="shop-media", endpoint_url=s3_endpoint, access_key="test", secret_key="test",
+                        region_name="us-east-1", default_acl="private")
+    monkeypatch.setattr(storage, "get_tryon_storage", lambda: private)
+    assert "django_tryon.W007" not in [m.id for m in check_settings()]

@@ -27,7 +27,7 @@ def sandbox():
 
 @pytest.fixture(autouse=True)
 def _reset(sandbox):
-    requests.post(f"{sandbox}/_sandbox/reset", timeout=5)
+    requests.post(f"{sandbox}/_sandbox/reset", headers=AUTH, timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_submit_rate_limit(sandbox, urls):
     throttled = submit(sandbox, tryon_body(urls))
     if throttled.status_code == 429:
         assert throttled.json()["code"] == "Throttling.RateQuota"
-    assert requests.get(f"{sandbox}/_sandbox/stats", timeout=5).json()["throttled"] >= 1
+    assert requests.get(f"{sandbox}/_sandbox/stats", headers=AUTH, timeout=5).json()["throttled"] >= 1
 
 
 def test_query_rate_limit(sandbox):
@@ -231,7 +231,7 @@ def test_five_tasks_at_a_time_the_rest_wait_pending(sandbox, urls):
     assert wait(sandbox, ids[-1])[0]["output"]["task_status"] == "CANCELED"
     too_late = requests.post(f"{sandbox}/api/v1/tasks/{ids[0]}/cancel", headers=AUTH, timeout=5)
     assert too_late.status_code == 400 and too_late.json()["code"] == "UnsupportedOperation"
-    stats = requests.get(f"{sandbox}/_sandbox/stats", timeout=5).json()
+    stats = requests.get(f"{sandbox}/_sandbox/stats", headers=AUTH, timeout=5).json()
     assert stats["max_concurrency_seen"]["aitryon"] == 5
 
 
@@ -250,7 +250,7 @@ def test_unknown_foreign_and_expired_tasks(sandbox, urls):
     out, _ = wait(sandbox, task_id)
     foreign = requests.get(f"{sandbox}/api/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {OTHER_KEY}"}, timeout=5)
     assert foreign.json()["output"]["task_status"] == "UNKNOWN"
-    requests.post(f"{sandbox}/_sandbox/clock", json={"advance": 25 * 3600}, timeout=5)
+    requests.post(f"{sandbox}/_sandbox/clock", headers=AUTH, json={"advance": 25 * 3600}, timeout=5)
     assert wait(sandbox, task_id)[0]["output"]["task_status"] == "UNKNOWN"
     expired = requests.get(out["output"]["image_url"], timeout=5)
     assert expired.status_code == 403 and b"AccessDenied" in expired.content
@@ -324,11 +324,11 @@ def test_task_faults(sandbox, urls, fault, code):
 
 
 def test_programmed_faults_are_spent(sandbox, urls):
-    armed = requests.post(f"{sandbox}/_sandbox/faults", json={"spec": "submit=503*2"}, timeout=5).json()
+    armed = requests.post(f"{sandbox}/_sandbox/faults", headers=AUTH, json={"spec": "submit=503*2"}, timeout=5).json()
     assert armed["faults"] == ["submit=503*2"]
     codes = [submit(sandbox, tryon_body(urls)).status_code for _ in range(3)]
     assert codes == [503, 503, 200]
-    bad = requests.post(f"{sandbox}/_sandbox/faults", json={"spec": "nowhere=1"}, timeout=5)
+    bad = requests.post(f"{sandbox}/_sandbox/faults", headers=AUTH, json={"spec": "nowhere=1"}, timeout=5)
     assert bad.status_code == 400
 
 
@@ -414,4 +414,31 @@ def test_our_backend_treats_timeouts_and_drops_as_retryable(sandbox, urls):
 
 
 def arm(sandbox, spec):
-    assert requests.post(f"{sandbox}/_sandbox/faults", json={"spec": spec}, timeout=5).status_code == 200
+    assert requests.post(f"{sandbox}/_sandbox/faults", headers=AUTH, json={"spec": spec}, timeout=5).status_code == 200
+
+
+# -- the sandbox on a developer's machine (docs/security.rst) --------------------------------------
+def test_control_endpoints_need_the_key(sandbox):
+    for method, path in (("get", "stats"), ("post", "reset"), ("post", "clock"), ("post", "faults")):
+        anonymous = requests.request(method, f"{sandbox}/_sandbox/{path}", json={}, timeout=5)
+        assert anonymous.status_code == 401 and anonymous.json()["code"] == "InvalidApiKey", path
+        wrong = requests.request(method, f"{sandbox}/_sandbox/{path}", json={}, timeout=5,
+                                 headers={"Authorization": "Bearer sk-nope"})
+        assert wrong.status_code == 401, path
+    assert requests.get(f"{sandbox}/_sandbox/stats", headers=AUTH, timeout=5).status_code == 200
+    assert requests.get(f"{sandbox}/_sandbox/health", timeout=5).status_code == 200  # readiness probe stays open
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1.evil.example", "10.0.0.5"])
+def test_foreign_host_headers_are_refused(sandbox, host):
+    """A page on another name that rebinds its DNS to 127.0.0.1 sends its own Host: refused before anything runs."""
+    for path in ("/_sandbox/health", "/api/v1/tasks/x", "/_sandbox/reset"):
+        response = requests.get(f"{sandbox}{path}", headers={**AUTH, "Host": host}, timeout=5)
+        assert response.status_code == 421 and response.json()["code"] == "InvalidHost", (host, path)
+    assert requests.get(f"{sandbox}/_sandbox/health", headers={"Host": "localhost:1"}, timeout=5).status_code == 200
+
+
+def test_allowed_host_option():
+    with sandbox_process("--allowed-host", "sandbox.internal") as url:
+        assert requests.get(f"{url}/_sandbox/health", headers={"Host": "sandbox.internal"}, timeout=5).status_code == 200
+        assert requests.get(f"{url}/_sandbox/health", headers={"Host": "other.internal"}, timeout=5).status_code == 421

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from django_tryon.validators import MAX_BYTES, MIN_BYTES, check_image, validate_tryon_image
 from django_tryon.exceptions import TryOnValidationError
@@ -173,3 +175,113 @@ def test_a_checked_upload_is_not_decoded_twice(monkeypatch):
     validate_tryon_image(upload)
     monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded twice"))
     assert check_image(upload.file).width == 300
+
+
+# -- malformed files: every decoder failure is a validation error, never another exception ----------
+def _seeds() -> dict[str, bytes]:
+    """One small valid file of every accepted format and flavour (each at least 5 KB)."""
+    rgb = noise_image(160, 170, seed=11)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: takes the normalizing path
+    png_text = PngInfo()
+    png_text.add_text("comment", "x" * 2000, zip=True)  # a zTXt chunk
+    mpo = io.BytesIO()
+    rgb.save(mpo, "MPO", save_all=True, append_images=[noise_image(160, 170, seed=12)])
+    return {
+        "jpeg": jpeg(160, 170, seed=2),
+        "jpeg-progressive-exif": encode(rgb, "JPEG", quality=85, progressive=True, exif=exif),
+        "png": encode(rgb, "PNG"),
+        "png-rgba-ztxt": encode(noise_image(160, 170, mode="RGBA", seed=3), "PNG", pnginfo=png_text),
+        "png-palette": encode(noise_image(160, 170, mode="P", seed=4), "PNG"),
+        "bmp": encode(rgb, "BMP"),
+        "bmp-palette": encode(noise_image(160, 170, mode="P", seed=5), "BMP"),
+        "mpo": mpo.getvalue(),
+        "webp": encode(rgb, "WEBP", quality=90),
+    }
+
+
+def _mutations(data: bytes, rnd) -> bytes:
+    """One seeded mutation: bit flips, random bytes, 0xFF/0x00 runs (lengths, counts), a cut, a splice."""
+    buf = bytearray(data)
+    kind = rnd.randrange(6)
+    if kind == 0:
+        for _ in range(rnd.randint(1, 8)):
+            i = rnd.randrange(len(buf))
+            buf[i] ^= 1 << rnd.randrange(8)
+    elif kind == 1:
+        for _ in range(rnd.randint(1, 4)):
+            buf[rnd.randrange(len(buf))] = rnd.randrange(256)
+    elif kind == 2:  # header fields: sizes, lengths, offsets
+        i = rnd.randrange(min(len(buf), 200))
+        buf[i : i + rnd.randint(1, 4)] = bytes([rnd.choice((0x00, 0xFF, 0x7F, 0x80))]) * rnd.randint(1, 4)
+    elif kind == 3:
+        del buf[rnd.randrange(max(1, len(buf) // 8), len(buf)) :]
+    elif kind == 4:
+        i, j = rnd.randrange(len(buf)), rnd.randrange(len(buf))
+        buf[i:i] = buf[j : j + rnd.randint(1, 64)]
+    else:
+        i = rnd.randrange(len(buf))
+        buf[i:i] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 32)))
+    return bytes(buf).ljust(MIN_BYTES, b"\0")
+
+
+def _assert_sendable(checked) -> None:
+    """What we accept must be what we promise to send: a complete still image within the rules."""
+    assert MIN_BYTES <= len(checked.content) <= MAX_BYTES
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # kept as sent: a corrupt EXIF block is the provider's to skip
+        image = Image.open(io.BytesIO(checked.content))
+        image.load()
+        assert image.format == checked.format and image.size == (checked.width, checked.height)
+    assert 150 < checked.width <= 4096 and 150 < checked.height <= 4096
+
+
+def test_fuzzed_files_give_validation_errors_only(caplog):
+    """Thousands of seeded mutations of every accepted format: each is either accepted as a sendable
+    image or refused with the app's error, and no decoder failure is of a kind we do not know."""
+    import random
+    from collections import Counter
+
+    rnd = random.Random(20261202)
+    outcomes: Counter = Counter()
+    for name, seed in _seeds().items():
+        for _ in range(450):
+            data = _mutations(seed, rnd)
+            try:
+                checked = check_image(data)
+            except TryOnValidationError as err:
+                assert err.code in ("InvalidURL", "InvalidInputLength")
+                outcomes[f"{name}:{type(err.__cause__).__name__ if err.__cause__ else err.code}"] += 1
+            else:
+                _assert_sendable(checked)
+                outcomes[f"{name}:accepted"] += 1
+    assert sum(outcomes.values()) == 9 * 450
+    assert not [r for r in caplog.records if "unexpected" in r.getMessage()], outcomes
+    refused_by_decoder = sum(n for key, n in outcomes.items() if not key.endswith((":accepted", ":InvalidURL",
+                                                                                   ":InvalidInputLength")))
+    assert refused_by_decoder > 100  # the mutations do reach the decoders
+
+
+def test_jpeg_marker_longer_than_the_file():
+    data = bytearray(jpeg(160, 170, seed=2))
+    sos = data.index(b"\xff\xda")
+    data[sos + 2 : sos + 4] = b"\xff\xff"  # a segment length past the end of the file
+    assert code_of(bytes(data)) == "InvalidURL"
+
+
+def test_unsupported_bmp_header():
+    data = bytearray(encode(noise_image(160, 170), "BMP"))
+    data[14:18] = struct.pack("<I", 17)  # no such DIB header size
+    assert code_of(bytes(data)) == "InvalidURL"
+
+
+def test_png_ztxt_bomb():
+    """A compressed text chunk that inflates past Pillow's limit is refused, not decompressed."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    png = encode(noise_image(160, 170), "PNG")
+    bomb = chunk(b"zTXt", b"comment\0\0" + zlib.compress(b"A" * 64 * 1024 * 1024, 9))
+    data = png[:33] + bomb + png[33:]
+    assert code_of(data) == "InvalidURL"

@@ -132,3 +132,17 @@ def test_every_widget_string_is_in_the_catalogs():
     assert in_template and in_script
     assert in_template <= set(_po_entries(LOCALE / "django.po"))
     assert in_script <= set(_po_entries(LOCALE / "djangojs.po"))
+
+
+def test_the_widget_explains_every_limit_the_api_answers():
+    """429 codes each get their own sentence in the widget (no "something went wrong" for a daily limit)."""
+    import re
+    from pathlib import Path
+
+    import django_tryon
+
+    script = (Path(django_tryon.__file__).parent / "static/django_tryon/tryon.js").read_text()
+    table = script[script.index("const messages = {") : script.index("};", script.index("const messages = {"))]
+    codes = set(re.findall(r"^\s*(\w+):", table, re.M))
+    assert {"quota_exceeded", "budget_exceeded", "queue_full", "rate_limited"} <= codes
+    assert "today" in re.search(r'quota_exceeded: gettext\("([^"]+)"', table).group(1)

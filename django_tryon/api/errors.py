@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from django.utils import translation
+from django.utils import timezone, translation
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -49,9 +51,13 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
         response = envelope(exc.code, exc.message, None, status.HTTP_429_TOO_MANY_REQUESTS,
                             reset_at=exc.reset_at.isoformat() if exc.reset_at else None)
         if exc.reset_at is not None:
-            from django.utils import timezone
-
-            response["Retry-After"] = str(max(1, int((exc.reset_at - timezone.now()).total_seconds())))
+            response["Retry-After"] = str(max(1, math.ceil((exc.reset_at - timezone.now()).total_seconds())))
+        return response
+    if isinstance(exc, exceptions.Throttled):
+        wait = max(1, math.ceil(exc.wait or 1))
+        response = envelope("rate_limited", "", None, status.HTTP_429_TOO_MANY_REQUESTS,
+                            reset_at=(timezone.now() + timedelta(seconds=wait)).isoformat())
+        response["Retry-After"] = str(wait)
         return response
     if isinstance(exc, TryOnValidationError):
         return envelope(exc.code, exc.message, getattr(exc, "field", None))
@@ -71,8 +77,6 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
     for kind, (code, status_code) in DRF_CODES.items():
         if isinstance(exc, kind):
             return envelope(code, str(exc.detail), None, status_code)
-    if isinstance(exc, exceptions.Throttled):
-        return envelope("quota_exceeded", str(exc.detail), None, status.HTTP_429_TOO_MANY_REQUESTS)
     if isinstance(exc, exceptions.APIException):
         return envelope("InvalidParameter", str(exc.detail), None, exc.status_code)
     return None

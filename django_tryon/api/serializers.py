@@ -9,15 +9,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import services
+from ..owners import request_owner
 from ..messages import message_for
 from ..models import Garment, PersonPhoto, TryOn, get_product_model
 from ..storage import signed_path
 
 
 def _owned_photo(request: Any, public_id: Any) -> PersonPhoto:
-    from .views import owner_filter
-
-    photo = PersonPhoto.objects.filter(public_id=public_id, **owner_filter(request)).first()
+    photo = request_owner(request).scope(PersonPhoto.objects.filter(public_id=public_id)).first()
     if photo is None:
         raise serializers.ValidationError({"person_photo": ["No such saved photo."]}, code="not_found")
     return photo
@@ -92,7 +91,7 @@ class TryOnSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_result_url(self, job: TryOn) -> str | None:
         """A signed URL of the result, valid SIGNED_URL_TTL seconds (only ever given to the owner)."""
-        return signed_path(job.result_image.name) if job.status == "succeeded" and job.result_image else None
+        return signed_path(job.result_image) if job.status == "succeeded" and job.result_image else None
 
     @extend_schema_field({"type": "object", "nullable": True,
                           "properties": {"code": {"type": "string"}, "message": {"type": "string"}}})
@@ -119,7 +118,7 @@ class PhotoSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField())
     def get_image_url(self, photo: PersonPhoto) -> str:
-        return signed_path(photo.image.name)
+        return signed_path(photo.image)
 
 
 class GarmentSerializer(serializers.ModelSerializer):
@@ -132,4 +131,4 @@ class GarmentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField())
     def get_image_url(self, garment: Garment) -> str:
-        return signed_path(garment.image.name)
+        return signed_path(garment.image)

@@ -12,14 +12,17 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import BasePermission
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import services
+from ..owners import request_owner
 from ..conf import tryon_settings
 from ..models import Garment, PersonPhoto, TryOn, get_product_model
 from . import errors
+from .throttling import throttles_for
 from .serializers import (
     GarmentSerializer,
     PhotoCreateSerializer,
@@ -27,26 +30,6 @@ from .serializers import (
     TryOnCreateSerializer,
     TryOnSerializer,
 )
-
-
-def session_owner_key(request: Any) -> str:
-    session = request.session
-    if not session.session_key:
-        session.save()
-    return services.owner_key_for_session(session.session_key)
-
-
-def owner_filter(request: Any) -> dict[str, Any]:
-    """Queryset filter for what the requester owns: their user, or their anonymous session."""
-    user = request.user
-    if user.is_authenticated:
-        return {"user": user}
-    return {"user__isnull": True, "owner_key": session_owner_key(request)}
-
-
-def owner_kwargs(request: Any) -> dict[str, Any]:
-    user = request.user
-    return {"user": user, "owner_key": ""} if user.is_authenticated else {"user": None, "owner_key": session_owner_key(request)}
 
 
 class ShopperPermission(BasePermission):
@@ -68,15 +51,37 @@ class Pagination(PageNumberPagination):
 
 
 class TryOnAPIMixin:
-    """Shared by the try-on views: settings-driven authentication, the error envelope, owner-only data."""
+    """Shared by the try-on views: authentication, CSRF, throttles, the error envelope, owner-only data."""
 
     permission_classes = (ShopperPermission,)
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
+    #: Per-address throttle scope (``TRYON["THROTTLE_RATES"]``) of each view action that creates or uploads.
+    throttle_scopes: dict[str, str] = {}
 
     def get_authenticators(self) -> list[Any]:
         classes = getattr(self, "authentication_classes_override", None) or tryon_settings.API_AUTHENTICATION_CLASSES
         return [cls() for cls in classes]
+
+    def get_throttles(self) -> list[Any]:
+        scope = self.throttle_scopes.get(getattr(self, "action", None) or "")
+        return throttles_for(scope) if scope else []
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """CSRF for every unsafe request that no token authenticated (session users and anonymous shoppers).
+
+        Only an authenticator that returns credentials (``request.auth``: a token) lifts it: a browser
+        sends cookies and HTTP Basic credentials by itself, never a token. An ``Authorization`` header
+        that no authenticator accepted changes nothing.
+        """
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        if request.method not in SAFE_METHODS and request.auth is None:
+            SessionAuthentication().enforce_csrf(request)
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        response["Cache-Control"] = "private, no-store"  # signed URLs of personal photos; never cache
+        return response
 
     def get_exception_handler(self) -> Any:
         return errors.handle
@@ -88,9 +93,10 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
     serializer_class = TryOnSerializer
     pagination_class = Pagination
     parser_classes = (MultiPartParser, FormParser, JSONParser)
+    throttle_scopes = {"create": "create", "retry": "create"}
 
     def get_queryset(self) -> Any:
-        return TryOn.objects.filter(**owner_filter(self.request)).order_by("-created_at")
+        return request_owner(self.request).scope(TryOn.objects.all()).order_by("-created_at")
 
     @extend_schema(request=TryOnCreateSerializer, responses={202: TryOnSerializer})
     def create(self, request: Request) -> Response:
@@ -106,7 +112,7 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
             bottom_garment=values.get("bottom_garment"),
             resolution=values.get("resolution"),
             restore_face=values.get("restore_face"),
-            **owner_kwargs(request),
+            **request_owner(request).fields(),
         )
         location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{job.public_id}/")
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
@@ -120,7 +126,7 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, id: str) -> Response:
         job = self.get_object()
-        if not services.retry(job):
+        if not services.retry(job, owner=request_owner(request)):
             return errors.envelope("not_retryable", "", None, status.HTTP_409_CONFLICT)
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -140,16 +146,17 @@ class PhotoViewSet(TryOnAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet
 
     serializer_class = PhotoSerializer
     parser_classes = (MultiPartParser, FormParser)
+    throttle_scopes = {"create": "upload"}
 
     def get_queryset(self) -> Any:
-        return PersonPhoto.objects.filter(**owner_filter(self.request)).order_by("-created_at")
+        return request_owner(self.request).scope(PersonPhoto.objects.all()).order_by("-created_at")
 
     @extend_schema(request=PhotoCreateSerializer, responses={201: PhotoSerializer})
     def create(self, request: Request) -> Response:
         data = PhotoCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         photo = services.save_photo(image=data.validated_data["image"], consent=data.validated_data["consent"],
-                                    **owner_kwargs(request))
+                                    **request_owner(request).fields())
         return Response(self.get_serializer(photo).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={204: OpenApiResponse(description="The photo and its file are deleted.")})

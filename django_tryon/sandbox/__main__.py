@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-check-person", action="store_true", help="render any photo with a detectable body")
     parser.add_argument("--public-url", default="", help="base URL for result and upload links (default: as requested)")
     parser.add_argument("--seed", type=int, default=None, help="seed for latencies and fault probabilities")
+    parser.add_argument("--allowed-host", action="append", dest="allowed_hosts", metavar="HOST", default=[],
+                        help="a Host name to answer besides localhost (repeatable; '*' for any)")
     parser.add_argument("--quiet", action="store_true", help="no request log")
     args = parser.parse_args(argv)
     try:
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         concurrency_policy=args.concurrency_policy, submit_rate=args.submit_rate, query_rate=args.query_rate,
         faults=args.faults, fault_timeout=args.fault_timeout, check_person=not args.no_check_person,
         public_url=args.public_url, seed=args.seed,
+        allowed_hosts=(*args.allowed_hosts, *([args.host] if args.host not in ("0.0.0.0", "::") else [])),
     )
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -118,10 +118,16 @@ def create_app(config: Config | None = None) -> Flask:
         return fault or store.faults.take("task")
 
     # -- cross-cutting -----------------------------------------------------------------------------
+    allowed_hosts = config.host_names()
+
     @app.before_request
     def authenticate() -> Response | None:
         g.request_id = store.new_id()
-        if not request.path.startswith(API):
+        if allowed_hosts is not None and (request.host or "").rsplit(":", 1)[0].strip("[]").lower() not in allowed_hosts:
+            # DNS rebinding: a web page on evil.example resolving to 127.0.0.1 must not drive the sandbox.
+            return reply({"code": "InvalidHost", "message": f"Host {request.host!r} is not served here."}, 421)
+        control = request.path.startswith("/_sandbox/") and request.path != "/_sandbox/health"
+        if not (request.path.startswith(API) or control):
             return None
         header = request.headers.get("Authorization", "")
         if not header:

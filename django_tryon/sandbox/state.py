@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from .faults import FaultBook
 
@@ -41,6 +42,17 @@ class Config:
     check_person: bool = True
     public_url: str = ""  # base of URLs the sandbox hands out (results, uploads); default from the request
     seed: int | None = None
+    #: Host names the sandbox answers besides localhost (and public_url's host); "*" answers any.
+    allowed_hosts: tuple[str, ...] = ()
+
+    def host_names(self) -> frozenset[str] | None:
+        """The Host header names served (None: any), so a DNS-rebinding page cannot reach the sandbox."""
+        if "*" in self.allowed_hosts:
+            return None
+        names = {"localhost", "127.0.0.1", "::1", *(h.lower() for h in self.allowed_hosts)}
+        if self.public_url:
+            names.add((urlsplit(self.public_url).hostname or "").lower())
+        return frozenset(names)
 
     def duration(self, model: str, rnd: Any) -> float:
         low, high = DEFAULT_LATENCY.get(model, (15.0, 30.0))

@@ -1,8 +1,10 @@
 """Settings of the example shop: embedded defaults (SQLite, local files, a file-system Celery broker).
 
-Environment variables: DASHSCOPE_API_KEY, DASHSCOPE_BASE_URL, DASHSCOPE_MODEL, TRYON_PUBLIC_BASE_URL.
+Environment variables: DASHSCOPE_API_KEY, DASHSCOPE_BASE_URL, DASHSCOPE_MODEL, TRYON_PUBLIC_BASE_URL,
+SHOP_DEBUG (1 in `make demo`, off otherwise), SHOP_TRYON_BACKEND, SHOP_TRYON_JSON (more TRYON keys).
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -11,7 +13,8 @@ VAR_DIR = Path(os.environ.get("SHOP_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = os.environ.get("SHOP_SECRET_KEY", "example-shop-not-for-production")
-DEBUG = os.environ.get("SHOP_DEBUG", "1") == "1"
+# Off unless asked for: `make demo` sets SHOP_DEBUG=1 for the local demo; any other start runs without it.
+DEBUG = os.environ.get("SHOP_DEBUG", "0") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
 INSTALLED_APPS = [
@@ -99,6 +102,8 @@ TRYON = {
 if os.environ.get("SHOP_TRYON_BACKEND") == "local":  # the engine inside the worker, no HTTP at all
     SHOP_USES_SANDBOX = False
     TRYON = {"BACKEND": "django_tryon.backends.local.LocalBackend", "OPTIONS": {"work_dir": str(VAR_DIR / "tryon-work")}}
+# Any other TRYON key, as JSON: SHOP_TRYON_JSON='{"DAILY_LIMIT_PER_SESSION": 1}' make demo
+TRYON.update(json.loads(os.environ.get("SHOP_TRYON_JSON") or "{}"))
 
 # -- Celery: a file-system broker, so no Redis or RabbitMQ is needed -----------------------------
 BROKER_DIR = VAR_DIR / "broker"

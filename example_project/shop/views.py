@@ -5,6 +5,8 @@ The product page keeps a plain form as the no-JavaScript fallback of the widget.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,9 +15,11 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from django_tryon import services
-from django_tryon.exceptions import TryOnConfigurationError, TryOnValidationError
+from django_tryon.api.throttling import throttle_wait
+from django_tryon.exceptions import TryOnConfigurationError, TryOnError, TryOnQuotaExceeded
 from django_tryon.messages import message_for
 from django_tryon.models import TryOn
+from django_tryon.owners import request_owner
 
 from .models import Product
 
@@ -27,10 +31,9 @@ class TryOnForm(forms.Form):
     )
 
 
-def _owner_key(request: HttpRequest) -> str:
-    if not request.session.session_key:
-        request.session.save()
-    return services.owner_key_for_session(request.session.session_key)
+def _mine(request: HttpRequest) -> Any:
+    """The visitor's own try-ons (none for a visitor without a session: reads never create one)."""
+    return request_owner(request).scope(TryOn.objects.all())
 
 
 def product_list(request: HttpRequest) -> HttpResponse:
@@ -43,34 +46,38 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     garments = list(product.tryon_garments.filter(is_active=True))
     form = TryOnForm(request.POST or None, request.FILES or None)
     errors: dict[str, str] = {}
+    status = 200
     if request.method == "POST" and form.is_valid():
+        wait = throttle_wait(request, "create")  # the same per-address limit as the REST API
         try:
+            if wait is not None:
+                raise TryOnQuotaExceeded(code="rate_limited")
             job = services.create_tryon(
-                person_image=form.cleaned_data["person_image"],
-                product=product,
-                user=request.user,
-                owner_key=_owner_key(request),
+                person_image=form.cleaned_data["person_image"], product=product, **request_owner(request).fields()
             )
-        except TryOnValidationError as err:
-            errors = {"en": err.message, "zh": err.messages()["zh-hans"], "code": err.code}
-        except TryOnConfigurationError as err:
-            errors = {"en": str(err), "zh": message_for("ConfigurationError", "zh-hans"), "code": "ConfigurationError"}
+        except (TryOnError, TryOnConfigurationError) as err:
+            code = getattr(err, "code", "ConfigurationError")
+            errors = {"en": message_for(code, "en", getattr(err, "message", "")), "zh": message_for(code, "zh-hans"),
+                      "code": code}
+            status = 429 if isinstance(err, TryOnQuotaExceeded) else 503 if code == "ConfigurationError" else 400
         else:
             return redirect("shop:tryon_detail", public_id=job.public_id)
+    elif request.method == "POST":
+        status = 400
     context = {
         "product": product,
         "garments": garments,
         "form": form,
         "errors": errors,
         "offline": settings.SHOP_USES_SANDBOX or settings.TRYON["BACKEND"].endswith("LocalBackend"),
-        "recent": TryOn.objects.for_owner(request.user, _owner_key(request)).filter(product=product)[:5],
+        "recent": _mine(request).filter(product=product)[:5],
     }
-    return render(request, "shop/product_detail.html", context)
+    return render(request, "shop/product_detail.html", context, status=status)
 
 
 def my_tryons(request: HttpRequest) -> HttpResponse:
     """The shopper's own try-ons, newest first, with their results."""
-    jobs = list(TryOn.objects.for_owner(request.user, _owner_key(request)).select_related("product")[:50])
+    jobs = list(_mine(request).select_related("product")[:50])
     language = get_language() or "en"
     for job in jobs:
         job.friendly_error = message_for(job.error_code, language, job.error_message) if job.error_code else ""
@@ -78,7 +85,7 @@ def my_tryons(request: HttpRequest) -> HttpResponse:
 
 
 def tryon_detail(request: HttpRequest, public_id: str) -> HttpResponse:
-    job = TryOn.objects.for_owner(request.user, _owner_key(request)).filter(public_id=public_id).first()
+    job = _mine(request).filter(public_id=public_id).first()
     if job is None:
         raise Http404("No such try-on")  # other shoppers' jobs do not exist for you
     if request.method == "POST" and request.POST.get("action") == "delete":

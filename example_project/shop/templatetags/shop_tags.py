@@ -8,4 +8,4 @@ register = template.Library()
 @register.filter
 def signed(field_file) -> str:
     """A signed, expiring URL for a stored file (person photos are never public)."""
-    return signed_path(field_file.name) if field_file else ""
+    return signed_path(field_file) if field_file else ""

@@ -43,7 +43,8 @@ class Command(BaseCommand):
             ))
         self.stdout.write(self.style.SUCCESS(f"Example shop: http://{opts['addrport']}/  (admin: /admin/, admin / admin)"))
         try:
-            call_command("runserver", opts["addrport"], use_reloader=False)
+            # Static files come from runserver in DEBUG and with --insecure otherwise (a local demo only).
+            call_command("runserver", opts["addrport"], use_reloader=False, insecure_serving=not settings.DEBUG)
         finally:
             for child in children:
                 child.terminate()
