@@ -185,7 +185,12 @@ class TryOnAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Retry selected try-ons"))
     def retry_selected(self, request: HttpRequest, queryset: Any) -> None:
-        n = sum(services.retry(job) for job in queryset.filter(status__in=("failed", "canceled")))
+        n = 0
+        for job in queryset.filter(status__in=("failed", "canceled")):
+            try:
+                n += services.retry(job)  # the merchant's retry: only the site budget applies
+            except TryOnError as err:
+                self.message_user(request, f"{job.public_id}: {err.message}", messages.ERROR)
         self._report(request, n, "%d try-on was queued again.", "%d try-ons were queued again.")
 
     @admin.action(description=_("Refresh selected try-ons from the provider now"))

@@ -104,6 +104,17 @@ def test_rerun_with_aitryon_plus(client, superuser, job):
     assert rerun.model_name == "aitryon-plus" and rerun.product == job.product and rerun.person_image.name != job.person_image.name
 
 
+def test_merchant_actions_respect_the_site_budget(client, superuser, job, settings):
+    """The merchant's retry and re-run are paid attempts too: past the budget they explain, not crash."""
+    settings.TRYON = {**settings.TRYON, "DAILY_BUDGET_IMAGES": 1}
+    TryOn.objects.filter(pk=job.pk).update(status="failed")
+    client.force_login(superuser)
+    for action in ("retry_selected", "rerun_plus_selected"):
+        response = act(client, action, job)
+        assert response.status_code == 200 and "daily try-on budget is used up" in response.content.decode()
+    assert TryOn.objects.get(pk=job.pk).status == "failed" and TryOn.objects.count() == 1
+
+
 def test_refresh_polls_the_provider(client, superuser, job, dashscope):
     dashscope.submit_ok()
     dashscope.task("RUNNING")

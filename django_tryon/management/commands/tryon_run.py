@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from ... import services
-from ...exceptions import TryOnConfigurationError, TryOnValidationError
+from ...exceptions import TryOnConfigurationError, TryOnQuotaExceeded, TryOnValidationError
 
 EXIT_FAILED = 1  # the provider (or the deadline) failed the job
 EXIT_INVALID = 2  # bad input: nothing was sent or charged
@@ -51,6 +51,8 @@ class Command(BaseCommand):
             )
         except TryOnValidationError as err:
             raise CommandError(f"{getattr(err, 'field', 'input')}: {err}", returncode=EXIT_INVALID) from None
+        except TryOnQuotaExceeded as err:  # the site's daily budget applies to the merchant's runs too
+            raise CommandError(str(err), returncode=EXIT_FAILED) from None
         except TryOnConfigurationError as err:
             raise CommandError(str(err), returncode=EXIT_CONFIG) from None
         self.stderr.write(f"try-on {job.public_id}: submitting to {job.backend} ({job.model_name})…")
