@@ -120,7 +120,10 @@ def test_cancel_while_pending_then_retry(stack, product):
     top = make_garment(product, "top")
     arm(sandbox, "task=slow:10*5")  # five slow tasks fill the model's five slots
     busy = [services.create_tryon(person_image=person, top_garment=top) for _ in range(5)]
-    time.sleep(1.0)
+    deadline = time.monotonic() + 30
+    while TryOn.objects.filter(pk__in=[j.pk for j in busy], status__in=("submitted", "running")).count() < 5:
+        assert time.monotonic() < deadline, "the five slow tasks were not all accepted"
+        time.sleep(0.1)
     waiting = services.create_tryon(person_image=person, top_garment=top)
     deadline = time.monotonic() + 30
     while TryOn.objects.get(pk=waiting.pk).status != "submitted" and time.monotonic() < deadline:
