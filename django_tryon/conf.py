@@ -28,15 +28,29 @@ DEFAULTS: dict[str, Any] = {
     # Default try-on parameters (the provider's meaning).
     "DEFAULT_RESOLUTION": -1,
     "RESTORE_FACE": True,
-    # Polling: first poll near the backend's typical duration, then every POLL_INTERVAL seconds,
+    # Polling adapts to the durations observed per model (docs/lifecycle.rst): the first poll near the
+    # early end of recent jobs, then short steps between MIN_POLL_INTERVAL and POLL_INTERVAL seconds,
     # until POLL_DEADLINE seconds after submission (then the job fails with code "Timeout").
     "POLL_INTERVAL": 3,
-    # Seconds before the first poll; None = the backend's typical duration for the model (aitryon ≈ 15 s).
+    "MIN_POLL_INTERVAL": 0.05,
+    # Seconds before the first poll; None = adaptive (observed durations, else the backend's typical one).
     "FIRST_POLL_DELAY": None,
     "POLL_DEADLINE": 600,
-    # Retryable errors (429, 5xx, timeouts): how many times, and the backoff ceiling in seconds.
+    # Retryable errors (5xx, timeouts): how many in a row per step, and the backoff ceiling in seconds.
+    # A provider 429 sends the job back to the queue without counting.
     "MAX_RETRIES": 6,
     "RETRY_BACKOFF_MAX": 300,
+    # A provider task that FAILED with a transient code (InternalError.Algo, ...) is submitted again this often.
+    "TRANSIENT_RESUBMITS": 1,
+    # Several provider keys (accounts or regions): each entry overrides OPTIONS (e.g. api_key, base_url)
+    # and may set "name", "max_concurrency" and "submit_rate". Empty: one key, from OPTIONS.
+    "KEY_POOL": [],
+    # The dispatcher: how long a worker may hold a job for one step (longer than the backend's HTTP
+    # timeouts), and how late a step may be before the tick (django_tryon.tick_tryons) takes it over.
+    "LEASE_SECONDS": 45,
+    "TICK_GRACE": 3,
+    # A job still queued this many seconds after it was created fails with code "Timeout".
+    "QUEUE_DEADLINE": 3600,
     # Log every request and response to the provider (Authorization redacted). Development only.
     "DEBUG_API_REQUESTS": False,
     # REST API: may shoppers who are not logged in use it (owned by their session)?
@@ -85,6 +99,8 @@ class TryOnSettings:
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
         self._user: dict[str, Any] | None = None
+        #: Bumped by every reload: caches built from the settings (backends) compare it.
+        self.generation = 0
 
     @property
     def user_settings(self) -> dict[str, Any]:
@@ -115,6 +131,7 @@ class TryOnSettings:
     def reload(self) -> None:
         self._cache.clear()
         self._user = None
+        self.generation += 1
 
 
 def _import(name: str, value: Any) -> Any:

@@ -54,7 +54,7 @@ def figures(now: Any = None) -> dict[str, Any]:
         day = by_status(TryOn.objects.filter(created_at__gte=start, created_at__lt=start + timedelta(days=1)))
         days.append({"date": start.date(), "succeeded": day.get("succeeded", 0), "failed": day.get("failed", 0),
                      "other": sum(n for s, n in day.items() if s not in ("succeeded", "failed"))})
-    in_flight = TryOn.objects.in_flight().count()
+    in_flight = TryOn.objects.active().count()
     try:
         from .backends import get_backend
 

@@ -131,31 +131,48 @@ class PersonPhoto(models.Model):
         return f"PersonPhoto {self.public_id}"
 
 
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
+class Status(models.TextChoices):
+    """A try-on's status (see docs/lifecycle.rst). ``TryOn.Status`` is the same class."""
+
+    QUEUED = "queued", _("Queued")
+    SUBMITTING = "submitting", _("Submitting")
+    SUBMITTED = "submitted", _("Submitted")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELED = "canceled", _("Canceled")
+
+
+#: Finished for good (a retry starts a new attempt from failed or canceled).
+TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
+#: Admitted by the dispatcher: holding one of the provider's slots until the provider ends the task.
+ACTIVE = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING)
+#: Accepted by the provider: the task has a remote id and is polled.
+IN_FLIGHT = (Status.SUBMITTED, Status.RUNNING)
+#: Not finished: waiting in our queue or active.
+UNFINISHED = (Status.QUEUED, *ACTIVE)
+#: Ended without a result.
+ENDED_BADLY = (Status.FAILED, Status.CANCELED)
+TERMINAL_STATUSES = frozenset(TERMINAL)
 
 #: Allowed status moves (see docs/lifecycle.rst). Terminal states leave only through retry.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "queued": ("submitting", "canceled", "failed"),
-    "submitting": ("submitted", "queued", "failed", "canceled"),
-    "submitted": ("running", "succeeded", "failed", "canceled"),
-    "running": ("succeeded", "failed", "canceled"),
-    "succeeded": (),
-    "failed": ("queued",),
-    "canceled": ("queued",),
+    Status.QUEUED: (Status.SUBMITTING, Status.CANCELED, Status.FAILED),
+    # back to queued: the provider proved it did not take the task (429, 5xx): wait for a slot again
+    Status.SUBMITTING: (Status.SUBMITTED, Status.QUEUED, Status.FAILED, Status.CANCELED),
+    # back to queued: a transient task failure (InternalError.Algo, ...) is submitted once more
+    Status.SUBMITTED: (Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.QUEUED),
+    Status.RUNNING: (Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.QUEUED),
+    Status.SUCCEEDED: (),
+    Status.FAILED: (Status.QUEUED,),
+    Status.CANCELED: (Status.QUEUED,),
 }
 
 
 class TryOn(models.Model):
     """One try-on job: a person photo, one or two garments, and the provider's task."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        SUBMITTING = "submitting", _("Submitting")
-        SUBMITTED = "submitted", _("Submitted")
-        RUNNING = "running", _("Running")
-        SUCCEEDED = "succeeded", _("Succeeded")
-        FAILED = "failed", _("Failed")
-        CANCELED = "canceled", _("Canceled")
+    Status = Status
 
     class Resolution(models.IntegerChoices):
         ORIGINAL = -1, _("Same as the person photo")
@@ -240,6 +257,34 @@ class TryOn(models.Model):
         _("billed images"), default=0, help_text=_("usage.image_count reported by the provider.")
     )
     history = models.JSONField(_("earlier attempts"), default=list, blank=True)
+    # -- the dispatcher's state: what happens next and when lives on the row, not in a broker message --
+    key_name = models.CharField(
+        _("provider key"), max_length=64, blank=True, default="",
+        help_text=_("The name of the key of TRYON['KEY_POOL'] this job was admitted on (never the key itself)."),
+    )
+    admitted_at = models.DateTimeField(_("admitted at"), null=True, blank=True)
+    next_check_at = models.DateTimeField(
+        _("next step at"), null=True, blank=True,
+        help_text=_("When the pipeline acts on this job next (submit, poll); while queued: not before."),
+    )
+    lease_until = models.DateTimeField(
+        _("leased until"), null=True, blank=True, help_text=_("A worker is working on this job until then."),
+    )
+    ticket = models.PositiveIntegerField(
+        _("ticket"), default=0, help_text=_("Bumped at every scheduled step, so a stale or duplicate task does nothing."),
+    )
+    submit_sent_at = models.DateTimeField(
+        _("submit sent at"), null=True, blank=True,
+        help_text=_("A submit whose answer never arrived: reconciled with the provider's task list before any resubmit."),
+    )
+    step_retries = models.PositiveSmallIntegerField(_("retries of this step"), default=0)
+    resubmits = models.PositiveSmallIntegerField(
+        _("transient resubmits"), default=0, help_text=_("Provider tasks that failed transiently and were sent again."),
+    )
+    uploads = models.JSONField(
+        _("provider uploads"), default=dict, blank=True,
+        help_text=_("The provider's temporary copies of the inputs (oss://…), reused by resubmits within their lifetime."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
@@ -260,6 +305,8 @@ class TryOn(models.Model):
             models.Index(fields=("remote_id",), name="tryon_remote_id_idx"),
             models.Index(fields=("error_code", "created_at"), name="tryon_error_created_idx"),
             models.Index(fields=("dedup_key", "created_at"), name="tryon_dedup_idx"),
+            models.Index(fields=("status", "next_check_at"), name="tryon_status_next_idx"),
+            models.Index(fields=("status", "model_name", "key_name"), name="tryon_status_model_key_idx"),
         ]
 
     def __str__(self) -> str:
@@ -267,7 +314,7 @@ class TryOn(models.Model):
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return self.status in TERMINAL
 
     @property
     def person_file(self) -> Any:

@@ -9,19 +9,16 @@ from django.utils import timezone
 
 
 class TryOnQuerySet(models.QuerySet):
-    def queued(self) -> "TryOnQuerySet":
-        return self.filter(status="queued")
+    def active(self) -> TryOnQuerySet:
+        """Jobs holding one of the provider's slots (admitted, and the provider has not ended them)."""
+        from .models import ACTIVE
 
-    def in_flight(self) -> "TryOnQuerySet":
-        """Jobs the provider is (or may be) working on: they count against its concurrency."""
-        return self.filter(status__in=("submitting", "submitted", "running"))
+        return self.filter(status__in=ACTIVE, remote_ended_at__isnull=True)
 
-    def unfinished(self) -> "TryOnQuerySet":
-        return self.exclude(status__in=("succeeded", "failed", "canceled"))
+    def unfinished(self) -> TryOnQuerySet:
+        from .models import UNFINISHED
 
-    def stale(self, older_than: Any) -> "TryOnQuerySet":
-        """Unfinished jobs not touched since ``older_than`` (a datetime): candidates for the sweep."""
-        return self.unfinished().filter(updated_at__lt=older_than)
+        return self.filter(status__in=UNFINISHED)
 
     def transition(self, pk: int, sources: Iterable[str], target: str, **fields: Any) -> bool:
         """Move job ``pk`` from one of ``sources`` to ``target`` in one guarded UPDATE.
@@ -29,7 +26,7 @@ class TryOnQuerySet(models.QuerySet):
         Returns False (and changes nothing) when the job is not in a source state, so a duplicate
         task delivery or a race with another worker is harmless.
         """
-        from .models import TERMINAL_STATUSES, TRANSITIONS
+        from .models import TERMINAL, TRANSITIONS
 
         sources = tuple(sources)
         for source in sources:
@@ -37,6 +34,6 @@ class TryOnQuerySet(models.QuerySet):
                 raise ValueError(f"transition {source} → {target} is not allowed")
         now = timezone.now()
         fields.setdefault("updated_at", now)
-        if target in TERMINAL_STATUSES:
+        if target in TERMINAL:
             fields.setdefault("finished_at", now)
         return self.filter(pk=pk, status__in=sources).update(status=target, **fields) == 1

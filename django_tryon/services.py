@@ -1,49 +1,35 @@
-"""The one entry point for try-on jobs: create, dispatch, submit, poll, retry, cancel, delete, sweep.
+"""The one entry point for try-on jobs: create, retry, cancel, refresh, delete, saved photos, purge.
 
-The REST API, the admin, management commands and Celery tasks all call these functions; tasks hold
-no logic of their own. Status moves only through ``TryOn.objects.transition`` (a guarded UPDATE), so
-running any step twice is harmless.
+The REST API, the admin and management commands call these functions. Admitted jobs move forward in
+``pipeline`` (submit, poll, fetch), under ``admission`` control; Celery tasks only call those. Status
+moves only through ``TryOn.objects.transition`` (a guarded UPDATE), so running any step twice is harmless.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
-import random
 import time
 from datetime import datetime, timedelta
 from typing import IO, Any, Callable
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
-from PIL import Image, UnidentifiedImageError
 
-from . import quotas, signals
+from . import admission, pipeline, quotas
 from .backends import get_backend
-from .backends.base import BaseTryOnBackend, RemoteState, TryOnInput
 from .conf import tryon_settings
-from .exceptions import (
-    TryOnConfigurationError,
-    TryOnError,
-    TryOnProviderRejected,
-    TryOnRetryableError,
-    TryOnValidationError,
-)
-from .models import Garment, PersonPhoto, TryOn
+from .exceptions import TryOnError, TryOnValidationError
+from .models import ACTIVE, ENDED_BADLY, IN_FLIGHT, TERMINAL, Garment, PersonPhoto, Status, TryOn
 from .owners import Owner
-from .storage import get_tryon_storage, public_signed_url, result_upload_to, storage_absolute_url
+from .storage import get_tryon_storage
 from .validators import CheckedImage, check_image
 
 logger = logging.getLogger("django_tryon")
 
 RESOLUTIONS = (-1, 1024, 1280)
-IN_FLIGHT = ("submitted", "running")
-UNFINISHED = ("queued", "submitting", "submitted", "running")
-#: Query-string markers of a presigned storage URL (S3, OSS, GCS, Azure SAS).
-PRESIGNED_MARKERS = ("X-Amz-Signature=", "Signature=", "X-Goog-Signature=", "sig=")
 
 
 # -- create --------------------------------------------------------------------------------------
@@ -159,7 +145,7 @@ def create_tryon(
             job.save()
             quotas.record(job, owner)
             if dispatch_now:
-                transaction.on_commit(lambda: dispatch(job.pk))
+                transaction.on_commit(lambda: dispatch(job))
     except BaseException:
         storage = get_tryon_storage()
         for name in written:  # never leave a half-created job's files behind
@@ -196,24 +182,6 @@ def _recent_duplicate(owner: Owner, dedup_key: str) -> TryOn | None:
         .order_by("-created_at")
         .first()
     )
-
-
-def queue_info(job: TryOn) -> dict[str, float | int | None]:
-    """Queue position and ETA while queued, elapsed time while running (for shoppers' progress)."""
-    now = timezone.now()
-    info: dict[str, float | int | None] = {"queue_position": None, "eta_seconds": None, "elapsed_seconds": None}
-    if job.status in ("queued", "submitting"):
-        ahead = TryOn.objects.filter(status__in=("queued", "submitting"), backend=job.backend, created_at__lt=job.created_at).count()
-        try:
-            caps = backend_for(job).capabilities
-            duration, slots = caps.typical_duration or 5.0, max(1, caps.max_concurrency)
-        except (TryOnError, TryOnConfigurationError):
-            duration, slots = 20.0, 5
-        info["queue_position"] = ahead + 1
-        info["eta_seconds"] = round(duration * (1 + ahead // slots), 1)
-    elif job.status in ("submitted", "running"):
-        info["elapsed_seconds"] = round((now - (job.submitted_at or job.created_at)).total_seconds(), 1)
-    return info
 
 
 # -- saved photos --------------------------------------------------------------------------------
@@ -264,225 +232,20 @@ def _save_file(field_file: Any, stem: str, checked: CheckedImage, written: list[
     written.append(field_file.name)
 
 
-# -- dispatch and submit -------------------------------------------------------------------------
-def dispatch(pk: int) -> bool:
-    """Move a queued job to ``submitting`` and enqueue its submit task after commit."""
-    if not TryOn.objects.transition(pk, ["queued"], "submitting"):
-        return False
-    from .tasks import submit_tryon
+# -- dispatch ---------------------------------------------------------------------------------------
+def dispatch(job: TryOn) -> int:
+    """Admit queued jobs of ``job``'s model now (the dispatcher decides whether a provider slot is free).
 
-    transaction.on_commit(lambda: _enqueue(submit_tryon, pk))
-    return True
-
-
-def _enqueue(task: Any, pk: int) -> bool:
-    """Send a task; if the broker is unreachable, log it and leave the job to the sweep (never a 500)."""
-    try:
-        task.delay(pk)
-    except Exception:  # kombu/redis/amqp connection errors differ by transport
-        logger.exception("could not enqueue %s for try-on %s; the sweep will retry", task.name, pk)
-        return False
-    return True
-
-
-def backend_for(job: TryOn) -> BaseTryOnBackend:
-    """The configured backend, on the model this job was created for."""
-    return get_backend(model=job.model_name or None)
-
-
-def input_url(field_file: Any, backend: BaseTryOnBackend) -> str:
-    """A URL the provider can download a stored file from, per ``TRYON["INPUT_URLS"]``.
-
-    ``auto``: a presigned storage URL (S3/OSS) if the storage gives one, else a signed, expiring URL
-    of this app under ``PUBLIC_BASE_URL``, else the provider's temporary upload. In-process backends
-    (``prefers_upload``) always get the bytes through their upload.
+    Called after a create or a retry commits; never raises, since the tick admits whatever is left.
     """
-    name = field_file.name
-    strategy = tryon_settings.INPUT_URLS
-    if strategy == "auto" and backend.capabilities.prefers_upload:
-        strategy = "upload"
-    if strategy in ("auto", "storage"):
-        url = storage_absolute_url(name)
-        if url and (strategy == "storage" or any(m in url for m in PRESIGNED_MARKERS)):
-            return url
-        if strategy == "storage":
-            raise TryOnConfigurationError(
-                "TRYON['INPUT_URLS'] = 'storage' but the storage gives no absolute URL for its files."
-            )
-    if strategy in ("auto", "signed") and tryon_settings.PUBLIC_BASE_URL:
-        return public_signed_url(field_file)
-    if strategy in ("auto", "upload") and backend.capabilities.supports_upload:
-        with get_tryon_storage().open(name, "rb") as fh:
-            content = fh.read()
-        ext = name.rsplit(".", 1)[-1]
-        return backend.upload(content, name.rsplit("/", 1)[-1], f"image/{'jpeg' if ext == 'jpg' else ext}")
-    raise TryOnConfigurationError(
-        "The provider cannot reach the input images: set TRYON['PUBLIC_BASE_URL'] to this site's public URL, "
-        "or use a storage with presigned URLs (django-storages S3/OSS)."
-    )
-
-
-def submit(pk: int) -> float | None:
-    """Send a ``submitting`` job to the provider. Returns the countdown to the first poll, or None.
-
-    Raises ``TryOnRetryableError`` for the task to retry; final errors mark the job failed here.
-    """
-    job = TryOn.objects.filter(pk=pk, status="submitting").first()
-    if job is None:
-        return None  # duplicate delivery, canceled meanwhile, or already submitted
     try:
-        backend = backend_for(job)
-        if not job.person_file:
-            raise TryOnValidationError("The person photo was deleted before the try-on was sent.",
-                                       code="InvalidParameter")
-        request = TryOnInput(
-            person_image_url=input_url(job.person_file, backend),
-            top_garment_url=input_url(job.top_image, backend) if job.top_image else None,
-            bottom_garment_url=input_url(job.bottom_image, backend) if job.bottom_image else None,
-            resolution=job.resolution,
-            restore_face=job.restore_face,
-        )
-        result = backend.submit(request)
-    except TryOnRetryableError:
-        raise
-    except (TryOnError, TryOnConfigurationError) as err:
-        fail(pk, err, sources=["submitting"])
-        return None
-    now = timezone.now()
-    accepted = TryOn.objects.transition(
-        pk, ["submitting"], "submitted", remote_id=result.remote_id, request_id=result.request_id, submitted_at=now
-    )
-    if not accepted:  # canceled while we were submitting: do not let the provider work (and bill) for nothing
-        _cancel_remote_quietly(backend, result.remote_id)
-        return None
-    job.refresh_from_db()
-    _send_after_commit(signals.tryon_submitted, job)
-    logger.info("try-on %s submitted as %s", job.public_id, result.remote_id)
-    first = tryon_settings.FIRST_POLL_DELAY
-    return float(backend.capabilities.typical_duration if first is None else first)
+        return admission.admit(job.model_name)
+    except Exception:  # a locked or unreachable database here must not turn a created job into a 500
+        logger.exception("admission after try-on %s failed; the tick will admit it", job.public_id)
+        return 0
 
 
-# -- poll and result -----------------------------------------------------------------------------
-def poll(pk: int) -> float | None:
-    """Ask the provider about an in-flight job. Returns the countdown to the next poll, or None when done.
-
-    On SUCCEEDED the result is downloaded into our storage before the job is marked succeeded.
-    Past ``POLL_DEADLINE`` the job fails with code ``Timeout``.
-    """
-    job = TryOn.objects.filter(pk=pk, status__in=IN_FLIGHT).first()
-    if job is None:
-        return None
-    backend = backend_for(job)
-    if _past_deadline(job):
-        _cancel_remote_quietly(backend, job.remote_id)
-        fail(pk, TryOnError(f"No result within {tryon_settings.POLL_DEADLINE} s.", code="Timeout"))
-        return None
-    try:
-        state = backend.poll(job.remote_id)
-    except TryOnRetryableError:
-        raise
-    except TryOnError as err:
-        fail(pk, err)
-        return None
-    TryOn.objects.filter(pk=pk).update(
-        updated_at=timezone.now(),
-        poll_count=F("poll_count") + 1,
-        remote_submitted_at=state.submitted_at or job.remote_submitted_at,
-        remote_scheduled_at=state.scheduled_at or job.remote_scheduled_at,
-        remote_ended_at=state.ended_at or job.remote_ended_at,
-    )
-    if state.state is RemoteState.SUCCEEDED:
-        _store_result(job, backend, state.result_url or "", state.image_count)
-        return None
-    if state.state in (RemoteState.FAILED, RemoteState.UNKNOWN):
-        fail(pk, TryOnProviderRejected(state.error_message, code=state.error_code or "ProviderError"), raw=state.raw)
-        return None
-    if state.state is RemoteState.CANCELED:
-        if TryOn.objects.transition(pk, IN_FLIGHT, "canceled", error_code="Canceled", error_message="Canceled at the provider."):
-            logger.info("try-on %s canceled at the provider", job.public_id)
-        return None
-    if state.state is RemoteState.RUNNING:
-        TryOn.objects.transition(pk, ["submitted"], "running")
-    return _next_poll_countdown(job)
-
-
-def _past_deadline(job: TryOn) -> bool:
-    started = job.submitted_at or job.created_at
-    return timezone.now() > started + timedelta(seconds=tryon_settings.POLL_DEADLINE)
-
-
-def _next_poll_countdown(job: TryOn) -> float:
-    started = job.submitted_at or job.created_at
-    remaining = (started + timedelta(seconds=tryon_settings.POLL_DEADLINE) - timezone.now()).total_seconds()
-    return max(0.01, min(float(tryon_settings.POLL_INTERVAL), remaining + 0.5))
-
-
-def _store_result(job: TryOn, backend: BaseTryOnBackend, url: str, image_count: int) -> None:
-    """Download the provider's result (its link dies in 24 h) into our storage, then mark succeeded."""
-    try:
-        content = backend.download(url)
-        checked = _check_result(content)
-    except TryOnRetryableError:
-        raise
-    except TryOnError as err:
-        fail(job.pk, err)
-        return
-    storage = get_tryon_storage()
-    stored = storage.save(result_upload_to(job, f"result.{checked}"), ContentFile(content))
-    done = TryOn.objects.transition(
-        job.pk, IN_FLIGHT, "succeeded", result_image=stored, image_count=image_count or 1, error_code="", error_message=""
-    )
-    if not done:  # canceled or failed meanwhile: keep no orphan file
-        storage.delete(stored)
-        return
-    job.refresh_from_db()
-    _send_after_commit(signals.tryon_succeeded, job)
-    logger.info("try-on %s succeeded", job.public_id)
-
-
-def _check_result(content: bytes) -> str:
-    """The extension for a downloaded result, after proving it is an image."""
-    try:
-        with Image.open(io.BytesIO(content)) as image:
-            fmt = image.format
-    except (UnidentifiedImageError, OSError) as err:
-        raise TryOnProviderRejected("The provider's result is not an image.", code="ResultUnavailable") from err
-    return {"PNG": "png", "BMP": "bmp"}.get(fmt or "", "jpg")
-
-
-# -- failure, retry, cancel, delete ---------------------------------------------------------------
-def fail(pk: int, error: TryOnError | TryOnConfigurationError, *, sources: Any = UNFINISHED, raw: Any = None) -> bool:
-    """Mark a job failed with a stable code and a message; send ``tryon_failed`` after commit."""
-    code = getattr(error, "code", "ConfigurationError")
-    message = getattr(error, "message", str(error))
-    provider_error = {"code": code, "message": message}
-    if getattr(error, "status_code", None) is not None:
-        provider_error["status"] = error.status_code
-    if getattr(error, "request_id", ""):
-        provider_error["request_id"] = error.request_id
-    if isinstance(raw, dict):
-        provider_error["output"] = raw.get("output")
-    done = TryOn.objects.transition(
-        pk, sources, "failed", error_code=code[:64], error_message=message, provider_error=provider_error
-    )
-    if done:
-        job = TryOn.objects.get(pk=pk)
-        logger.warning("try-on %s failed: %s", job.public_id, code)
-        _send_after_commit(signals.tryon_failed, job, code=code, message=message)
-    return done
-
-
-def retry_delay(retries: int, error: TryOnRetryableError) -> float | None:
-    """Seconds to wait before retry number ``retries + 1`` (exponential, full jitter), or None to give up."""
-    if retries >= tryon_settings.MAX_RETRIES:
-        return None
-    ceiling = min(float(tryon_settings.RETRY_BACKOFF_MAX), 2.0 ** (retries + 1))
-    delay = random.uniform(ceiling / 2, ceiling)
-    if error.retry_after:
-        delay = max(delay, float(error.retry_after))
-    return delay
-
-
+# -- retry, cancel, refresh ------------------------------------------------------------------------
 def retry(job: TryOn, *, owner: Owner | None = None) -> bool:
     """Start a new attempt of a failed or canceled job; the old attempt is kept in ``history``.
 
@@ -491,6 +254,10 @@ def retry(job: TryOn, *, owner: Owner | None = None) -> bool:
     ``TryOnQuotaExceeded`` when over a limit. Returns False when the job cannot be retried.
     """
     owner = owner or Owner()
+    if job.status not in ENDED_BADLY:
+        return False
+    if not job.person_file:
+        raise TryOnValidationError("The person photo of this try-on was deleted.", code="InvalidParameter")
     entry = {
         "attempt": job.attempts,
         "remote_id": job.remote_id,
@@ -500,33 +267,19 @@ def retry(job: TryOn, *, owner: Owner | None = None) -> bool:
         "error_message": job.error_message,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
-    if job.status not in ("failed", "canceled"):
-        return False
-    if not job.person_file:
-        raise TryOnValidationError("The person photo of this try-on was deleted.", code="InvalidParameter")
     with transaction.atomic():
         quotas.gate(owner, job.model_name)
         done = TryOn.objects.transition(
-            job.pk,
-            ["failed", "canceled"],
-            "queued",
-            history=[*job.history, entry],
-            attempts=F("attempts") + 1,
-            remote_id="",
-            request_id="",
-            error_code="",
-            error_message="",
-            provider_error={},
-            remote_submitted_at=None,
-            remote_scheduled_at=None,
-            remote_ended_at=None,
-            submitted_at=None,
-            finished_at=None,
-            poll_count=0,
+            job.pk, ENDED_BADLY, Status.QUEUED,
+            history=[*job.history, entry], attempts=F("attempts") + 1,
+            remote_id="", request_id="", error_code="", error_message="", provider_error={},
+            remote_submitted_at=None, remote_scheduled_at=None, remote_ended_at=None,
+            submitted_at=None, finished_at=None, poll_count=0, step_retries=0, resubmits=0,
+            next_check_at=None, key_name="", submit_sent_at=None,
         )
         if done:
             quotas.record(job, owner)
-            transaction.on_commit(lambda: dispatch(job.pk))
+            transaction.on_commit(lambda: dispatch(job))
     job.refresh_from_db()
     return done
 
@@ -535,31 +288,41 @@ def cancel(job: TryOn) -> bool:
     """Cancel a job not yet running. Jobs the provider already started cannot be canceled (its rule)."""
     canceled = dict(error_code="Canceled", error_message="Canceled by request.")
     with transaction.atomic():
-        if TryOn.objects.transition(job.pk, ["queued"], "canceled", **canceled):
+        if TryOn.objects.transition(job.pk, [Status.QUEUED], Status.CANCELED, **canceled):
             quotas.release(job)  # never sent: the attempt costs nothing and gives its slot back
             job.refresh_from_db()
             return True
-    if TryOn.objects.transition(job.pk, ["submitting"], "canceled", **canceled):
+    if TryOn.objects.transition(job.pk, [Status.SUBMITTING], Status.CANCELED, **canceled):
         job.refresh_from_db()  # may have reached the provider: the attempt stays counted
+        dispatch(job)  # its slot is free
         return True
     job.refresh_from_db()
-    if job.status == "submitted" and job.remote_id:
-        if backend_for(job).cancel(job.remote_id):
-            done = TryOn.objects.transition(job.pk, ["submitted", "running"], "canceled", **canceled)
+    if job.status == Status.SUBMITTED and job.remote_id:
+        if pipeline.backend_for(job).cancel(job.remote_id):
+            done = TryOn.objects.transition(job.pk, IN_FLIGHT, Status.CANCELED, **canceled)
             job.refresh_from_db()
+            dispatch(job)
             return done
     return False
 
 
 def refresh(job: TryOn) -> TryOn:
-    """Poll the provider now for an in-flight job (the admin's "refresh now"); the schedule goes on."""
+    """Poll the provider now for a job it has (the admin's "refresh now"); the schedule goes on from there."""
     if job.status in IN_FLIGHT:
-        try:
-            poll(job.pk)
-        except TryOnRetryableError as err:
-            logger.info("refresh of try-on %s: %s", job.public_id, err.code)
+        ticket = _take_over(job)
+        if ticket is not None:
+            pipeline.advance(job.pk, ticket)
     job.refresh_from_db()
     return job
+
+
+def _take_over(job: TryOn) -> int | None:
+    """Make job's next step due now under a new ticket (older messages become no-ops); None if a worker holds it."""
+    now = timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    if TryOn.objects.filter(free, pk=job.pk, ticket=job.ticket).update(ticket=F("ticket") + 1, next_check_at=now):
+        return job.ticket + 1
+    return None
 
 
 def rerun(job: TryOn, *, model: str) -> TryOn:
@@ -612,7 +375,7 @@ def purge(*, now: datetime | None = None) -> dict[str, int]:
     counts = {"tryons": 0, "images": 0, "photos": 0}
     days = tryon_settings.RETENTION_DAYS
     if days is not None:
-        old = TryOn.objects.filter(status__in=("succeeded", "failed", "canceled"), created_at__lt=now - timedelta(days=days))
+        old = TryOn.objects.filter(status__in=TERMINAL, created_at__lt=now - timedelta(days=days))
         for job in old.exclude(person_image="", result_image="", top_image="", bottom_image="",
                                person_photo__isnull=True).iterator():
             counts["images"] += delete_images(job)
@@ -630,91 +393,40 @@ def purge(*, now: datetime | None = None) -> dict[str, int]:
 def delete(job: TryOn) -> None:
     """Delete a job and every file it owns (person photo, garment snapshots, result)."""
     if job.status in IN_FLIGHT and job.remote_id:
-        _cancel_remote_quietly(backend_for(job), job.remote_id)
+        pipeline.cancel_remote_quietly(pipeline.backend_for(job), job.remote_id)
     names = job.owned_files()
     job.delete()
     storage = get_tryon_storage()
     for name in names:
         storage.delete(name)
-
-
-def touch(pk: int) -> None:
-    """Record activity on a job (a task is waiting to retry it), so the sweep leaves it alone."""
-    TryOn.objects.filter(pk=pk).update(updated_at=timezone.now())
-
-
-def default_stale_after() -> float:
-    """How long a job may go without an update before the sweep recovers it (longer than any backoff)."""
-    return max(600.0, 2.0 * float(tryon_settings.RETRY_BACKOFF_MAX), 4.0 * float(tryon_settings.POLL_INTERVAL))
-
-
-def sweep(*, stale_after: float | None = None) -> dict[str, int]:
-    """Recover jobs whose task was lost (broker down, worker killed). Run it periodically (Celery beat).
-
-    Queued jobs are dispatched again, ``submitting`` jobs re-enqueued, in-flight jobs polled (which
-    also enforces the deadline). Every running task touches its job, so only lost jobs are stale.
-    Returns counts per action.
-    """
-    from .tasks import poll_tryon, submit_tryon
-
-    stale_after = default_stale_after() if stale_after is None else stale_after
-    cutoff = timezone.now() - timedelta(seconds=stale_after)
-    counts = {"dispatched": 0, "resubmitted": 0, "polled": 0}
-    for job in TryOn.objects.stale(cutoff).only("pk", "status"):
-        TryOn.objects.filter(pk=job.pk).update(updated_at=timezone.now())
-        if job.status == "queued":
-            counts["dispatched"] += dispatch(job.pk)
-        elif job.status == "submitting":
-            counts["resubmitted"] += _enqueue(submit_tryon, job.pk)
-        else:
-            counts["polled"] += _enqueue(poll_tryon, job.pk)
-    return counts
+    if job.status in ACTIVE:
+        dispatch(job)  # its provider slot is free
 
 
 def run_now(job: TryOn, *, sleep: Callable[[float], None] | None = None, max_wait: float | None = None) -> TryOn:
-    """Drive one job through submit and poll in this process (management commands, no worker needed)."""
+    """Drive one job through submit and poll in this process (management commands, no worker needed).
+
+    The job skips the dispatcher's queue (the merchant is checking a key); the provider's own 429s
+    are still waited out.
+    """
     sleep = sleep or time.sleep
     deadline = time.monotonic() + (max_wait or tryon_settings.POLL_DEADLINE + 60)
-    if job.status == "queued":
-        TryOn.objects.transition(job.pk, ["queued"], "submitting")
-    retries = 0
     while time.monotonic() < deadline:
         job.refresh_from_db()
-        try:
-            if job.status == "submitting":
-                countdown = submit(job.pk)
-            elif job.status in IN_FLIGHT:
-                countdown = poll(job.pk)
-            else:
-                break
-            retries = 0
-        except TryOnRetryableError as err:
-            countdown = retry_delay(retries, err)
-            retries += 1
-            if countdown is None:
-                fail(job.pk, err)
-                break
-        if countdown:
-            sleep(min(countdown, max(0.0, deadline - time.monotonic())))
+        if job.status == Status.QUEUED:
+            wait = (job.next_check_at - timezone.now()).total_seconds() if job.next_check_at else 0.0
+            if wait > 0:
+                sleep(min(wait, max(0.0, deadline - time.monotonic())))
+            TryOn.objects.transition(job.pk, [Status.QUEUED], Status.SUBMITTING, admitted_at=timezone.now(),
+                                     next_check_at=timezone.now())
+            continue
+        if job.status not in ACTIVE:
+            break
+        next_at = pipeline.advance(job.pk, job.ticket, schedule_next=False)
+        if next_at is not None:
+            sleep(max(0.0, min((next_at - timezone.now()).total_seconds(), deadline - time.monotonic())))
     job.refresh_from_db()
     if not job.is_terminal:
-        fail(job.pk, TryOnError("Gave up waiting for the provider.", code="Timeout"))
+        pipeline.fail(job.pk, TryOnError("Gave up waiting for the provider.", code="Timeout"))
         job.refresh_from_db()
     return job
-
-
-# -- helpers -------------------------------------------------------------------------------------
-def _cancel_remote_quietly(backend: BaseTryOnBackend, remote_id: str) -> None:
-    try:
-        backend.cancel(remote_id)
-    except TryOnError as err:
-        logger.info("could not cancel provider task %s: %s", remote_id, err.code)
-
-
-def _send_after_commit(signal: Any, job: TryOn, **kwargs: Any) -> None:
-    def send() -> None:
-        for receiver, response in signal.send_robust(sender=TryOn, tryon=job, **kwargs):
-            if isinstance(response, Exception):
-                logger.error("receiver %r of %s raised %r", receiver, signal, response, exc_info=response)
-
-    transaction.on_commit(send)

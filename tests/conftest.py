@@ -123,3 +123,20 @@ def require_service(name: str, host: str, port: int) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{name} at {host}:{port} is required under CI")
     pytest.skip(f"{name} not running at {host}:{port} (required under CI=true)")
+
+
+def admit(job):
+    """Let the dispatcher admit ``job`` (and any other queued job of its model); returns it fresh."""
+    from django_tryon import admission
+
+    admission.admit(job.model_name)
+    job.refresh_from_db()
+    return job
+
+
+def step(job):
+    """Run ``job``'s due step here (no worker); returns when its next step is due."""
+    from django_tryon import pipeline
+
+    job.refresh_from_db()
+    return pipeline.advance(job.pk, job.ticket, schedule_next=False)

@@ -20,7 +20,7 @@ from django_tryon import dashboard, services
 from django_tryon.models import Garment, TryOn
 
 from . import images
-from .conftest import make_garment
+from .conftest import admit, make_garment, step
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/django_tryon/tryon/"
@@ -28,7 +28,7 @@ CHANGELIST = "/admin/django_tryon/tryon/"
 
 @pytest.fixture(autouse=True)
 def _no_enqueue():
-    with mock.patch("django_tryon.tasks.submit_tryon.delay"):
+    with mock.patch("django_tryon.scheduling._send"):
         yield
 
 
@@ -118,8 +118,7 @@ def test_merchant_actions_respect_the_site_budget(client, superuser, job, settin
 def test_refresh_polls_the_provider(client, superuser, job, dashscope):
     dashscope.submit_ok()
     dashscope.task("RUNNING")
-    services.dispatch(job.pk)
-    services.submit(job.pk)
+    step(admit(job))
     client.force_login(superuser)
     assert "1 try-on was refreshed." in act(client, "refresh_selected", job).content.decode()
     refreshed = TryOn.objects.get(pk=job.pk)

@@ -30,7 +30,7 @@ def _orm_beside_playwright():
 def test_admin_screenshots(browser, live_server, client, django_user_model, person_bytes, top_garment):  # noqa: F811
     from unittest import mock
 
-    with mock.patch("django_tryon.tasks.submit_tryon.delay"):
+    with mock.patch("django_tryon.scheduling._send"):
         for status, code in (("succeeded", ""), ("failed", "InvalidPerson"), ("queued", "")):
             job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False,
                                         owner_key=f"k-{status}")

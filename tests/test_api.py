@@ -26,7 +26,7 @@ def photo(name="me.jpg", data=None):
 
 @pytest.fixture(autouse=True)
 def _no_enqueue():
-    with mock.patch("django_tryon.tasks.submit_tryon.delay"):
+    with mock.patch("django_tryon.scheduling._send"):
         yield
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from django_tryon import services
 from django_tryon.backends import get_backend
 from django_tryon.backends.base import RemoteState, TryOnInput
 
 from . import images
+from .conftest import admit, step
 from .test_engine import shared
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +25,10 @@ def local(tmp_path):
 
 
 def run(job):
-    assert services.dispatch(job.pk)
-    assert services.submit(job.pk) == 0.0  # rendered during submit: poll at once
-    assert services.poll(job.pk) is None
+    admit(job)
+    due = step(job)  # rendered during the submit: poll at once
+    assert due is not None and (due - timezone.now()).total_seconds() <= 0.06
+    assert step(job) is None
     job.refresh_from_db()
     return job
 
@@ -63,4 +66,4 @@ def test_backend_contract(local):
     assert getattr(info.value, "code", "") == "InvalidURL"
     assert backend.cancel("x") is False
     result = backend.submit(TryOnInput(person_image_url=url, top_garment_url=backend.upload(images.garment_photo(), "t.jpg", "image/jpeg")))
-    assert result.state is RemoteState.FAILED  # a drawn figure is not a person
+    assert backend.poll(result.remote_id).state is RemoteState.FAILED  # a drawn figure is not a person

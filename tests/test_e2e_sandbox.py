@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import timedelta
 
 import pytest
 import requests
 from PIL import Image
 
-from django_tryon import services
+from django_tryon import admission, services
 from django_tryon.models import TryOn
 
 from .conftest import make_garment
@@ -114,24 +115,26 @@ def test_a_photo_without_a_person_fails_like_the_real_service(stack, product):
     assert (job.status, job.error_code) == ("failed", "InvalidPerson")
 
 
-def test_cancel_while_pending_then_retry(stack, product):
+def test_a_sixth_job_waits_in_our_queue_and_can_be_canceled_then_retried(stack, product):
+    """The dispatcher keeps the provider at its five tasks: a sixth waits here (cancel costs nothing) and
+    starts the moment a slot frees."""
     sandbox, worker = stack
     person = shared("person", "fitdit_model_1.jpg").read_bytes()
     top = make_garment(product, "top")
-    arm(sandbox, "task=slow:10*5")  # five slow tasks fill the model's five slots
+    arm(sandbox, "task=slow:4*5")  # five slow tasks fill the model's five slots
     busy = [services.create_tryon(person_image=person, top_garment=top) for _ in range(5)]
     deadline = time.monotonic() + 30
     while TryOn.objects.filter(pk__in=[j.pk for j in busy], status__in=("submitted", "running")).count() < 5:
         assert time.monotonic() < deadline, "the five slow tasks were not all accepted"
         time.sleep(0.1)
     waiting = services.create_tryon(person_image=person, top_garment=top)
-    deadline = time.monotonic() + 30
-    while TryOn.objects.get(pk=waiting.pk).status != "submitted" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    time.sleep(0.5)
     waiting.refresh_from_db()
-    assert waiting.status == "submitted"  # accepted by the sandbox, PENDING behind the five
+    assert waiting.status == "queued" and admission.queue_info(waiting)["queue_position"] == 1
     assert services.cancel(waiting) and waiting.status == "canceled"
     assert services.retry(waiting)
     done = wait_all([*busy, waiting], worker)
     assert all(j.status == "succeeded" for j in done)
     assert done[-1].attempts == 2 and done[-1].history[0]["status"] == "canceled"
+    assert done[-1].submitted_at >= max(j.remote_ended_at for j in done[:5]) - timedelta(seconds=1)
+    assert stats(sandbox)["max_concurrency_seen"]["aitryon"] <= 5

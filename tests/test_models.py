@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from django_tryon import services
 from django_tryon.models import TERMINAL_STATUSES, TRANSITIONS, Garment, TryOn, get_product_model
@@ -44,14 +45,18 @@ def test_guard_refuses_a_wrong_source(job):
     assert TryOn.objects.get(pk=job.pk).status == "queued"
 
 
-@pytest.mark.parametrize("source, target", [("queued", "succeeded"), ("succeeded", "queued"), ("queued", "running"), ("running", "queued")])
+@pytest.mark.parametrize("source, target", [("queued", "succeeded"), ("succeeded", "queued"), ("queued", "running"), ("running", "submitting")])
 def test_disallowed_moves_are_programming_errors(job, source, target):
     with pytest.raises(ValueError):
         TryOn.objects.transition(job.pk, [source], target)
 
 
 def test_querysets(job, django_user_model):
-    assert list(TryOn.objects.queued()) == [job] and not TryOn.objects.in_flight().exists()
+    assert list(TryOn.objects.unfinished()) == [job] and not TryOn.objects.active().exists()
+    TryOn.objects.filter(pk=job.pk).update(status="running")
+    assert list(TryOn.objects.active()) == [job]
+    TryOn.objects.filter(pk=job.pk).update(remote_ended_at=timezone.now())  # the provider's slot is free
+    assert not TryOn.objects.active().exists()
     user = django_user_model.objects.create(username="u")
     TryOn.objects.filter(pk=job.pk).update(user=user)
     assert list(Owner.of(user).scope(TryOn.objects.all())) == [job]

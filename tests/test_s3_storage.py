@@ -10,7 +10,7 @@ from django.test import override_settings
 from moto.server import ThreadedMotoServer
 from storages.backends.s3 import S3Storage
 
-from django_tryon import services, storage
+from django_tryon import pipeline, storage
 from django_tryon.backends import get_backend
 
 from . import images
@@ -37,7 +37,7 @@ def s3_storage(s3_endpoint, monkeypatch):
     s3 = S3Storage(bucket_name="shop-media", endpoint_url=s3_endpoint, access_key="test", secret_key="test",
                    region_name="us-east-1", querystring_expire=600, default_acl="private")
     monkeypatch.setattr(storage, "get_tryon_storage", lambda: s3)
-    monkeypatch.setattr(services, "get_tryon_storage", lambda: s3)
+    monkeypatch.setattr(pipeline, "get_tryon_storage", lambda: s3)
     return s3
 
 
@@ -54,7 +54,7 @@ def stored_photo(s3_storage):
 @pytest.mark.django_db
 def test_presigned_storage_url_is_sent_to_the_provider_and_works(s3_storage):
     with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PUBLIC_BASE_URL": "https://shop.test"}):
-        url = services.input_url(stored_photo(s3_storage), get_backend())
+        url = pipeline.input_url(stored_photo(s3_storage), get_backend())
     assert "Signature=" in url and "Expires=" in url  # SigV2 or SigV4 presigned
     assert requests.get(url, timeout=5).content == images.person_photo()
     bare = url.split("?")[0]
@@ -65,7 +65,7 @@ def test_presigned_storage_url_is_sent_to_the_provider_and_works(s3_storage):
 def test_signed_strategy_ignores_the_storage_url(s3_storage):
     photo = stored_photo(s3_storage)
     with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PUBLIC_BASE_URL": "https://shop.test", "INPUT_URLS": "signed"}):
-        assert services.input_url(photo, get_backend()).startswith("https://shop.test/tryon/files/")
+        assert pipeline.input_url(photo, get_backend()).startswith("https://shop.test/tryon/files/")
 
 
 def test_a_public_bucket_is_reported(s3_endpoint, monkeypatch):

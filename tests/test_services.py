@@ -13,22 +13,15 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from django_tryon import services
-from django_tryon.exceptions import TryOnConfigurationError, TryOnRetryableError, TryOnValidationError
+from django_tryon import pipeline, services
+from django_tryon.backends.dashscope import DashScopeBackend
+from django_tryon.exceptions import TryOnConfigurationError, TryOnValidationError
 from django_tryon.models import Garment, TryOn
 
 from . import images
-from .conftest import SUBMIT_URL, make_garment
+from .conftest import admit, make_garment, step
 
 pytestmark = pytest.mark.django_db
-
-
-def accepted_job(person_bytes, top_garment) -> TryOn:
-    """A job dispatched and submitted to the (mocked) provider."""
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    services.submit(job.pk)
-    return job
 
 
 def files_on_disk() -> set[str]:
@@ -112,127 +105,25 @@ def test_garment_images_are_validated_on_save(product):
     assert garment.image.name.endswith(".jpg")
 
 
-# -- the full flow -----------------------------------------------------------------------------------
-def run_flow(dashscope, job):
-    assert services.dispatch(job.pk)
-    assert services.submit(job.pk) == 15.0
-    return [services.poll(job.pk) for _ in range(3)]
-
-
-def test_queued_to_succeeded_with_the_result_in_storage(dashscope, person_bytes, top_garment, bottom_garment):
-    result = images.jpeg(480, 800, seed=9)
-    dashscope.submit_ok()
-    dashscope.task("PENDING")
-    dashscope.task("RUNNING")
-    dashscope.task("SUCCEEDED")
-    dashscope.result(result)
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, bottom_garment=bottom_garment, dispatch_now=False)
-    assert job.status == "queued"
-    countdowns = run_flow(dashscope, job)
-    job.refresh_from_db()
-    assert countdowns == [3.0, 3.0, None]
-    assert job.status == "succeeded" and job.remote_id == dashscope.task_id
-    assert job.request_id.startswith("4909100c") and job.poll_count == 3 and job.image_count == 1
-    assert job.result_image.name.startswith("tryon/results/")
-    with job.result_image.open("rb") as fh:
-        assert fh.read() == result
-    assert job.remote_submitted_at.year == 2025 and job.remote_ended_at > job.remote_scheduled_at
-    assert job.finished_at and job.submitted_at and job.finished_at >= job.submitted_at
-    sent = dashscope.submitted_json()
-    assert sent["input"]["person_image_url"].startswith("https://shop.test/tryon/files/")
-    assert sent["input"]["bottom_garment_url"].startswith("https://shop.test/tryon/files/")
-
-
-def test_provider_failure_is_recorded(dashscope, person_bytes, top_garment):
-    dashscope.submit_ok()
-    dashscope.task("FAILED", code="InvalidPerson", message="The input image has no human body or multi human bodies.")
-    job = accepted_job(person_bytes, top_garment)
-    assert services.poll(job.pk) is None
-    job.refresh_from_db()
-    assert (job.status, job.error_code) == ("failed", "InvalidPerson")
-    assert job.provider_error["output"]["code"] == "InvalidPerson" and job.finished_at
-
-
-def test_final_submit_error_fails_the_job(dashscope, person_bytes, top_garment):
-    dashscope.error("POST", SUBMIT_URL, 401, "InvalidApiKey", "Invalid API-key provided.")
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    assert services.submit(job.pk) is None
-    job.refresh_from_db()
-    assert (job.status, job.error_code) == ("failed", "InvalidApiKey")
-    assert job.provider_error == {"code": "InvalidApiKey", "message": "Invalid API-key provided.", "status": 401, "request_id": "req-err"}
-
-
-def test_retryable_submit_error_leaves_the_job_submitting(dashscope, person_bytes, top_garment):
-    dashscope.error("POST", SUBMIT_URL, 429, "Throttling.RateQuota")
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    with pytest.raises(TryOnRetryableError):
-        services.submit(job.pk)
-    job.refresh_from_db()
-    assert job.status == "submitting" and not job.remote_id
-
-
-def test_duplicate_submit_sends_once(dashscope, person_bytes, top_garment):
-    dashscope.submit_ok()
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    assert not services.dispatch(job.pk)
-    services.submit(job.pk)
-    assert services.submit(job.pk) is None
-    assert len([c for c in dashscope.rsps.calls if c.request.url == SUBMIT_URL]) == 1
-
-
-def test_deadline_fails_with_timeout_and_cancels_remotely(dashscope, person_bytes, top_garment):
-    dashscope.submit_ok()
-    dashscope.rsps.post(f"https://dashscope.test/api/v1/tasks/{dashscope.task_id}/cancel", json={"request_id": "r"})
-    job = accepted_job(person_bytes, top_garment)
-    TryOn.objects.filter(pk=job.pk).update(submitted_at=timezone.now() - timedelta(seconds=601))
-    assert services.poll(job.pk) is None
-    job.refresh_from_db()
-    assert (job.status, job.error_code) == ("failed", "Timeout")
-    assert any(c.request.url.endswith("/cancel") for c in dashscope.rsps.calls)
-
-
-def test_poll_interval_never_overshoots_the_deadline(dashscope, person_bytes, top_garment):
-    dashscope.submit_ok()
-    dashscope.task("RUNNING")
-    job = accepted_job(person_bytes, top_garment)
-    TryOn.objects.filter(pk=job.pk).update(submitted_at=timezone.now() - timedelta(seconds=599))
-    assert services.poll(job.pk) <= 1.5
-
-
-def test_unknown_task_fails(dashscope, person_bytes, top_garment):
-    dashscope.submit_ok()
-    dashscope.task("UNKNOWN")
-    job = accepted_job(person_bytes, top_garment)
-    services.poll(job.pk)
-    job.refresh_from_db()
-    assert (job.status, job.error_code) == ("failed", "Unknown")
-
-
-def test_result_that_is_not_an_image_fails(dashscope, person_bytes, top_garment):
-    dashscope.submit_ok()
-    dashscope.task("SUCCEEDED")
-    dashscope.result(b"<html>oops</html>")
-    job = accepted_job(person_bytes, top_garment)
-    services.poll(job.pk)
-    job.refresh_from_db()
-    assert (job.status, job.error_code, job.result_image.name) == ("failed", "ResultUnavailable", "")
-
-
 # -- cancel, retry, delete ------------------------------------------------------------------------
+def accepted_job(person_bytes, top_garment) -> TryOn:
+    """A job admitted and submitted to the (mocked) provider."""
+    job = admit(services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False))
+    step(job)
+    job.refresh_from_db()
+    return job
+
+
 def test_cancel_queued_job_without_the_provider(person_bytes, top_garment):
     job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
     assert services.cancel(job) and job.status == "canceled" and job.error_code == "Canceled"
-    assert not services.dispatch(job.pk)
+    assert admit(job).status == "canceled"
 
 
 def test_cancel_submitted_job_at_the_provider(dashscope, person_bytes, top_garment):
     dashscope.submit_ok()
     dashscope.rsps.post(f"https://dashscope.test/api/v1/tasks/{dashscope.task_id}/cancel", json={"request_id": "r"})
     job = accepted_job(person_bytes, top_garment)
-    job.refresh_from_db()
     assert services.cancel(job) and job.status == "canceled"
 
 
@@ -240,13 +131,17 @@ def test_cancel_while_submitting_cancels_the_remote_task(dashscope, person_bytes
     dashscope.submit_ok()
     cancel_url = f"https://dashscope.test/api/v1/tasks/{dashscope.task_id}/cancel"
     dashscope.rsps.post(cancel_url, json={"request_id": "r"})
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
-    job.refresh_from_db()
-    assert services.cancel(job)
-    TryOn.objects.filter(pk=job.pk).update(status="submitting")  # the submit task was already running
-    with mock.patch("django_tryon.querysets.TryOnQuerySet.transition", return_value=False):
-        assert services.submit(job.pk) is None
+    job = admit(services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False))
+    real_submit = DashScopeBackend.submit
+
+    def cancel_meanwhile(self, request):  # the shopper cancels while the POST is out
+        result = real_submit(self, request)
+        assert services.cancel(TryOn.objects.get(pk=job.pk))
+        return result
+
+    with mock.patch.object(DashScopeBackend, "submit", cancel_meanwhile):
+        step(job)
+    assert TryOn.objects.get(pk=job.pk).status == "canceled"
     assert any(c.request.url == cancel_url for c in dashscope.rsps.calls)
 
 
@@ -254,23 +149,23 @@ def test_running_job_cannot_be_canceled(dashscope, person_bytes, top_garment):
     dashscope.submit_ok()
     dashscope.task("RUNNING")
     job = accepted_job(person_bytes, top_garment)
-    services.poll(job.pk)
+    step(job)
     job.refresh_from_db()
     assert job.status == "running" and not services.cancel(job)
 
 
-def test_retry_keeps_history_and_dispatches(dashscope, person_bytes, top_garment, django_capture_on_commit_callbacks):
+def test_retry_keeps_history_and_is_admitted(dashscope, person_bytes, top_garment, django_capture_on_commit_callbacks):
     dashscope.submit_ok()
-    dashscope.task("FAILED", code="InternalError.Algo", message="inference internal error.")
+    dashscope.task("FAILED", code="InvalidPerson", message="no person")
     job = accepted_job(person_bytes, top_garment)
-    services.poll(job.pk)
+    step(job)
     job.refresh_from_db()
-    with mock.patch("django_tryon.tasks.submit_tryon.delay") as delay, django_capture_on_commit_callbacks(execute=True):
+    with mock.patch("django_tryon.scheduling._send") as send, django_capture_on_commit_callbacks(execute=True):
         assert services.retry(job)
     job.refresh_from_db()
     assert job.status == "submitting" and job.attempts == 2 and not job.remote_id and not job.error_code
-    assert job.history[0]["remote_id"] == dashscope.task_id and job.history[0]["error_code"] == "InternalError.Algo"
-    delay.assert_called_once_with(job.pk)
+    assert job.history[0]["remote_id"] == dashscope.task_id and job.history[0]["error_code"] == "InvalidPerson"
+    assert send.call_args.args[1] == (job.pk, job.ticket)
     assert not services.retry(job)  # only failed or canceled jobs are retried
 
 
@@ -278,8 +173,10 @@ def test_delete_removes_every_file(dashscope, person_bytes, top_garment, bottom_
     dashscope.submit_ok()
     dashscope.task("SUCCEEDED")
     dashscope.result()
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, bottom_garment=bottom_garment, dispatch_now=False)
-    run_flow(dashscope, job)
+    job = admit(services.create_tryon(person_image=person_bytes, top_garment=top_garment, bottom_garment=bottom_garment,
+                                      dispatch_now=False))
+    step(job)
+    step(job)
     job.refresh_from_db()
     names = [job.person_image.name, job.top_image.name, job.bottom_image.name, job.result_image.name]
     assert all(default_storage.exists(n) for n in names)
@@ -288,27 +185,15 @@ def test_delete_removes_every_file(dashscope, person_bytes, top_garment, bottom_
     assert top_garment.image and default_storage.exists(top_garment.image.name)
 
 
-def test_sweep_recovers_lost_jobs(person_bytes, top_garment, django_capture_on_commit_callbacks):
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    stuck = services.create_tryon(person_image=person_bytes, top_garment=top_garment, resolution=1024, dispatch_now=False)
-    TryOn.objects.filter(pk=stuck.pk).update(status="submitting")
-    TryOn.objects.all().update(updated_at=timezone.now() - timedelta(minutes=10))
-    with mock.patch("django_tryon.tasks.submit_tryon.delay") as delay, django_capture_on_commit_callbacks(execute=True):
-        counts = services.sweep(stale_after=300)
-    assert counts == {"dispatched": 1, "resubmitted": 1, "polled": 0}
-    assert sorted(c.args[0] for c in delay.call_args_list) == sorted([job.pk, stuck.pk])
-    assert services.sweep(stale_after=300) == {"dispatched": 0, "resubmitted": 0, "polled": 0}
-
-
 # -- input URLs ----------------------------------------------------------------------------------
 def test_input_url_prefers_presigned_storage_urls(person_bytes, top_garment):
     job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
     backend = mock.Mock()
     backend.capabilities.prefers_upload = False
-    with mock.patch("django_tryon.services.storage_absolute_url", return_value="https://b.s3.amazonaws.com/x.jpg?X-Amz-Signature=abc"):
-        assert services.input_url(job.person_image, backend).endswith("X-Amz-Signature=abc")
-    with mock.patch("django_tryon.services.storage_absolute_url", return_value="https://cdn.shop.test/media/x.jpg"):
-        assert services.input_url(job.person_image, backend).startswith("https://shop.test/tryon/files/")
+    with mock.patch("django_tryon.pipeline.storage_absolute_url", return_value="https://b.s3.amazonaws.com/x.jpg?X-Amz-Signature=abc"):
+        assert pipeline.input_url(job.person_image, backend).endswith("X-Amz-Signature=abc")
+    with mock.patch("django_tryon.pipeline.storage_absolute_url", return_value="https://cdn.shop.test/media/x.jpg"):
+        assert pipeline.input_url(job.person_image, backend).startswith("https://shop.test/tryon/files/")
 
 
 def test_input_url_falls_back_to_provider_upload(person_bytes, top_garment):
@@ -318,13 +203,13 @@ def test_input_url_falls_back_to_provider_upload(person_bytes, top_garment):
     backend.capabilities.prefers_upload = False
     backend.upload.return_value = "oss://dashscope-instant/x/p.jpg"
     with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PUBLIC_BASE_URL": ""}):
-        assert services.input_url(job.person_image, backend) == "oss://dashscope-instant/x/p.jpg"
+        assert pipeline.input_url(job.person_image, backend) == "oss://dashscope-instant/x/p.jpg"
     content, filename, content_type = backend.upload.call_args.args
     assert content == person_bytes and content_type == "image/jpeg"
     backend.capabilities.supports_upload = False
     with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PUBLIC_BASE_URL": ""}):
         with pytest.raises(TryOnConfigurationError, match="PUBLIC_BASE_URL"):
-            services.input_url(job.person_image, backend)
+            pipeline.input_url(job.person_image, backend)
 
 
 def test_owner_key_is_a_hash_of_the_session_key():

@@ -9,6 +9,8 @@ import pytest
 from django_tryon import services, signals
 from django_tryon.models import TryOn
 
+from .conftest import admit, step
+
 pytestmark = pytest.mark.django_db
 
 
@@ -29,16 +31,16 @@ def test_submitted_and_succeeded_after_commit(request, dashscope, person_bytes, 
     dashscope.task("SUCCEEDED")
     dashscope.result()
     job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
+    admit(job)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.submit(job.pk)
+        step(job)
     submitted.assert_not_called()
     for callback in callbacks:
         callback()
     submitted.assert_called_once()
     assert submitted.call_args.kwargs["tryon"].remote_id == dashscope.task_id
     with django_capture_on_commit_callbacks(execute=True):
-        services.poll(job.pk)
+        step(job)
     assert succeeded.call_args.kwargs["sender"] is TryOn
     assert succeeded.call_args.kwargs["tryon"].status == "succeeded"
 
@@ -48,10 +50,10 @@ def test_failed_carries_code_and_message(request, dashscope, person_bytes, top_g
     dashscope.submit_ok()
     dashscope.task("FAILED", code="InvalidGarment", message="Missing clothing image.")
     job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
+    admit(job)
     with django_capture_on_commit_callbacks(execute=True):
-        services.submit(job.pk)
-        services.poll(job.pk)
+        step(job)
+        step(job)
     kwargs = failed.call_args.kwargs
     assert (kwargs["code"], kwargs["message"], kwargs["tryon"].status) == ("InvalidGarment", "Missing clothing image.", "failed")
 
@@ -61,8 +63,8 @@ def test_a_broken_receiver_is_logged_not_raised(request, dashscope, person_bytes
     broken.side_effect = RuntimeError("receiver bug")
     dashscope.submit_ok()
     job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    services.dispatch(job.pk)
+    admit(job)
     with django_capture_on_commit_callbacks(execute=True):
-        services.submit(job.pk)
+        step(job)
     assert TryOn.objects.get(pk=job.pk).status == "submitted"
     assert "receiver bug" in caplog.text

@@ -8,7 +8,7 @@ from django.utils import translation
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import services
+from .. import admission
 from ..owners import request_owner
 from ..messages import message_for
 from ..models import Garment, PersonPhoto, TryOn, get_product_model
@@ -73,7 +73,7 @@ class TryOnSerializer(serializers.ModelSerializer):
     def _info(self, job: TryOn) -> dict[str, Any]:
         cache = self.context.setdefault("_queue_info", {})
         if job.pk not in cache:
-            cache[job.pk] = services.queue_info(job)
+            cache[job.pk] = admission.queue_info(job)
         return cache[job.pk]
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))

@@ -24,10 +24,6 @@ class RemoteState(str, enum.Enum):
     CANCELED = "canceled"
     UNKNOWN = "unknown"
 
-    @property
-    def is_final(self) -> bool:
-        return self in (RemoteState.SUCCEEDED, RemoteState.FAILED, RemoteState.CANCELED, RemoteState.UNKNOWN)
-
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -40,6 +36,7 @@ class Capabilities:
     currency: str = "CNY"
     supports_upload: bool = False
     prefers_upload: bool = False  # "auto" input URLs use upload() first (in-process backends)
+    supports_task_list: bool = False  # list_tasks(): an unanswered submit can be reconciled
 
 
 @dataclass(frozen=True)
@@ -57,7 +54,16 @@ class TryOnInput:
 class SubmitResult:
     remote_id: str
     request_id: str = ""
-    state: RemoteState = RemoteState.PENDING
+
+
+@dataclass(frozen=True)
+class RemoteTask:
+    """One entry of the provider's task list (for reconciling a submit whose answer was lost)."""
+
+    remote_id: str
+    created_at: datetime | None
+    model: str = ""
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,6 @@ class PollResult:
 
     remote_id: str
     state: RemoteState
-    raw_status: str = ""
     request_id: str = ""
     submitted_at: datetime | None = None
     scheduled_at: datetime | None = None
@@ -123,3 +128,14 @@ class BaseTryOnBackend:
     def upload(self, content: bytes, filename: str, content_type: str) -> str:
         """Upload an input to the provider's own temporary storage; return a URL it accepts."""
         raise NotImplementedError(f"{type(self).__name__} does not support provider uploads")
+
+    def list_tasks(self, *, since: datetime, until: datetime) -> list[RemoteTask]:
+        """Tasks of this key created between ``since`` and ``until`` (``supports_task_list``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its tasks")
+
+    #: Task error codes that mean "try again": a resubmit may well succeed (``TRANSIENT_RESUBMITS``).
+    transient_failure_codes: frozenset[str] = frozenset()
+
+    def is_transient_failure(self, code: str) -> bool:
+        """Whether a task that ended FAILED with ``code`` is worth submitting again."""
+        return code in self.transient_failure_codes

@@ -18,7 +18,7 @@ from ..exceptions import (
     TryOnProviderRejected,
     TryOnRetryableError,
 )
-from .base import BaseTryOnBackend, Capabilities, PollResult, RemoteState, SubmitResult, TryOnInput
+from .base import BaseTryOnBackend, Capabilities, PollResult, RemoteState, RemoteTask, SubmitResult, TryOnInput
 from .http import HTTPClient
 
 logger = logging.getLogger("django_tryon.backends.dashscope")
@@ -78,10 +78,15 @@ RETRYABLE_CODES = frozenset(
 
 #: Per-model limits and prices (reference §8). Successor models default to the same limits.
 MODEL_CAPABILITIES = {
-    "aitryon": Capabilities(5, 10.0, 15.0, Decimal("0.20"), "CNY", supports_upload=True),
-    "aitryon-plus": Capabilities(5, 10.0, 45.0, Decimal("0.50"), "CNY", supports_upload=True),
+    "aitryon": Capabilities(5, 10.0, 15.0, Decimal("0.20"), "CNY", supports_upload=True, supports_task_list=True),
+    "aitryon-plus": Capabilities(5, 10.0, 45.0, Decimal("0.50"), "CNY", supports_upload=True, supports_task_list=True),
 }
-FALLBACK_CAPABILITIES = Capabilities(5, 10.0, 30.0, Decimal("0"), "CNY", supports_upload=True)
+FALLBACK_CAPABILITIES = Capabilities(5, 10.0, 30.0, Decimal("0"), "CNY", supports_upload=True, supports_task_list=True)
+#: Task failures (``output.code`` of a FAILED task) that a new submit may well get past (§10.2).
+TRANSIENT_TASK_CODES = frozenset({"InternalError", "InternalError.Algo", "InternalError.Timeout", "InternalError.Upload",
+                                  "InternalError.FileUpload", "SystemError", "ModelServingError", "ModelUnavailable"})
+#: The task list takes and gives Beijing time as ``YYYYMMDDhhmmss`` (§6).
+LIST_PAGE_SIZE = 100
 
 
 def classify_error(status_code: int, code: str, message: str = "", **context: Any) -> TryOnProviderError:
@@ -101,6 +106,10 @@ def classify_error(status_code: int, code: str, message: str = "", **context: An
     return TryOnProviderRejected(message or code, code=code or "ProviderRejected", **kwargs)
 
 
+def _compact(moment: datetime) -> str:
+    return moment.astimezone(BEIJING).strftime("%Y%m%d%H%M%S")
+
+
 def parse_time(value: Any) -> datetime | None:
     """``"2025-06-30 14:37:53.838"`` (Beijing time, no zone) → aware datetime; None if absent/unparseable."""
     if not value or not isinstance(value, str):
@@ -117,6 +126,7 @@ class DashScopeBackend(BaseTryOnBackend):
     """Alibaba Cloud DashScope (Model Studio) OutfitAnyone try-on, over its HTTP API."""
 
     name = "dashscope"
+    transient_failure_codes = TRANSIENT_TASK_CODES
     default_options: dict[str, Any] = {
         "api_key": None,  # or the DASHSCOPE_API_KEY environment variable
         "base_url": None,  # or DASHSCOPE_BASE_URL, else the Beijing endpoint
@@ -212,12 +222,7 @@ class DashScopeBackend(BaseTryOnBackend):
             raise TryOnRetryableError(
                 "DashScope accepted the request but returned no task_id", code="ProviderError", response_body=body
             )
-        status = str(output.get("task_status") or "PENDING")
-        return SubmitResult(
-            remote_id=str(task_id),
-            request_id=str(body.get("request_id") or ""),
-            state=STATUS_MAP.get(status, RemoteState.PENDING),
-        )
+        return SubmitResult(remote_id=str(task_id), request_id=str(body.get("request_id") or ""))
 
     def poll(self, remote_id: str) -> PollResult:
         _, body = self._call("GET", f"/tasks/{remote_id}", headers=self._headers())
@@ -241,7 +246,6 @@ class DashScopeBackend(BaseTryOnBackend):
         return PollResult(
             remote_id=str(output.get("task_id") or remote_id),
             state=state,
-            raw_status=raw_status,
             request_id=str(body.get("request_id") or ""),
             submitted_at=parse_time(output.get("submit_time")),
             scheduled_at=parse_time(output.get("scheduled_time")),
@@ -264,6 +268,26 @@ class DashScopeBackend(BaseTryOnBackend):
 
     def download(self, url: str) -> bytes:
         return self.http.download(url)
+
+    def list_tasks(self, *, since: datetime, until: datetime) -> list[RemoteTask]:
+        """``GET /tasks`` for this model between two times (§6), every page."""
+        params = {"model_name": self.model, "start_time": _compact(since), "end_time": _compact(until),
+                  "page_size": LIST_PAGE_SIZE}
+        tasks: list[RemoteTask] = []
+        for page in range(1, 50):
+            _, body = self._call("GET", "/tasks", params={**params, "page_no": page}, headers=self._headers())
+            for item in body.get("data") or []:
+                created = item.get("gmt_create")
+                tasks.append(RemoteTask(
+                    remote_id=str(item.get("task_id") or ""),
+                    created_at=datetime.fromtimestamp(created / 1000, timezone.utc) if isinstance(created, (int, float))
+                    else None,
+                    model=str(item.get("model_name") or ""),
+                    status=str(item.get("status") or ""),
+                ))
+            if page >= int(body.get("total_page") or 1):
+                break
+        return tasks
 
     def upload(self, content: bytes, filename: str, content_type: str) -> str:
         """Temporary upload (§7): getPolicy, then an OSS form POST; returns ``oss://<key>`` (valid 48 h)."""

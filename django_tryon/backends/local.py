@@ -121,14 +121,13 @@ class LocalBackend(BaseTryOnBackend):
                 record.update(status="SUCCEEDED")
         record["ended"] = datetime.now(timezone.utc).isoformat()
         (self.work_dir / f"{task_id}.json").write_text(json.dumps(record))
-        state = RemoteState.SUCCEEDED if record["status"] == "SUCCEEDED" else RemoteState.FAILED
-        return SubmitResult(remote_id=task_id, request_id=task_id, state=state)
+        return SubmitResult(remote_id=task_id, request_id=task_id)
 
     def poll(self, remote_id: str) -> PollResult:
         try:
             record = json.loads(self._path(f"{remote_id}.json").read_text())
         except (FileNotFoundError, ValueError):
-            return PollResult(remote_id, RemoteState.UNKNOWN, "UNKNOWN", error_code="Unknown",
+            return PollResult(remote_id, RemoteState.UNKNOWN, error_code="Unknown",
                               error_message="The local task is unknown or was already collected.")
         succeeded = record["status"] == "SUCCEEDED"
         if not succeeded:  # nothing left to collect: forget the task now
@@ -136,7 +135,6 @@ class LocalBackend(BaseTryOnBackend):
         return PollResult(
             remote_id=remote_id,
             state=RemoteState.SUCCEEDED if succeeded else RemoteState.FAILED,
-            raw_status=record["status"],
             request_id=remote_id,
             submitted_at=datetime.fromisoformat(record["submitted"]),
             scheduled_at=datetime.fromisoformat(record["submitted"]),

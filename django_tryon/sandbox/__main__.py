@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="an accepted API key (repeatable; default sk-sandbox)")
     parser.add_argument("--latency", type=float, default=None,
                         help="mean task duration in seconds (default: the documented 15–30 s for aitryon, 40–60 s plus)")
+    parser.add_argument("--latency-spread", type=float, default=0.5,
+                        help="durations are uniform in latency × (1 ± spread) (default 0.5)")
     parser.add_argument("--concurrency", type=int, default=5, help="tasks in flight per model (default 5)")
     parser.add_argument("--concurrency-policy", choices=("queue", "reject"), default="queue",
                         help="over the limit: keep new tasks PENDING (queue) or answer 429 (reject)")
@@ -37,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     config = Config(
-        api_keys=tuple(args.api_keys or ("sk-sandbox",)), latency=args.latency, concurrency=args.concurrency,
+        api_keys=tuple(args.api_keys or ("sk-sandbox",)), latency=args.latency, latency_spread=args.latency_spread,
+        concurrency=args.concurrency,
         concurrency_policy=args.concurrency_policy, submit_rate=args.submit_rate, query_rate=args.query_rate,
         faults=args.faults, fault_timeout=args.fault_timeout, check_person=not args.no_check_person,
         public_url=args.public_url, seed=args.seed,

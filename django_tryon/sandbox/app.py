@@ -180,10 +180,6 @@ def create_app(config: Config | None = None) -> Flask:
             problem = check_oss(oss, model)
             if problem:
                 return fail(problem)
-        if config.concurrency_policy == "reject" and scheduler.in_flight(model) >= config.concurrency:
-            with store.lock:
-                store.stats["throttled"] += 1
-            return fail("Throttling.AllocationQuota")
         rnd = scheduler.random
         task = Task(
             task_id=store.new_id(), account=account(), model=model,
@@ -191,10 +187,13 @@ def create_app(config: Config | None = None) -> Flask:
             parameters=parameters, oss_resolve=bool(oss), submit_time=store.clock.now(),
             duration=config.duration(model, rnd), request_id=g.request_id, fault=task_fault(),
         )
+        if not scheduler.submit(task, reject_when_full=config.concurrency_policy == "reject"):
+            with store.lock:
+                store.stats["throttled"] += 1
+            return fail("Throttling.AllocationQuota")
         with store.lock:
             store.tasks[task.task_id] = task
             store.stats["accepted"] += 1
-        scheduler.submit(task)
         return reply({"output": {"task_id": task.task_id, "task_status": "PENDING"}})
 
     def check_url(value: Any) -> str | None:

@@ -31,6 +31,7 @@ DEFAULT_LATENCY = {"aitryon": (15.0, 30.0), "aitryon-plus": (40.0, 60.0), REFINE
 class Config:
     api_keys: tuple[str, ...] = ("sk-sandbox",)
     latency: float | None = None  # mean seconds; None = the documented ranges
+    latency_spread: float = 0.5  # durations are uniform in latency × (1 ± spread)
     concurrency: int = 5
     concurrency_policy: str = "queue"  # or "reject"
     submit_rate: float = 10.0  # per second, per key and model
@@ -57,7 +58,7 @@ class Config:
     def duration(self, model: str, rnd: Any) -> float:
         low, high = DEFAULT_LATENCY.get(model, (15.0, 30.0))
         if self.latency is not None:
-            low, high = self.latency * 0.5, self.latency * 1.5
+            low, high = self.latency * (1 - self.latency_spread), self.latency * (1 + self.latency_spread)
         return rnd.uniform(low, high)
 
 

@@ -28,38 +28,43 @@ class InputError(Exception):
 
 
 class Scheduler:
-    """Per-model queues; tasks wait PENDING until one of the model's slots is free."""
+    """A queue per account and model (the service's limits are per main account and model, §8); tasks
+    wait PENDING until one of their account's slots for the model is free."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.queues: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self.queues: dict[tuple[str, str], collections.deque] = collections.defaultdict(collections.deque)
+        self.running: collections.Counter = collections.Counter()
         self.random = random.Random(store.config.seed)
 
-    def in_flight(self, model: str) -> int:
+    def submit(self, task: Task, *, reject_when_full: bool = False) -> bool:
+        """Queue ``task``; with ``reject_when_full``, refuse it (False) when its account's slots are all taken."""
+        slot = (task.account, task.model)
         with self.store.lock:
-            return self.store.stats["running"][model] + len(self.queues[model])
-
-    def submit(self, task: Task) -> None:
-        with self.store.lock:
-            self.queues[task.model].append(task)
-        self._pump(task.model)
+            if reject_when_full and self.running[slot] + len(self.queues[slot]) >= self.store.config.concurrency:
+                return False
+            self.queues[slot].append(task)
+        self._pump(slot)
+        return True
 
     def cancel(self, task: Task) -> bool:
+        slot = (task.account, task.model)
         with self.store.lock:
-            if task.status != "PENDING" or task not in self.queues[task.model]:
+            if task.status != "PENDING" or task not in self.queues[slot]:
                 return False
-            self.queues[task.model].remove(task)
+            self.queues[slot].remove(task)
             task.status = "CANCELED"
             task.end_time = self.store.clock.now()
             return True
 
-    def _pump(self, model: str) -> None:
-        stats = self.store.stats
+    def _pump(self, slot: tuple[str, str]) -> None:
+        stats, model = self.store.stats, slot[1]
         with self.store.lock:
-            while self.queues[model] and stats["running"][model] < self.store.config.concurrency:
-                task = self.queues[model].popleft()
+            while self.queues[slot] and self.running[slot] < self.store.config.concurrency:
+                task = self.queues[slot].popleft()
+                self.running[slot] += 1
                 stats["running"][model] += 1
-                stats["max_concurrency_seen"][model] = max(stats["max_concurrency_seen"][model], stats["running"][model])
+                stats["max_concurrency_seen"][model] = max(stats["max_concurrency_seen"][model], self.running[slot])
                 threading.Thread(target=self._run, args=(task,), daemon=True, name=f"task-{task.task_id[:8]}").start()
 
     def _run(self, task: Task) -> None:
@@ -68,9 +73,11 @@ class Scheduler:
         except Exception as err:  # noqa: BLE001 - a sandbox bug must still end the task
             finish(self.store, task, "FAILED", "InternalError", f"sandbox error: {type(err).__name__}: {err}")
         finally:
+            slot = (task.account, task.model)
             with self.store.lock:
+                self.running[slot] -= 1
                 self.store.stats["running"][task.model] -= 1
-            self._pump(task.model)
+            self._pump(slot)
 
 
 def finish(store: Store, task: Task, status: str, code: str = "", message: str = "", result: str | None = None) -> None:

@@ -122,7 +122,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
-    "tryon-sweep": {"task": "django_tryon.sweep_tryons", "schedule": 300.0},
+    "tryon-tick": {"task": "django_tryon.tick_tryons", "schedule": 2.0},
     "tryon-purge": {"task": "django_tryon.purge_tryons", "schedule": 24 * 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -1,0 +1,108 @@
+"""Admission control: how many jobs may be with the provider, per key and model, across every worker.
+
+The database decides. Under a named lock per model (``locks.hold``), admission counts the jobs that
+hold a provider slot (``TryOn.objects.active()``: admitted, and the provider has not ended them)
+and the admissions of the last second, per pool key, and moves the oldest queued jobs to
+``submitting`` (first come, first served), spreading them over the keys with the most room. It runs
+the moment a slot frees (a job finishes, fails, is canceled or handed back), after every create,
+and from the periodic tick as a safety net.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from . import locks, timing
+from .backends import get_backend, key_pool
+from .models import Status, TryOn
+from .scheduling import schedule_admission, schedule_step
+
+RATE_WINDOW = timedelta(seconds=1)
+
+
+def admit(model: str | None = None, *, now: datetime | None = None) -> int:
+    """Admit queued jobs of ``model`` (every model with queued jobs when None); returns how many."""
+    models = [model] if model else _queued_models()
+    return sum(_admit_model(m, now or timezone.now()) for m in models)
+
+
+def _queued_models() -> list[str]:
+    return list(TryOn.objects.filter(status=Status.QUEUED).values_list("model_name", flat=True).distinct())
+
+
+def _admit_model(model: str, now: datetime) -> int:
+    with transaction.atomic():
+        locks.hold(f"django_tryon.admission:{model}")
+        room, rate_opens_at = _room(model, now)
+        eligible = (TryOn.objects.filter(status=Status.QUEUED, model_name=model)
+                    .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)))
+        waiting = list(eligible.order_by("created_at", "pk").values_list("pk", flat=True)[: sum(room.values())])
+        admitted = 0
+        for pk in waiting:
+            key = max(room, key=room.get)  # the key with the most room: jobs spread over the pool
+            moved = TryOn.objects.transition(pk, [Status.QUEUED], Status.SUBMITTING, key_name=key, admitted_at=now,
+                                             next_check_at=now, lease_until=None, ticket=F("ticket") + 1)
+            if moved:
+                schedule_step(pk, TryOn.objects.values_list("ticket", flat=True).get(pk=pk), now)
+                room[key] -= 1
+                admitted += 1
+        if rate_opens_at is not None and eligible.exists():  # only the submit rate holds them back
+            schedule_admission(model, rate_opens_at)
+    return admitted
+
+
+def _room(model: str, now: datetime) -> tuple[dict[str, int], datetime | None]:
+    """Free slots per key (concurrency and the submit-rate window), and when the rate lets more in."""
+    slots = key_pool()
+    active = dict(TryOn.objects.active().filter(model_name=model).values_list("key_name")
+                  .annotate(n=Count("pk")).values_list("key_name", "n"))
+    recent_rows = (TryOn.objects.filter(model_name=model, admitted_at__gt=now - RATE_WINDOW)
+                   .values_list("key_name", "admitted_at"))
+    recent: dict[str, list[datetime]] = {}
+    for key, at in recent_rows:
+        recent.setdefault(key, []).append(at)
+    room: dict[str, int] = {}
+    wake_at = None
+    for slot in slots:
+        concurrency, rate = slot.limits(get_backend(model=model, key=slot.name))
+        busy = active.get(slot.name, 0) + (active.get("", 0) if slot is slots[0] else 0)
+        admitted_recently = sorted(recent.get(slot.name, []))
+        by_rate = max(0, math.floor(rate) - len(admitted_recently))
+        room[slot.name] = max(0, min(concurrency - busy, by_rate))
+        if by_rate == 0 and concurrency > busy and admitted_recently:
+            opens = admitted_recently[0] + RATE_WINDOW
+            wake_at = opens if wake_at is None else min(wake_at, opens)
+    return room, wake_at
+
+
+def capacity(model: str) -> int:
+    """Tasks of ``model`` the whole pool may have with the provider at once."""
+    return sum(slot.limits(get_backend(model=model, key=slot.name))[0] for slot in key_pool())
+
+
+def queue_info(job: TryOn) -> dict[str, Any]:
+    """Queue position and ETA while queued (from the real queue), elapsed time while with the provider."""
+    info: dict[str, Any] = {"queue_position": None, "eta_seconds": None, "elapsed_seconds": None}
+    if job.status == Status.QUEUED:
+        ahead = TryOn.objects.filter(status=Status.QUEUED, model_name=job.model_name, created_at__lt=job.created_at).count()
+        try:
+            backend = get_backend(model=job.model_name or None)
+            slots = max(1, capacity(job.model_name))
+            typical = backend.capabilities.typical_duration
+        except Exception:  # noqa: BLE001 - a misconfigured backend must not break the status page
+            slots, typical = 5, 20.0
+        stats = timing.observed(job.model_name)
+        duration = stats.p50 if stats is not None else typical
+        info["queue_position"] = ahead + 1
+        info["eta_seconds"] = round(duration * (1 + ahead // slots), 1)
+    elif job.status == Status.SUBMITTING:
+        info["queue_position"] = 0
+    elif job.status in (Status.SUBMITTED, Status.RUNNING):
+        info["elapsed_seconds"] = round((timezone.now() - (job.submitted_at or job.created_at)).total_seconds(), 1)
+    return info
