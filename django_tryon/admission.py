@@ -21,7 +21,7 @@ from django.utils import timezone
 from . import locks, timing
 from .backends import get_backend, key_pool
 from .models import Status, TryOn
-from .scheduling import schedule_admission, schedule_step
+from .scheduling import schedule_admission, schedule_preparation, schedule_step
 
 RATE_WINDOW = timedelta(seconds=1)
 
@@ -29,32 +29,58 @@ RATE_WINDOW = timedelta(seconds=1)
 def admit(model: str | None = None, *, now: datetime | None = None) -> int:
     """Admit queued jobs of ``model`` (every model with queued jobs when None); returns how many."""
     models = [model] if model else _queued_models()
-    return sum(_admit_model(m, now or timezone.now()) for m in models)
+    return sum(len(_admit_model(m, now or timezone.now())) for m in models)
+
+
+def admit_one_here(model: str) -> tuple[int, int] | None:
+    """Admit like :func:`admit`, but hand the first admitted job back (pk, ticket) for the caller to
+    submit in this process at once, instead of through the broker: the slot a finishing job freed is
+    taken without a round trip. Any others admitted are scheduled as usual."""
+    admitted = _admit_model(model, timezone.now(), keep_first=True)
+    return admitted[0] if admitted else None
 
 
 def _queued_models() -> list[str]:
-    return list(TryOn.objects.filter(status=Status.QUEUED).values_list("model_name", flat=True).distinct())
+    # order_by(): the model's default ordering would make DISTINCT return one row per job
+    return list(TryOn.objects.filter(status=Status.QUEUED).order_by().values_list("model_name", flat=True).distinct())
 
 
-def _admit_model(model: str, now: datetime) -> int:
+def _admit_model(model: str, now: datetime, *, keep_first: bool = False) -> list[tuple[int, int]]:
+    """Admit what fits; returns (pk, ticket) of each admitted job. The first is not scheduled when ``keep_first``."""
+    admitted: list[tuple[int, int]] = []
     with transaction.atomic():
         locks.hold(f"django_tryon.admission:{model}")
         room, rate_opens_at = _room(model, now)
         eligible = (TryOn.objects.filter(status=Status.QUEUED, model_name=model)
                     .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)))
-        waiting = list(eligible.order_by("created_at", "pk").values_list("pk", flat=True)[: sum(room.values())])
-        admitted = 0
-        for pk in waiting:
-            key = max(room, key=room.get)  # the key with the most room: jobs spread over the pool
+        waiting = list(eligible.order_by("created_at", "pk").values_list("pk", "uploads")[: sum(room.values())])
+        for pk, uploads in waiting:
+            prepared = next((u.get("key") for u in (uploads or {}).values() if isinstance(u, dict)), None)
+            # the key its inputs were uploaded for, else the key with the most room (jobs spread over the pool)
+            key = prepared if room.get(prepared, 0) > 0 else max(room, key=room.get)
             moved = TryOn.objects.transition(pk, [Status.QUEUED], Status.SUBMITTING, key_name=key, admitted_at=now,
                                              next_check_at=now, lease_until=None, ticket=F("ticket") + 1)
             if moved:
-                schedule_step(pk, TryOn.objects.values_list("ticket", flat=True).get(pk=pk), now)
+                ticket = TryOn.objects.values_list("ticket", flat=True).get(pk=pk)
+                if admitted or not keep_first:
+                    schedule_step(pk, ticket, now)
+                admitted.append((pk, ticket))
                 room[key] -= 1
-                admitted += 1
         if rate_opens_at is not None and eligible.exists():  # only the submit rate holds them back
             schedule_admission(model, rate_opens_at)
+        _prepare_next(eligible, capacity(model), now)
     return admitted
+
+
+def _prepare_next(eligible: Any, count: int, now: datetime) -> None:
+    """Have the next ``count`` queued jobs upload their inputs now, so their submits are one request each.
+
+    Only the next few: a burst of creates must not fill the workers with uploads ahead of the steps
+    of admitted jobs. A job is marked when its preparation is sent, so it is sent once.
+    """
+    for pk in eligible.filter(uploads={}).order_by("created_at", "pk").values_list("pk", flat=True)[:count]:
+        if TryOn.objects.filter(pk=pk, status=Status.QUEUED, uploads={}).update(uploads={"pending": now.isoformat()}):
+            schedule_preparation(pk)
 
 
 def _room(model: str, now: datetime) -> tuple[dict[str, int], datetime | None]:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from . import admission, signals, timing
-from .backends import get_backend
+from .backends import get_backend, key_pool
 from .backends.base import BaseTryOnBackend, RemoteState, TryOnInput
 from .conf import tryon_settings
 from .exceptions import (
@@ -131,13 +131,9 @@ def _submit(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
         TryOn.objects.filter(pk=job.pk).update(submit_sent_at=None)
     if not job.person_file:
         raise TryOnValidationError("The person photo was deleted before the try-on was sent.", code="InvalidParameter")
-    request = TryOnInput(
-        person_image_url=_input(job, "person", job.person_file, backend),
-        top_garment_url=_input(job, "top", job.top_image, backend) if job.top_image else None,
-        bottom_garment_url=_input(job, "bottom", job.bottom_image, backend) if job.bottom_image else None,
-        resolution=job.resolution,
-        restore_face=job.restore_face,
-    )
+    urls = {name: _input(job, name, field_file, backend) for name, field_file in _inputs(job)}
+    request = TryOnInput(person_image_url=urls["person"], top_garment_url=urls.get("top"),
+                         bottom_garment_url=urls.get("bottom"), resolution=job.resolution, restore_face=job.restore_face)
     now = timezone.now()
     lease = now + timedelta(seconds=float(tryon_settings.LEASE_SECONDS))
     # Written before the request leaves, and only while this worker still holds the job: a crash from
@@ -230,11 +226,41 @@ def _input(job: TryOn, name: str, field_file: Any, backend: BaseTryOnBackend) ->
             return saved["url"]
     url = input_url(field_file, backend)
     if url.startswith("oss://"):
-        uploads = {**(job.uploads or {}), name: {"url": url, "key": job.key_name, "model": job.model_name,
-                                                 "at": timezone.now().isoformat()}}
+        kept = {k: v for k, v in (job.uploads or {}).items() if k != "pending"}
+        uploads = {**kept, name: {"url": url, "key": job.key_name, "model": job.model_name,
+                                  "at": timezone.now().isoformat()}}
         TryOn.objects.filter(pk=job.pk).update(uploads=uploads)
         job.uploads = uploads
     return url
+
+
+def _inputs(job: TryOn) -> list[tuple[str, Any]]:
+    return [(name, f) for name, f in (("person", job.person_file), ("top", job.top_image), ("bottom", job.bottom_image)) if f]
+
+
+def prepare(pk: int) -> int:
+    """While a job waits in the queue, make the provider uploads its submit will need (once per job).
+
+    Admission prefers the key they were made on, so the submit itself is one request and a free slot
+    is taken at once. Nothing to do with signed or presigned input URLs. Returns the uploads made.
+    """
+    job = TryOn.objects.filter(pk=pk, status=Status.QUEUED).first()
+    if job is None or set(job.uploads or {}) - {"pending"}:
+        return 0
+    job.key_name = key_pool()[0].name  # made for the first key (the row keeps "" until admission)
+    backend = backend_for(job)
+    for name, field_file in _inputs(job):
+        try:
+            _input(job, name, field_file, backend)  # signed and storage URLs cost nothing and are not kept
+        except (TryOnError, TryOnConfigurationError) as err:  # the submit will try (and report) again
+            logger.info("try-on %s: preparing the %s input failed: %s", job.public_id, name, err)
+            break
+    return len(set(job.uploads or {}) - {"pending"})
+
+
+def _strategy(backend: BaseTryOnBackend) -> str:
+    strategy = tryon_settings.INPUT_URLS
+    return "upload" if strategy == "auto" and backend.capabilities.prefers_upload else strategy
 
 
 def input_url(field_file: Any, backend: BaseTryOnBackend) -> str:
@@ -245,9 +271,7 @@ def input_url(field_file: Any, backend: BaseTryOnBackend) -> str:
     (``prefers_upload``) always get the bytes through their upload.
     """
     name = field_file.name
-    strategy = tryon_settings.INPUT_URLS
-    if strategy == "auto" and backend.capabilities.prefers_upload:
-        strategy = "upload"
+    strategy = _strategy(backend)
     if strategy in ("auto", "storage"):
         url = storage_absolute_url(name)
         if url and (strategy == "storage" or any(m in url for m in PRESIGNED_MARKERS)):
@@ -287,7 +311,7 @@ def _check(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
         remote_ended_at=state.ended_at or job.remote_ended_at or (timezone.now() if ended else None),
     )
     if ended and job.remote_ended_at is None:
-        admission.admit(job.model_name)  # the next queued job takes the slot now, not after the download
+        _take_the_freed_slot(job.model_name)
     if state.state is RemoteState.SUCCEEDED:
         store_result(job, backend, state.result_url or "", state.image_count)
         return None
@@ -306,6 +330,14 @@ def _check(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
     elapsed = (timezone.now() - (job.submitted_at or job.created_at)).total_seconds()
     wait = timing.next_check(job.model_name, backend.capabilities.typical_duration, elapsed)
     return timezone.now() + timedelta(seconds=min(wait, max(0.01, _seconds_to_deadline(job) + 0.5)))
+
+
+def _take_the_freed_slot(model: str) -> None:
+    """The provider ended a task: admit the next queued job and submit it from here, before this job's
+    result is fetched (slot time is what limits throughput; the download can wait a moment)."""
+    first = admission.admit_one_here(model)
+    if first is not None:
+        advance(*first)
 
 
 def _resubmit_transient(job: TryOn, backend: BaseTryOnBackend, state: Any) -> bool:

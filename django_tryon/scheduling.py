@@ -31,6 +31,13 @@ def schedule_admission(model: str, at: datetime | None = None) -> None:
     transaction.on_commit(partial(_send, admit_tryons, (model,), at))
 
 
+def schedule_preparation(pk: int) -> None:
+    """Make the provider uploads of a queued job now, while it waits (``pipeline.prepare``)."""
+    from .tasks import prepare_tryon
+
+    transaction.on_commit(partial(_send, prepare_tryon, (pk,), None))
+
+
 def _send(task, args: tuple, at: datetime | None) -> bool:
     countdown = max(0.0, (at - timezone.now()).total_seconds()) if at is not None else 0.0
     try:

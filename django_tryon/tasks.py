@@ -20,6 +20,12 @@ def advance_tryon(pk: int, ticket: int) -> None:
     pipeline.advance(pk, ticket)
 
 
+@shared_task(name="django_tryon.prepare_tryon", **TASK_OPTIONS)
+def prepare_tryon(pk: int) -> int:
+    """Upload a queued job's inputs to the provider while it waits, so its submit is one request."""
+    return pipeline.prepare(pk)
+
+
 @shared_task(name="django_tryon.admit_tryons", **TASK_OPTIONS)
 def admit_tryons(model: str | None = None) -> int:
     """Admit queued jobs while the provider has room (a rate window or a back-off has ended)."""

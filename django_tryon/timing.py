@@ -1,10 +1,10 @@
 """When to look at a provider task: adaptive polling from the durations observed per model.
 
-The first poll comes near the early end of recent tasks (their 25th percentile) and then short
+The first poll comes near the early end of the last 20 tasks (their 25th percentile) and then short
 steps of a sixth of their spread (10th to 90th percentile), so a typical task is seen about three
-times whatever its length. Until a model has enough history the schedule probes (1, 2, 4 … seconds,
-never past the backend's typical duration) so a fast look-alike and a slow provider are both found
-quickly. The figures come from the provider's own clock (its submit and end times).
+times whatever its length. Until a model has enough history the schedule probes (1, 1.5, 2.25 …
+seconds: each step half the time waited, never past the backend's typical duration) so a fast
+look-alike and a slow provider are both found quickly. The figures come from the provider's own clock (its submit and end times).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .conf import tryon_settings
 
 #: Recent successful tasks per model that the statistics use, and how many are needed.
-WINDOW = 50
+WINDOW = 20
 MIN_SAMPLES = 5
 #: Seconds an in-process copy of the statistics is reused (every poll asks for them).
 CACHE_SECONDS = 10.0
@@ -91,9 +91,9 @@ def next_check(model: str, typical: float, elapsed: float) -> float:
     floor = min(float(tryon_settings.MIN_POLL_INTERVAL), ceiling)
     stats = observed(model) if tryon_settings.FIRST_POLL_DELAY is None else None
     if stats is None:
-        # Probing: double the time waited so far (1, 2, 4 … s) without stepping over the typical
-        # duration, never more than POLL_INTERVAL at a time.
-        step = min(max(elapsed, 1.0), typical - elapsed) if elapsed < typical else ceiling
+        # Probing: half the time waited so far (1, 1.5, 2.25 … s: a late answer is seen within half
+        # its time) without stepping over the typical duration, never more than POLL_INTERVAL at a time.
+        step = min(max(elapsed * 0.5, 0.5), typical - elapsed) if elapsed < typical else ceiling
         return max(floor, min(step, ceiling))
     if elapsed > stats.p90 * 1.5:  # far slower than usual (a queue at the provider): relax
         return ceiling

@@ -30,7 +30,9 @@ class KeySlot:
     def limits(self, backend: BaseTryOnBackend) -> tuple[int, float]:
         """(tasks in flight, submits per second) allowed on this key for ``backend``'s model."""
         caps = backend.capabilities
-        return (int(self.max_concurrency or caps.max_concurrency), float(self.submit_rate or caps.submit_rate))
+        concurrency = caps.max_concurrency if self.max_concurrency is None else self.max_concurrency
+        rate = caps.submit_rate if self.submit_rate is None else self.submit_rate
+        return int(concurrency), float(rate)
 
 
 def key_pool() -> list[KeySlot]:

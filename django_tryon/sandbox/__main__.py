@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", default="", help="fault spec, e.g. 'submit=503*2,task=fail:InvalidPerson%%10'")
     parser.add_argument("--fault-timeout", type=float, default=35.0, help="seconds a 'timeout' fault waits")
     parser.add_argument("--no-check-person", action="store_true", help="render any photo with a detectable body")
+    parser.add_argument("--render", choices=("engine", "copy"), default="engine",
+                        help="results drawn by the offline engine (default), or the person photo as is (load runs)")
     parser.add_argument("--public-url", default="", help="base URL for result and upload links (default: as requested)")
     parser.add_argument("--seed", type=int, default=None, help="seed for latencies and fault probabilities")
     parser.add_argument("--allowed-host", action="append", dest="allowed_hosts", metavar="HOST", default=[],
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         api_keys=tuple(args.api_keys or ("sk-sandbox",)), latency=args.latency, latency_spread=args.latency_spread,
         concurrency=args.concurrency,
         concurrency_policy=args.concurrency_policy, submit_rate=args.submit_rate, query_rate=args.query_rate,
-        faults=args.faults, fault_timeout=args.fault_timeout, check_person=not args.no_check_person,
+        faults=args.faults, fault_timeout=args.fault_timeout, check_person=not args.no_check_person, render=args.render,
         public_url=args.public_url, seed=args.seed,
         allowed_hosts=(*args.allowed_hosts, *([args.host] if args.host not in ("0.0.0.0", "::") else [])),
     )

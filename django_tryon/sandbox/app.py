@@ -163,6 +163,7 @@ def create_app(config: Config | None = None) -> Flask:
         if not store.limiter.allow(("submit", g.api_key, model), config.submit_rate):
             with store.lock:
                 store.stats["throttled"] += 1
+                store.stats["throttled_submits"] += 1
             return fail("Throttling.RateQuota")
         inputs = body.get("input")
         if not isinstance(inputs, dict) or not inputs:
@@ -190,6 +191,7 @@ def create_app(config: Config | None = None) -> Flask:
         if not scheduler.submit(task, reject_when_full=config.concurrency_policy == "reject"):
             with store.lock:
                 store.stats["throttled"] += 1
+                store.stats["throttled_submits"] += 1
             return fail("Throttling.AllocationQuota")
         with store.lock:
             store.tasks[task.task_id] = task
@@ -436,6 +438,15 @@ def create_app(config: Config | None = None) -> Flask:
             body["faults_armed"] = store.faults.describe()
             body["clock_offset"] = store.clock.offset
         return reply(body)
+
+    @app.get("/_sandbox/tasks")
+    def all_tasks() -> Response:
+        """Every task with its inputs and times (a run's analysis: which job had how many accepted tasks)."""
+        with store.lock:
+            tasks = [{"task_id": t.task_id, "account": t.account, "model": t.model, "status": t.status,
+                      "code": t.code, "inputs": t.inputs, "submit_time": t.submit_time, "end_time": t.end_time}
+                     for t in store.tasks.values()]
+        return reply({"tasks": tasks})
 
     @app.post("/_sandbox/reset")
     def reset() -> Response:

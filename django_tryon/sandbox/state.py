@@ -41,6 +41,7 @@ class Config:
     fault_timeout: float = 35.0  # how long a "timeout" fault keeps the client waiting
     fetch_timeout: float = 10.0  # downloading input URLs
     check_person: bool = True
+    render: str = "engine"  # or "copy": the result is the person photo (load runs measure the client, not the engine)
     public_url: str = ""  # base of URLs the sandbox hands out (results, uploads); default from the request
     seed: int | None = None
     #: Host names the sandbox answers besides localhost (and public_url's host); "*" answers any.
@@ -163,7 +164,7 @@ class Store:
             self.results: dict[str, tuple[bytes, float, str]] = {}  # name → (bytes, expires, content type)
             running = getattr(self, "stats", {}).get("running", collections.Counter())  # tasks still in flight
             self.stats: dict[str, Any] = {
-                "submits": 0, "accepted": 0, "queries": 0, "lists": 0, "cancels": 0, "throttled": 0,
+                "submits": 0, "accepted": 0, "queries": 0, "lists": 0, "cancels": 0, "throttled": 0, "throttled_submits": 0,
                 "uploads": 0, "parsing": 0, "downloads": 0, "faults": 0,
                 "running": running, "max_concurrency_seen": collections.Counter(),
             }

@@ -1,12 +1,14 @@
 """Settings of the example shop: embedded defaults (SQLite, local files, a file-system Celery broker).
 
 Environment variables: DASHSCOPE_API_KEY, DASHSCOPE_BASE_URL, DASHSCOPE_MODEL, TRYON_PUBLIC_BASE_URL,
-SHOP_DEBUG (1 in `make demo`, off otherwise), SHOP_TRYON_BACKEND, SHOP_TRYON_JSON (more TRYON keys).
+SHOP_DEBUG (1 in `make demo`, off otherwise), SHOP_TRYON_BACKEND, SHOP_TRYON_JSON (more TRYON keys),
+SHOP_DATABASE_URL (PostgreSQL instead of SQLite), CELERY_BROKER_URL (Redis or RabbitMQ instead of files).
 """
 
 import json
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SHOP_VAR_DIR", BASE_DIR / "var"))
@@ -58,6 +60,14 @@ TEMPLATES = [
 ]
 WSGI_APPLICATION = "example_project.wsgi.application"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3", "OPTIONS": {"timeout": 20}}}
+# A production-like run (make bench, make chaos): SHOP_DATABASE_URL=postgres://user@host:5432/name
+_database_url = urlsplit(os.environ.get("SHOP_DATABASE_URL", ""))
+if _database_url.scheme in ("postgres", "postgresql"):
+    DATABASES = {"default": {
+        "ENGINE": "django.db.backends.postgresql", "NAME": _database_url.path.lstrip("/"),
+        "USER": _database_url.username or "postgres", "PASSWORD": _database_url.password or "",
+        "HOST": _database_url.hostname or "127.0.0.1", "PORT": str(_database_url.port or 5432), "CONN_MAX_AGE": 60,
+    }}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -95,9 +105,6 @@ TRYON = {
     # Empty: the provider gets the inputs through its own temporary upload (works from a laptop, and
     # with the sandbox). Set it to this site's public https:// address to use signed URLs instead.
     "PUBLIC_BASE_URL": os.environ.get("TRYON_PUBLIC_BASE_URL", ""),
-    # The sandbox answers in seconds (SHOP_SANDBOX_LATENCY); the real aitryon takes 15–30 s.
-    "FIRST_POLL_DELAY": 1.0 if SHOP_USES_SANDBOX else None,
-    "POLL_INTERVAL": 1.0 if SHOP_USES_SANDBOX else 3,
 }
 if os.environ.get("SHOP_TRYON_BACKEND") == "local":  # the engine inside the worker, no HTTP at all
     SHOP_USES_SANDBOX = False
@@ -121,6 +128,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     else {}
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Each worker process takes one message at a time: a step waiting behind a busy process of one worker
+# while another worker is idle would leave a provider slot empty (docs/deployment.rst).
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "tryon-tick": {"task": "django_tryon.tick_tryons", "schedule": 2.0},
     "tryon-purge": {"task": "django_tryon.purge_tryons", "schedule": 24 * 3600.0},
