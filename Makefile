@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs clean
+.PHONY: demo test docs bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
-	@if [ "$$CI" = "true" ]; then DJANGO_TRYON_TEST_DB=postgres $(BIN)/python -m pytest; fi
+	@if [ "$$CI" = "true" ]; then DJANGO_TRYON_TEST_DB=postgres $(BIN)/python -m pytest -m "not load"; fi
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+# The dispatcher under load and under failure (PostgreSQL on 127.0.0.1:5432, redis-server on the PATH);
+# figures in docs/performance.rst. The last line of each is one JSON object.
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+chaos: $(STAMP)
+	$(BIN)/python scripts/chaos.py
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html

@@ -95,6 +95,9 @@ def next_check(model: str, typical: float, elapsed: float) -> float:
         # its time) without stepping over the typical duration, never more than POLL_INTERVAL at a time.
         step = min(max(elapsed * 0.5, 0.5), typical - elapsed) if elapsed < typical else ceiling
         return max(floor, min(step, ceiling))
-    if elapsed > stats.p90 * 1.5:  # far slower than usual (a queue at the provider): relax
-        return ceiling
-    return max(floor, min(ceiling, (stats.p90 - stats.p10) / 6))
+    step = max(floor, stats.p50 * 0.02, (stats.p90 - stats.p10) / 6)  # a tight history never means hammering
+    if elapsed < stats.p25:  # a task that started before the history existed: wait for the usual first look
+        return min(ceiling, max(step, stats.p25 - elapsed))
+    if elapsed > stats.p90:  # later than usual (a queue at the provider?): back off with the lateness
+        step = max(step, (elapsed - stats.p90) / 2)
+    return min(ceiling, step)

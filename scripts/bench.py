@@ -100,7 +100,7 @@ def figures(options: Options, rows: list[dict], stats: dict, shoppers: list, beg
     succeeded = [r for r in rows if r["status"] == "succeeded"]
     finished = [r["finished_at"].timestamp() for r in rows if r["finished_at"]]
     makespan = (max(finished) - began) if finished else None
-    ideal = math.ceil(options.jobs / (PROVIDER_CONCURRENCY * options.keys)) * options.latency
+    ideal = math.ceil(n / (PROVIDER_CONCURRENCY * options.keys)) * options.latency
     overheads = [(r["finished_at"] - r["remote_ended_at"]).total_seconds() for r in succeeded if r["remote_ended_at"]]
     polls = [r["poll_count"] for r in rows]
     latencies = [ms for s in shoppers for ms in s.latencies_ms]
@@ -124,6 +124,7 @@ def figures(options: Options, rows: list[dict], stats: dict, shoppers: list, beg
         "api_queries_per_status_get": queries,
         "peak_rss_mb": round(rss, 1),
         "create_errors": sum(len(s.errors) for s in shoppers),
+        "create_error_samples": sorted({e[:120] for s in shoppers for e in s.errors})[:3],
     }
 
 

@@ -32,9 +32,6 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
-SHARED_PERSONS = ROOT.parent / "shared" / "images" / "person"
-#: Person photos the sandbox's person check accepts (evaluation photos, read in place, never copied).
-PERSON_PHOTOS = ("fitdit_model_1.jpg", "ootd_model_049713_0.jpg", "ootd_model_051918_0.jpg", "ootd_model_051962_0.jpg")
 #: What the load runs lift: the per-shopper limits are for strangers, not for a benchmark's own clients.
 UNLIMITED = {"THROTTLE_RATES": {}, "DAILY_LIMIT_PER_SESSION": None, "DAILY_LIMIT_PER_USER": None,
              "MAX_QUEUED_PER_OWNER": None, "MAX_QUEUED": None, "DAILY_BUDGET_AMOUNT": None, "DEDUP_TTL": 0}
@@ -94,6 +91,8 @@ class Stack:
         self.redis_port = free_port()
         self.sandbox_url = f"http://127.0.0.1:{free_port()}"
         self.web_url = f"http://127.0.0.1:{free_port()}"
+        self.restarts: list[str] = []  # processes the supervisor started again after they died
+        self._supervising = threading.Event()
 
     # -- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> Stack:
@@ -105,6 +104,7 @@ class Stack:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._supervising.clear()
         for name in list(self.processes):
             self.stop(name)
         if self.options.database == "postgres":
@@ -127,18 +127,33 @@ class Stack:
                    "--seed", str(self.options.seed), "--quiet", "--no-check-person", "--render", "copy"]
         for key in self.keys:
             sandbox += ["--api-key", key]
-        if self.options.faults:
-            sandbox += ["--faults", self.options.faults]
         self._spawn("sandbox", sandbox)
-        self._spawn("web", [sys.executable, str(EXAMPLE / "manage.py"), "runserver", self.web_url.rsplit("/", 1)[1],
-                            "--noreload", "--insecure"])
+        self._spawn("web", [sys.executable, "-m", "gunicorn", "example_project.wsgi", "--bind",
+                            self.web_url.rsplit("/", 1)[1], "--workers", "2", "--threads", "8",
+                            "--worker-class", "gthread", "--log-level", "warning"], cwd=EXAMPLE)
         for index in range(self.options.workers):
             self.start_worker(index)
-        self._spawn("beat", [sys.executable, "-m", "celery", "-A", "example_project", "beat", "-l", "warning",
-                             "-s", str(self.work / "beat-schedule")], cwd=EXAMPLE)
+        self._start_beat()
         wait_until(lambda: requests.get(f"{self.sandbox_url}/_sandbox/health", timeout=1).ok, 60, "the sandbox")
         wait_until(lambda: requests.get(f"{self.web_url}/tryon/api/tryons/", timeout=2).ok, 60, "the web server")
         self._warm_up_provider()
+        self._supervising.set()
+        threading.Thread(target=self._supervise, daemon=True).start()
+
+    def _supervise(self) -> None:
+        """Start a worker or beat again when it exits on its own, as systemd's Restart=always would
+        (Celery 5.7.0 workers exit on a lost Redis connection: see docs/deployment.rst)."""
+        while self._supervising.is_set():
+            for name, process in list(self.processes.items()):
+                if name.startswith(("worker", "beat")) and process.poll() is not None and self._supervising.is_set():
+                    self.processes.pop(name, None)
+                    process.log.close()  # type: ignore[attr-defined]
+                    self.restarts.append(name)
+                    if name == "beat":
+                        self._start_beat()
+                    else:
+                        self.start_worker(int(name[len("worker"):]))
+            time.sleep(0.5)
 
     def _warm_up_provider(self) -> None:
         """One task straight to the sandbox first, so its engine's models are loaded before the timed run
@@ -161,6 +176,9 @@ class Stack:
             wait_until(lambda: requests.get(f"{self.sandbox_url}/api/v1/tasks/{task_id}", headers=headers, timeout=5)
                        .json()["output"]["task_status"] in ("SUCCEEDED", "FAILED"), 120, "the warm-up task", step=0.5)
         requests.post(f"{self.sandbox_url}/_sandbox/reset", headers=headers, timeout=10)
+        if self.options.faults:  # armed after the warm-up
+            requests.post(f"{self.sandbox_url}/_sandbox/faults", json={"spec": self.options.faults}, headers=headers,
+                          timeout=10).raise_for_status()
 
     @property
     def env(self) -> dict[str, str]:
@@ -230,6 +248,10 @@ class Stack:
         if self.options.naive:
             argv += ["-I", "naive_tasks"]
         self._spawn(f"worker{index}", argv, cwd=EXAMPLE)
+
+    def _start_beat(self) -> None:
+        self._spawn("beat", [sys.executable, "-m", "celery", "-A", "example_project", "beat", "-l", "warning",
+                             "-s", str(self.work / "beat-schedule")], cwd=EXAMPLE)
 
     def kill_worker(self, index: int) -> None:
         """``kill -9`` of a worker and its pool processes."""
@@ -311,10 +333,20 @@ class Shopper(threading.Thread):
             time.sleep(POLL_EVERY)
 
 
-def person_photos() -> list[bytes]:
-    photos = [(SHARED_PERSONS / name).read_bytes() for name in PERSON_PHOTOS if (SHARED_PERSONS / name).exists()]
-    if not photos:
-        raise SystemExit(f"The load runs need the evaluation photos in {SHARED_PERSONS} (never copied into the project).")
+def person_photos(count: int = 4) -> list[bytes]:
+    """Valid photos for the load runs, made here. The sandbox runs with ``--render copy`` and without its
+    person check, so what they show does not matter (and no licensed photo is needed)."""
+    import io
+
+    from PIL import Image
+
+    photos = []
+    for seed in range(count):
+        rnd = random.Random(seed)
+        image = Image.frombytes("RGB", (480, 800), bytes(rnd.getrandbits(8) for _ in range(480 * 800 * 3)))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=60)
+        photos.append(buffer.getvalue())
     return photos
 
 

@@ -116,6 +116,17 @@ def service_available(host: str, port: int) -> bool:
         return False
 
 
+def require_program(name: str) -> None:
+    """Skip locally when a program is not installed; under CI=true its absence is a failure."""
+    import shutil
+
+    if shutil.which(name):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is required under CI")
+    pytest.skip(f"{name} is not installed (required under CI=true)")
+
+
 def require_service(name: str, host: str, port: int) -> None:
     """Skip locally when a server is missing; under CI=true a missing server is a failure."""
     if service_available(host, port):
