@@ -356,3 +356,16 @@ def test_debug_log_redacts_the_key(caplog):
     text = caplog.text
     assert "image-synthesis" in text and "person_image_url" in text
     assert KEY not in text and "***" in text
+
+
+def test_retry_after_may_be_seconds_or_an_http_date():
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    from django_tryon.backends.http import retry_after_seconds
+
+    assert retry_after_seconds("7") == 7.0 and retry_after_seconds("1.5") == 1.5
+    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= retry_after_seconds(later) <= 31
+    assert retry_after_seconds("Wed, 01 Jan 2020 00:00:00 GMT") == 0.0  # in the past: at once
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None

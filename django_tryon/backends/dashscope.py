@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-import requests
 
 from ..exceptions import (
     TryOnConfigurationError,
@@ -18,8 +17,8 @@ from ..exceptions import (
     TryOnProviderRejected,
     TryOnRetryableError,
 )
-from .base import BaseTryOnBackend, Capabilities, PollResult, RemoteState, RemoteTask, SubmitResult, TryOnInput
-from .http import HTTPClient
+from .base import Capabilities, PollResult, RemoteState, RemoteTask, SubmitResult, TryOnInput
+from .http import HTTPBackend
 
 logger = logging.getLogger("django_tryon.backends.dashscope")
 
@@ -122,7 +121,7 @@ def parse_time(value: Any) -> datetime | None:
     return None
 
 
-class DashScopeBackend(BaseTryOnBackend):
+class DashScopeBackend(HTTPBackend):
     """Alibaba Cloud DashScope (Model Studio) OutfitAnyone try-on, over its HTTP API."""
 
     name = "dashscope"
@@ -146,14 +145,7 @@ class DashScopeBackend(BaseTryOnBackend):
             )
         base = self.options["base_url"] or os.environ.get("DASHSCOPE_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = base.rstrip("/")
-        debug = self.options["debug_api_requests"]
-        if debug is None:
-            from ..conf import tryon_settings
-
-            debug = tryon_settings.DEBUG_API_REQUESTS
-        timeout = self.options["timeout"]
-        timeout = tuple(timeout) if isinstance(timeout, (list, tuple)) else timeout  # JSON settings give lists
-        self.http = HTTPClient(self.name, timeout=timeout, debug=bool(debug))
+        self._init_http(self.options["debug_api_requests"])
 
     def __repr__(self) -> str:  # never show the key
         return f"<DashScopeBackend model={self.model!r} base_url={self.base_url!r}>"
@@ -170,31 +162,8 @@ class DashScopeBackend(BaseTryOnBackend):
         headers.update(extra)
         return headers
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> tuple[requests.Response, dict[str, Any]]:
-        """Send one API request; return (response, JSON body) or raise a classified error."""
-        response = self.http.request(method, self.base_url + path, **kwargs)
-        body = _json_body(response)
-        if response.status_code != 200:
-            raise self._error_from(response, body)
-        return response, body
-
-    def _error_from(self, response: requests.Response, body: dict[str, Any]) -> TryOnProviderError:
-        code = str(body.get("code") or "") or ("Unknown" if not body else "")
-        message = str(body.get("message") or body.get("msg") or "")
-        if not body:  # non-JSON answer (a proxy page, say): keep a short excerpt, never headers
-            message = f"non-JSON answer: {response.text[:200]!r}"
-        retry_after = response.headers.get("Retry-After")
-        error = classify_error(
-            response.status_code,
-            code,
-            message,
-            backend=self,
-            response_body=body or None,
-            request_id=str(body.get("request_id") or response.headers.get("x-request-id") or ""),
-        )
-        if isinstance(error, TryOnRetryableError) and retry_after and retry_after.isdigit():
-            error.retry_after = float(retry_after)
-        return error
+    def classify_error(self, status_code: int, code: str, message: str, **context: Any) -> TryOnProviderError:
+        return classify_error(status_code, code, message, **context)
 
     # -- interface ----------------------------------------------------------------------------
     def build_submit_payload(self, request: TryOnInput) -> dict[str, Any]:
@@ -312,13 +281,3 @@ class DashScopeBackend(BaseTryOnBackend):
         if response.status_code != 200:
             raise classify_error(response.status_code, "UploadFailed", f"OSS upload answered HTTP {response.status_code}")
         return f"oss://{key}"
-
-
-def _json_body(response: requests.Response) -> dict[str, Any]:
-    if "json" not in response.headers.get("Content-Type", ""):
-        return {}
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

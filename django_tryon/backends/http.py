@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -11,7 +13,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .. import __version__
-from ..exceptions import TryOnProviderRejected, TryOnRetryableError
+from ..exceptions import TryOnProviderError, TryOnProviderRejected, TryOnRetryableError
+from .base import BaseTryOnBackend
 
 logger = logging.getLogger("django_tryon.http")
 
@@ -130,3 +133,83 @@ class HTTPClient:
 def _path(url: str) -> str:
     """The URL without its query string (signed URLs carry credentials in the query)."""
     return url.split("?", 1)[0]
+
+
+def json_body(response: requests.Response) -> dict[str, Any]:
+    """The response's JSON object, or ``{}`` (not JSON, not an object: a proxy's error page, say)."""
+    if "json" not in response.headers.get("Content-Type", ""):
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: a number of seconds, or an HTTP date (RFC 9110 allows both)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
+
+
+class HTTPBackend(BaseTryOnBackend):
+    """A backend over a JSON HTTP API: its ``HTTPClient``, the error envelope and ``Retry-After``.
+
+    Subclasses set ``base_url`` and ``http`` (usually with :meth:`_init_http`), implement ``_headers()``
+    (authentication) and ``classify_error()`` (the provider's codes → our exception tree), and may
+    override ``error_fields()`` when their error body has another shape.
+    """
+
+    base_url: str = ""
+    http: HTTPClient
+
+    def _init_http(self, debug: bool | None) -> None:
+        if debug is None:
+            from ..conf import tryon_settings
+
+            debug = tryon_settings.DEBUG_API_REQUESTS
+        timeout = self.options.get("timeout", (5.0, 30.0))
+        timeout = tuple(timeout) if isinstance(timeout, (list, tuple)) else timeout  # JSON settings give lists
+        self.http = HTTPClient(self.name, timeout=timeout, debug=bool(debug))
+
+    def _headers(self, **extra: str) -> dict[str, str]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _headers()")
+
+    def classify_error(self, status_code: int, code: str, message: str, **context: Any) -> TryOnProviderError:
+        raise NotImplementedError(f"{type(self).__name__} must implement classify_error()")
+
+    def error_fields(self, body: dict[str, Any]) -> tuple[str, str]:
+        """(code, message) of an error body; the common ``{"code", "message"}`` envelope by default."""
+        return str(body.get("code") or ""), str(body.get("message") or body.get("msg") or "")
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> tuple[requests.Response, dict[str, Any]]:
+        """Send one API request; return (response, JSON body) or raise a classified error."""
+        response = self.http.request(method, self.base_url + path, **kwargs)
+        body = json_body(response)
+        if not 200 <= response.status_code < 300:
+            raise self._error_from(response, body)
+        return response, body
+
+    def _error_from(self, response: requests.Response, body: dict[str, Any]) -> TryOnProviderError:
+        code, message = self.error_fields(body)
+        code = code or ("Unknown" if not body else "")
+        if not body:  # non-JSON answer (a proxy page, say): keep a short excerpt, never headers
+            message = f"non-JSON answer: {response.text[:200]!r}"
+        error = self.classify_error(
+            response.status_code, code, message, backend=self, response_body=body or None,
+            request_id=str(body.get("request_id") or response.headers.get("x-request-id") or ""),
+        )
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        if isinstance(error, TryOnRetryableError) and wait is not None:
+            error.retry_after = wait
+        return error
