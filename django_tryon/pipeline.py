@@ -30,7 +30,7 @@ from .exceptions import (
     TryOnRetryableError,
     TryOnValidationError,
 )
-from .models import ACTIVE, IN_FLIGHT, UNFINISHED, Status, TryOn
+from .models import ACTIVE, IN_FLIGHT, UNFINISHED, Garment, Status, TryOn
 from .scheduling import schedule_admission, schedule_step
 from .storage import get_tryon_storage, public_signed_url, result_upload_to, storage_absolute_url
 
@@ -133,9 +133,10 @@ def _submit(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
         raise TryOnValidationError("The person photo was deleted before the try-on was sent.", code="InvalidParameter")
     urls = {name: _input(job, name, field_file, backend) for name, field_file in _inputs(job)}
     request = TryOnInput(person_image_url=urls["person"], top_garment_url=urls.get("top"),
-                         bottom_garment_url=urls.get("bottom"), resolution=job.resolution, restore_face=job.restore_face)
+                         bottom_garment_url=urls.get("bottom"), resolution=job.resolution, restore_face=job.restore_face,
+                         top_is_one_piece=bool(job.top_garment_id and job.top_garment.kind == Garment.Kind.ONE_PIECE))
     now = timezone.now()
-    lease = now + timedelta(seconds=float(tryon_settings.LEASE_SECONDS))
+    lease = now + timedelta(seconds=max(float(tryon_settings.LEASE_SECONDS), backend.capabilities.longest_request + 10))
     # Written before the request leaves, and only while this worker still holds the job: a crash from
     # here on leaves a mark that makes the next attempt ask the provider before sending again.
     if not TryOn.objects.filter(pk=job.pk, ticket=job.ticket, status=Status.SUBMITTING).update(
@@ -152,7 +153,11 @@ def _submit(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
     except (TryOnError, TryOnConfigurationError):
         TryOn.objects.filter(pk=job.pk).update(submit_sent_at=None)
         raise
-    return _accepted(job, backend, result.remote_id, result.request_id)
+    accepted_at = _accepted(job, backend, result.remote_id, result.request_id)
+    if result.finished is not None and accepted_at is not None:  # a synchronous backend: the answer is the result
+        job.refresh_from_db()
+        return _handle(job, backend, result.finished, polled=False)
+    return accepted_at
 
 
 def _accepted(job: TryOn, backend: BaseTryOnBackend, remote_id: str, request_id: str) -> datetime | None:
@@ -300,10 +305,14 @@ def _check(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
         cancel_remote_quietly(backend, job.remote_id)
         fail(job.pk, TryOnError(f"No result within {tryon_settings.POLL_DEADLINE} s.", code="Timeout"))
         return None
-    state = backend.poll(job.remote_id)
+    return _handle(job, backend, backend.poll(job.remote_id), polled=True)
+
+
+def _handle(job: TryOn, backend: BaseTryOnBackend, state: Any, *, polled: bool) -> datetime | None:
+    """Act on the provider's state of the job's task (from a poll, or from a synchronous submit)."""
     ended = state.state in (RemoteState.SUCCEEDED, RemoteState.FAILED, RemoteState.CANCELED, RemoteState.UNKNOWN)
     TryOn.objects.filter(pk=job.pk).update(
-        poll_count=F("poll_count") + 1,
+        poll_count=F("poll_count") + (1 if polled else 0),
         step_retries=0,
         remote_submitted_at=state.submitted_at or job.remote_submitted_at,
         remote_scheduled_at=state.scheduled_at or job.remote_scheduled_at,

@@ -37,6 +37,8 @@ class Capabilities:
     supports_upload: bool = False
     prefers_upload: bool = False  # "auto" input URLs use upload() first (in-process backends)
     supports_task_list: bool = False  # list_tasks(): an unanswered submit can be reconciled
+    #: Seconds one request may take (a synchronous backend's generation call): the step's lease covers it.
+    longest_request: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,15 @@ class TryOnInput:
     bottom_garment_url: str | None = None
     resolution: int = -1
     restore_face: bool = True
+    top_is_one_piece: bool = False  # the top slot holds a dress or a jumpsuit
 
 
 @dataclass(frozen=True)
 class SubmitResult:
     remote_id: str
     request_id: str = ""
+    #: A synchronous backend's final state (with the result URL): no poll follows.
+    finished: PollResult | None = None
 
 
 @dataclass(frozen=True)

@@ -121,11 +121,10 @@ def parse_time(value: Any) -> datetime | None:
     return None
 
 
-class DashScopeBackend(HTTPBackend):
-    """Alibaba Cloud DashScope (Model Studio) OutfitAnyone try-on, over its HTTP API."""
+class DashScopeHTTPBackend(HTTPBackend):
+    """What every DashScope backend shares: the key (option, then ``DASHSCOPE_API_KEY``), the region's
+    base URL, the workspace header and the error classification."""
 
-    name = "dashscope"
-    transient_failure_codes = TRANSIENT_TASK_CODES
     default_options: dict[str, Any] = {
         "api_key": None,  # or the DASHSCOPE_API_KEY environment variable
         "base_url": None,  # or DASHSCOPE_BASE_URL, else the Beijing endpoint
@@ -140,7 +139,7 @@ class DashScopeBackend(HTTPBackend):
         self._api_key = self.options["api_key"] or os.environ.get("DASHSCOPE_API_KEY", "")
         if not self._api_key:
             raise TryOnConfigurationError(
-                "DashScopeBackend needs an API key: set TRYON['OPTIONS']['api_key'] or the DASHSCOPE_API_KEY "
+                f"{type(self).__name__} needs an API key: set TRYON['OPTIONS']['api_key'] or the DASHSCOPE_API_KEY "
                 "environment variable."
             )
         base = self.options["base_url"] or os.environ.get("DASHSCOPE_BASE_URL") or DEFAULT_BASE_URL
@@ -148,13 +147,8 @@ class DashScopeBackend(HTTPBackend):
         self._init_http(self.options["debug_api_requests"])
 
     def __repr__(self) -> str:  # never show the key
-        return f"<DashScopeBackend model={self.model!r} base_url={self.base_url!r}>"
+        return f"<{type(self).__name__} model={self.model!r} base_url={self.base_url!r}>"
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return MODEL_CAPABILITIES.get(self.model, FALLBACK_CAPABILITIES)
-
-    # -- wire helpers -------------------------------------------------------------------------
     def _headers(self, **extra: str) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
         if self.options["workspace"]:
@@ -164,6 +158,20 @@ class DashScopeBackend(HTTPBackend):
 
     def classify_error(self, status_code: int, code: str, message: str, **context: Any) -> TryOnProviderError:
         return classify_error(status_code, code, message, **context)
+
+    def download(self, url: str) -> bytes:
+        return self.http.download(url)
+
+
+class DashScopeBackend(DashScopeHTTPBackend):
+    """Alibaba Cloud DashScope (Model Studio) OutfitAnyone try-on, over its HTTP API."""
+
+    name = "dashscope"
+    transient_failure_codes = TRANSIENT_TASK_CODES
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return MODEL_CAPABILITIES.get(self.model, FALLBACK_CAPABILITIES)
 
     # -- interface ----------------------------------------------------------------------------
     def build_submit_payload(self, request: TryOnInput) -> dict[str, Any]:
@@ -234,9 +242,6 @@ class DashScopeBackend(HTTPBackend):
                 return False
             raise
         return True
-
-    def download(self, url: str) -> bytes:
-        return self.http.download(url)
 
     def list_tasks(self, *, since: datetime, until: datetime) -> list[RemoteTask]:
         """``GET /tasks`` for this model between two times (§6), every page."""

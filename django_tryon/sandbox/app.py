@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from . import faults as fault_specs
+from . import image_edit
 from .messages import ERRORS, error
 from .state import (
     BEIJING,
@@ -428,6 +429,10 @@ def create_app(config: Config | None = None) -> Flask:
             return Response("<Error><Code>AccessDenied</Code><Message>Request has expired.</Message></Error>", 403,
                             content_type="application/xml")
         return Response(entry[0], content_type=entry[2])
+
+    # -- the other APIs: blueprints sharing the store, the limits and the faults ---------------------
+    app.register_blueprint(image_edit.blueprint(store, config, scheduler.random, reply, fail, request_fault, account,
+                                                base_url))
 
     # -- introspection for tests -------------------------------------------------------------------
     @app.get("/_sandbox/stats")

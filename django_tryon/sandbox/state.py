@@ -24,7 +24,8 @@ TRYON_MODELS = ("aitryon", "aitryon-plus")
 REFINER = "aitryon-refiner"
 PARSING = "aitryon-parsing-v1"
 #: Typical durations (seconds, min–max) per model (reference §3.3, §4).
-DEFAULT_LATENCY = {"aitryon": (15.0, 30.0), "aitryon-plus": (40.0, 60.0), REFINER: (5.0, 15.0)}
+DEFAULT_LATENCY = {"aitryon": (15.0, 30.0), "aitryon-plus": (40.0, 60.0), REFINER: (5.0, 15.0),
+                   "qwen-image-edit-plus": (8.0, 20.0), "qwen-image-edit": (8.0, 20.0), "qwen-image-edit-max": (15.0, 30.0)}
 
 
 @dataclass
@@ -165,6 +166,7 @@ class Store:
             running = getattr(self, "stats", {}).get("running", collections.Counter())  # tasks still in flight
             self.stats: dict[str, Any] = {
                 "submits": 0, "accepted": 0, "queries": 0, "lists": 0, "cancels": 0, "throttled": 0, "throttled_submits": 0,
+                "generations": 0,
                 "uploads": 0, "parsing": 0, "downloads": 0, "faults": 0,
                 "running": running, "max_concurrency_seen": collections.Counter(),
             }
