@@ -12,7 +12,9 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -232,7 +234,12 @@ class TryOnAdmin(admin.ModelAdmin):
         custom = [path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="django_tryon_dashboard")]
         return custom + super().get_urls()
 
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        _warn_about_refused_routes(self, request)
+        return super().changelist_view(request, extra_context)
+
     def dashboard_view(self, request: HttpRequest) -> TemplateResponse:
+        _warn_about_refused_routes(self, request)
         if not self.has_view_permission(request):
             from django.core.exceptions import PermissionDenied
 
@@ -240,3 +247,19 @@ class TryOnAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": _("Try-on dashboard"), "figures": dashboard.figures(),
                    "opts": self.model._meta, "changelist_url": reverse("admin:django_tryon_tryon_changelist")}
         return TemplateResponse(request, "admin/django_tryon/dashboard.html", context)
+
+
+def _warn_about_refused_routes(model_admin: admin.ModelAdmin, request: HttpRequest) -> None:
+    """A banner for every route of the chain the provider refuses (and since when)."""
+    from . import routing
+
+    try:
+        refused = routing.refused()
+    except Exception:  # noqa: BLE001 - a misconfigured chain must not break the admin
+        return
+    for state in refused:
+        model_admin.message_user(request, format_html(
+            _("The provider refuses the route {} since {} ({}: {}). Try-ons go to the next route of "
+              "TRYON['BACKENDS']; fix the account or the model."),
+            state.name, date_format(localtime(state.refused_since), "DATETIME_FORMAT"), state.refused_code,
+            state.refused_message[:200]), messages.WARNING)

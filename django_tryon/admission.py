@@ -18,40 +18,57 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from . import locks, timing
-from .backends import get_backend, key_pool
+from . import locks, routing, timing
+from .backends import Route, route, routes
 from .models import Status, TryOn
 from .scheduling import schedule_admission, schedule_preparation, schedule_step
 
 RATE_WINDOW = timedelta(seconds=1)
 
-
-def admit(model: str | None = None, *, now: datetime | None = None) -> int:
-    """Admit queued jobs of ``model`` (every model with queued jobs when None); returns how many."""
-    models = [model] if model else _queued_models()
-    return sum(len(_admit_model(m, now or timezone.now())) for m in models)
+#: A lane is what admission counts slots for: (route name, model).
+Lane = tuple[str, str]
 
 
-def admit_one_here(model: str) -> tuple[int, int] | None:
+def lane_of(job: TryOn) -> Lane:
+    return (route(job.route).name, job.model_name)
+
+
+def on_route(name: str) -> Q:
+    """Jobs of the route called ``name`` (jobs from before chains carry "" and belong to the first route)."""
+    return Q(route=name) | Q(route="") if name == routes()[0].name else Q(route=name)
+
+
+def admit(lane: Lane | None = None, *, now: datetime | None = None) -> int:
+    """Admit queued jobs of ``lane`` (every lane with queued jobs when None); returns how many."""
+    lanes = [lane] if lane else _queued_lanes()
+    return sum(len(_admit_lane(item, now or timezone.now())) for item in lanes)
+
+
+def admit_one_here(lane: Lane) -> tuple[int, int] | None:
     """Admit like :func:`admit`, but hand the first admitted job back (pk, ticket) for the caller to
     submit in this process at once, instead of through the broker: the slot a finishing job freed is
     taken without a round trip. Any others admitted are scheduled as usual."""
-    admitted = _admit_model(model, timezone.now(), keep_first=True)
+    admitted = _admit_lane(lane, timezone.now(), keep_first=True)
     return admitted[0] if admitted else None
 
 
-def _queued_models() -> list[str]:
+def _queued_lanes() -> list[Lane]:
     # order_by(): the model's default ordering would make DISTINCT return one row per job
-    return list(TryOn.objects.filter(status=Status.QUEUED).order_by().values_list("model_name", flat=True).distinct())
+    pairs = TryOn.objects.filter(status=Status.QUEUED).order_by().values_list("route", "model_name").distinct()
+    return sorted({(route(name).name, model) for name, model in pairs})
 
 
-def _admit_model(model: str, now: datetime, *, keep_first: bool = False) -> list[tuple[int, int]]:
+def _admit_lane(lane: Lane, now: datetime, *, keep_first: bool = False) -> list[tuple[int, int]]:
     """Admit what fits; returns (pk, ticket) of each admitted job. The first is not scheduled when ``keep_first``."""
+    entry, model = route(lane[0]), lane[1]
+    if not routing.usable(entry, now):
+        moved_to = _fail_over_queue(entry, model, now)
+        return _admit_lane(moved_to, now, keep_first=keep_first) if moved_to else []
     admitted: list[tuple[int, int]] = []
     with transaction.atomic():
-        locks.hold(f"django_tryon.admission:{model}")
-        room, rate_opens_at = _room(model, now)
-        eligible = (TryOn.objects.filter(status=Status.QUEUED, model_name=model)
+        locks.hold(f"django_tryon.admission:{entry.name}:{model}")
+        room, rate_opens_at = _room(entry, model, now)
+        eligible = (TryOn.objects.filter(on_route(entry.name), status=Status.QUEUED, model_name=model)
                     .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)))
         waiting = list(eligible.order_by("created_at", "pk").values_list("pk", "uploads")[: sum(room.values())])
         for pk, uploads in waiting:
@@ -59,7 +76,8 @@ def _admit_model(model: str, now: datetime, *, keep_first: bool = False) -> list
             # the key its inputs were uploaded for, else the key with the most room (jobs spread over the pool)
             key = prepared if room.get(prepared, 0) > 0 else max(room, key=room.get)
             moved = TryOn.objects.transition(pk, [Status.QUEUED], Status.SUBMITTING, key_name=key, admitted_at=now,
-                                             next_check_at=now, lease_until=None, ticket=F("ticket") + 1)
+                                             next_check_at=now, lease_until=None, ticket=F("ticket") + 1,
+                                             route=entry.name)
             if moved:
                 ticket = TryOn.objects.values_list("ticket", flat=True).get(pk=pk)
                 if admitted or not keep_first:
@@ -67,8 +85,8 @@ def _admit_model(model: str, now: datetime, *, keep_first: bool = False) -> list
                 admitted.append((pk, ticket))
                 room[key] -= 1
         if rate_opens_at is not None and eligible.exists():  # only the submit rate holds them back
-            schedule_admission(model, rate_opens_at)
-        _prepare_next(eligible, capacity(model), now)
+            schedule_admission((entry.name, model), rate_opens_at)
+        _prepare_next(eligible, capacity(entry, model), now)
     return admitted
 
 
@@ -83,20 +101,52 @@ def _prepare_next(eligible: Any, count: int, now: datetime) -> None:
             schedule_preparation(pk)
 
 
-def _room(model: str, now: datetime) -> tuple[dict[str, int], datetime | None]:
+def _fail_over_queue(entry: Route, model: str, now: datetime) -> Lane | None:
+    """A refused or broken route: its queued jobs move to the next usable route of the chain."""
+    nxt = routing.choose(after=entry.name)
+    if nxt is None:
+        return None  # nowhere to go: they wait (and fail at QUEUE_DEADLINE) or the route recovers
+    for job in TryOn.objects.filter(on_route(entry.name), status=Status.QUEUED, model_name=model):
+        move_to(job, nxt, reason=routing_reason(entry))
+    return (nxt.name, nxt.model)
+
+
+def routing_reason(entry: Route) -> str:
+    from .models import TryOnRoute
+
+    state = TryOnRoute.objects.filter(name=entry.name).first()
+    return (state.refused_code or "BreakerOpen") if state else "BreakerOpen"
+
+
+def move_to(job: TryOn, entry: Route, *, reason: str) -> bool:
+    """Put a queued or submitting job on another route (its model, price and a history entry with it)."""
+    from . import quotas
+
+    backend = entry.backend()
+    entry_log = {"route": job.route or route(job.route).name, "model": job.model_name, "outcome": reason,
+                 "cost": "0", "remote_id": job.remote_id, "at": timezone.now().isoformat()}
+    moved = TryOn.objects.filter(pk=job.pk, status__in=(Status.QUEUED, Status.SUBMITTING)).update(
+        status=Status.QUEUED, route=entry.name, backend=backend.name, model_name=backend.model, key_name="",
+        uploads={}, remote_id="", request_id="", submit_sent_at=None, next_check_at=None, lease_until=None,
+        history=[*job.history, entry_log], updated_at=timezone.now(),
+    )
+    if moved:
+        quotas.reprice(job, backend.model)
+    return bool(moved)
+
+
+def _room(entry: Route, model: str, now: datetime) -> tuple[dict[str, int], datetime | None]:
     """Free slots per key (concurrency and the submit-rate window), and when the rate lets more in."""
-    slots = key_pool()
-    active = dict(TryOn.objects.active().filter(model_name=model).values_list("key_name")
-                  .annotate(n=Count("pk")).values_list("key_name", "n"))
-    recent_rows = (TryOn.objects.filter(model_name=model, admitted_at__gt=now - RATE_WINDOW)
-                   .values_list("key_name", "admitted_at"))
+    slots = entry.keys
+    mine = TryOn.objects.filter(on_route(entry.name), model_name=model)
+    active = dict(mine.active().values_list("key_name").annotate(n=Count("pk")).values_list("key_name", "n"))
     recent: dict[str, list[datetime]] = {}
-    for key, at in recent_rows:
+    for key, at in mine.filter(admitted_at__gt=now - RATE_WINDOW).values_list("key_name", "admitted_at"):
         recent.setdefault(key, []).append(at)
     room: dict[str, int] = {}
     wake_at = None
     for slot in slots:
-        concurrency, rate = slot.limits(get_backend(model=model, key=slot.name))
+        concurrency, rate = slot.limits(entry.backend(model=model, key=slot.name))
         busy = active.get(slot.name, 0) + (active.get("", 0) if slot is slots[0] else 0)
         admitted_recently = sorted(recent.get(slot.name, []))
         by_rate = max(0, math.floor(rate) - len(admitted_recently))
@@ -107,19 +157,21 @@ def _room(model: str, now: datetime) -> tuple[dict[str, int], datetime | None]:
     return room, wake_at
 
 
-def capacity(model: str) -> int:
-    """Tasks of ``model`` the whole pool may have with the provider at once."""
-    return sum(slot.limits(get_backend(model=model, key=slot.name))[0] for slot in key_pool())
+def capacity(entry: Route, model: str) -> int:
+    """Tasks of ``model`` the whole pool of a route may have with the provider at once."""
+    return sum(slot.limits(entry.backend(model=model, key=slot.name))[0] for slot in entry.keys)
 
 
 def queue_info(job: TryOn) -> dict[str, Any]:
     """Queue position and ETA while queued (from the real queue), elapsed time while with the provider."""
     info: dict[str, Any] = {"queue_position": None, "eta_seconds": None, "elapsed_seconds": None}
     if job.status == Status.QUEUED:
-        ahead = TryOn.objects.filter(status=Status.QUEUED, model_name=job.model_name, created_at__lt=job.created_at).count()
+        entry = route(job.route)
+        ahead = TryOn.objects.filter(on_route(entry.name), status=Status.QUEUED, model_name=job.model_name,
+                                     created_at__lt=job.created_at).count()
         try:
-            backend = get_backend(model=job.model_name or None)
-            slots = max(1, capacity(job.model_name))
+            backend = entry.backend(model=job.model_name or None)
+            slots = max(1, capacity(entry, job.model_name))
             typical = backend.capabilities.typical_duration
         except Exception:  # noqa: BLE001 - a misconfigured backend must not break the status page
             slots, typical = 5, 20.0

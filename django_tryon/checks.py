@@ -10,6 +10,7 @@
 - django_tryon.W005: anonymous shoppers may use the API but no daily money budget caps the spend.
 - django_tryon.W006: a money budget is set but the configured model has no price (it would cost 0).
 - django_tryon.W007: the try-on storage serves its files publicly (signed URLs would not protect them).
+- django_tryon.W008: every route of the failover chain is a retired model (nothing to fail over to).
 """
 
 from __future__ import annotations
@@ -80,14 +81,19 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
     try:
-        backend = tryon_settings.BACKEND(**tryon_settings.OPTIONS)
+        from .backends import routes
+
+        backend = routes()[0].backend()  # the first route: BACKEND/OPTIONS, or the first of BACKENDS
     except TryOnConfigurationError as err:
-        errors.append(checks.Error(str(err), hint="Fix TRYON['BACKEND'] / TRYON['OPTIONS'].", id="django_tryon.E001"))
+        errors.append(checks.Error(str(err), hint="Fix TRYON['BACKEND'] / TRYON['OPTIONS'] (or TRYON['BACKENDS']).",
+                                   id="django_tryon.E001"))
         backend = None
     if backend is not None:
         errors.extend(_check_backend(backend))
     errors.extend(_check_spending(backend))
     errors.extend(_check_public_storage())
+    if backend is not None:
+        errors.extend(_check_chain())
     if tryon_settings.DEBUG_API_REQUESTS and not settings.DEBUG:
         errors.append(
             checks.Warning(
@@ -118,9 +124,8 @@ def _check_backend(backend: Any) -> list[checks.CheckMessage]:
                 id="django_tryon.W001",
             )
         )
-    retired_on = RETIRED_MODELS.get(backend.model)
-    base_url = getattr(backend, "base_url", "")
-    if retired_on and date.today() >= retired_on and any(host in base_url for host in DASHSCOPE_HOSTS):
+    if _retired(backend):
+        retired_on = RETIRED_MODELS[backend.model]
         messages.append(
             checks.Warning(
                 f"DashScope announced the retirement of model {backend.model!r} on {retired_on:%Y-%m-%d}; "
@@ -195,3 +200,28 @@ def _served_by_django(storage: Any) -> bool:
     except Exception:  # noqa: BLE001 - Resolver404, or a storage without URLs: not served here
         return False
     return match.func is serve
+
+
+def _check_chain() -> list[checks.CheckMessage]:
+    from .backends import routes
+
+    try:
+        chain = [(entry.name, entry.backend()) for entry in routes()]
+    except TryOnConfigurationError as err:  # a later route cannot be built
+        return [checks.Error(str(err), hint="Fix TRYON['BACKENDS'].", id="django_tryon.E001")]
+    retired = [name for name, backend in chain if _retired(backend)]
+    if chain and len(retired) == len(chain):
+        return [checks.Warning(
+            f"Every route of the try-on chain is a retired model ({', '.join(retired)}): when the provider refuses "
+            "it, there is nothing to fail over to.",
+            hint="Add a route to TRYON['BACKENDS'], e.g. django_tryon.backends.dashscope_image_edit."
+                 "DashScopeImageEditBackend (qwen-image-edit-plus). See docs/settings.rst, BACKENDS.",
+            id="django_tryon.W008",
+        )]
+    return []
+
+
+def _retired(backend: Any) -> bool:
+    retired_on = RETIRED_MODELS.get(backend.model)
+    base_url = getattr(backend, "base_url", "")
+    return bool(retired_on and date.today() >= retired_on and any(host in base_url for host in DASHSCOPE_HOSTS))

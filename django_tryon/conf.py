@@ -17,6 +17,13 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path of the backend class, and the keyword options its constructor accepts.
     "BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
     "OPTIONS": {},
+    # The failover chain: a list of {"NAME", "BACKEND", "OPTIONS", "KEY_POOL"}; a job moves to the next
+    # entry when one refuses the model (retired, not purchased, out of credits) or its breaker is open.
+    # Empty: one entry from BACKEND, OPTIONS and KEY_POOL.
+    "BACKENDS": [],
+    # Circuit breaker per chain entry: this many outages in a row open it for BREAKER_COOLDOWN seconds.
+    "BREAKER_THRESHOLD": 5,
+    "BREAKER_COOLDOWN": 60,
     # Alias in settings.STORAGES for every file the app writes (person photos, garment snapshots, results).
     "STORAGE": "default",
     # How the provider gets the input images: "auto", "storage", "signed" or "upload".

@@ -258,6 +258,10 @@ class TryOn(models.Model):
     )
     history = models.JSONField(_("earlier attempts"), default=list, blank=True)
     # -- the dispatcher's state: what happens next and when lives on the row, not in a broker message --
+    route = models.CharField(
+        _("route"), max_length=64, blank=True, default="",
+        help_text=_("The entry of the failover chain (TRYON['BACKENDS']) this job runs on."),
+    )
     key_name = models.CharField(
         _("provider key"), max_length=64, blank=True, default="",
         help_text=_("The name of the key of TRYON['KEY_POOL'] this job was admitted on (never the key itself)."),
@@ -307,6 +311,7 @@ class TryOn(models.Model):
             models.Index(fields=("dedup_key", "created_at"), name="tryon_dedup_idx"),
             models.Index(fields=("status", "next_check_at"), name="tryon_status_next_idx"),
             models.Index(fields=("status", "model_name", "key_name"), name="tryon_status_model_key_idx"),
+            models.Index(fields=("status", "route", "model_name"), name="tryon_status_route_idx"),
         ]
 
     def __str__(self) -> str:
@@ -394,6 +399,30 @@ class TryOnLock(models.Model):
     class Meta:
         verbose_name = _("lock")
         verbose_name_plural = _("locks")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TryOnRoute(models.Model):
+    """The health of one entry of the failover chain: its circuit breaker and whether it refuses us."""
+
+    name = models.CharField(_("route"), max_length=64, primary_key=True)
+    failures = models.PositiveIntegerField(_("outages in a row"), default=0)
+    open_until = models.DateTimeField(
+        _("breaker open until"), null=True, blank=True, help_text=_("No job is sent to this route before then."),
+    )
+    refused_since = models.DateTimeField(
+        _("refused since"), null=True, blank=True,
+        help_text=_("The provider refuses this route's model or account (retired, not purchased, no credits)."),
+    )
+    refused_code = models.CharField(_("refusal code"), max_length=64, blank=True, default="")
+    refused_message = models.TextField(_("refusal message"), blank=True, default="")
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("route health")
+        verbose_name_plural = _("route health")
 
     def __str__(self) -> str:
         return self.name

@@ -19,8 +19,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from . import admission, signals, timing
-from .backends import get_backend, key_pool
+from . import admission, routing, signals, timing
+from .backends import route
 from .backends.base import BaseTryOnBackend, RemoteState, TryOnInput
 from .conf import tryon_settings
 from .exceptions import (
@@ -63,7 +63,8 @@ def advance(pk: int, ticket: int, *, schedule_next: bool = True) -> datetime | N
     except TryOnRetryableError as err:
         next_at = _retry_later(job, err)
     except (TryOnError, TryOnConfigurationError) as err:
-        fail(pk, err)
+        if not _fail_over(job, err):
+            fail(pk, err)
     except Exception as err:
         logger.exception("step of try-on %s crashed", pk)
         fail(pk, TryOnError(f"Unexpected error while processing: {type(err).__name__}", code="ProcessingError"))
@@ -96,11 +97,31 @@ def _release(job: TryOn, next_at: datetime | None, schedule_next: bool) -> None:
 
 def backend_for(job: TryOn) -> BaseTryOnBackend:
     """The configured backend, on the model and pool key this job was admitted with."""
-    return get_backend(model=job.model_name or None, key=job.key_name if job.key_name else None)
+    return route(job.route).backend(model=job.model_name or None, key=job.key_name or None)
+
+
+def _fail_over(job: TryOn, err: TryOnError | TryOnConfigurationError) -> bool:
+    """The provider refused the route itself (model retired or not purchased, no credits, key refused):
+    mark it, and move a job not yet with that provider to the next usable route. False: nowhere to go."""
+    code = getattr(err, "code", "")
+    if not routing.is_refusal(code):
+        return False
+    name = route(job.route).name
+    routing.refuse(name, code, getattr(err, "message", str(err)))
+    nxt = routing.choose(after=name)
+    job.refresh_from_db()
+    if nxt is None or job.status not in (Status.QUEUED, Status.SUBMITTING):
+        return False
+    if not admission.move_to(job, nxt, reason=code):
+        return False
+    logger.warning("try-on %s: route %s refused (%s); moved to %s", job.public_id, name, code, nxt.name)
+    admission.admit((nxt.name, nxt.model))
+    return True
 
 
 def _retry_later(job: TryOn, err: TryOnRetryableError) -> datetime | None:
     """A transient error in a step: try the same step again after a back-off, or give up."""
+    routing.outage(route(job.route).name)
     retries = job.step_retries + 1
     delay = retry_delay(retries - 1, err)
     if delay is None:
@@ -168,6 +189,7 @@ def _accepted(job: TryOn, backend: BaseTryOnBackend, remote_id: str, request_id:
         cancel_remote_quietly(backend, remote_id)
         return None
     job.refresh_from_db()
+    routing.success(route(job.route).name)
     send_after_commit(signals.tryon_submitted, job)
     logger.info("try-on %s submitted as %s", job.public_id, remote_id)
     return now + timedelta(seconds=timing.first_check(job.model_name, backend.capabilities.typical_duration))
@@ -180,6 +202,12 @@ def _hand_back(job: TryOn, err: TryOnRetryableError) -> datetime | None:
     errors count against ``MAX_RETRIES``.
     """
     throttled = err.status_code == 429 or err.code.startswith("Throttling")
+    name = route(job.route).name
+    if not throttled and routing.outage(name):  # the breaker just opened: the next route takes the job
+        nxt = routing.choose(after=name)
+        if nxt is not None and admission.move_to(job, nxt, reason="BreakerOpen"):
+            admission.admit((nxt.name, nxt.model))
+            return None
     retries = job.step_retries + (0 if throttled else 1)
     delay = retry_delay(0 if throttled else retries - 1, err)
     if delay is None:
@@ -189,8 +217,8 @@ def _hand_back(job: TryOn, err: TryOnRetryableError) -> datetime | None:
     if TryOn.objects.transition(job.pk, [Status.SUBMITTING], Status.QUEUED, next_check_at=not_before,
                                 step_retries=retries, key_name=""):
         logger.info("try-on %s handed back to the queue (%s), admitted again in %.1f s", job.public_id, err.code, delay)
-        schedule_admission(job.model_name, not_before)
-        admission.admit(job.model_name)
+        schedule_admission(admission.lane_of(job), not_before)
+        admission.admit(admission.lane_of(job))
     return None
 
 
@@ -252,7 +280,7 @@ def prepare(pk: int) -> int:
     job = TryOn.objects.filter(pk=pk, status=Status.QUEUED).first()
     if job is None or set(job.uploads or {}) - {"pending"}:
         return 0
-    job.key_name = key_pool()[0].name  # made for the first key (the row keeps "" until admission)
+    job.key_name = route(job.route).keys[0].name  # made for the first key (the row keeps "" until admission)
     backend = backend_for(job)
     for name, field_file in _inputs(job):
         try:
@@ -320,7 +348,7 @@ def _handle(job: TryOn, backend: BaseTryOnBackend, state: Any, *, polled: bool) 
         remote_ended_at=state.ended_at or job.remote_ended_at or (timezone.now() if ended else None),
     )
     if ended and job.remote_ended_at is None:
-        _take_the_freed_slot(job.model_name)
+        _take_the_freed_slot(admission.lane_of(job))
     if state.state is RemoteState.SUCCEEDED:
         store_result(job, backend, state.result_url or "", state.image_count)
         return None
@@ -341,10 +369,10 @@ def _handle(job: TryOn, backend: BaseTryOnBackend, state: Any, *, polled: bool) 
     return timezone.now() + timedelta(seconds=min(wait, max(0.01, _seconds_to_deadline(job) + 0.5)))
 
 
-def _take_the_freed_slot(model: str) -> None:
+def _take_the_freed_slot(lane: admission.Lane) -> None:
     """The provider ended a task: admit the next queued job and submit it from here, before this job's
     result is fetched (slot time is what limits throughput; the download can wait a moment)."""
-    first = admission.admit_one_here(model)
+    first = admission.admit_one_here(lane)
     if first is not None:
         advance(*first)
 
@@ -363,7 +391,7 @@ def _resubmit_transient(job: TryOn, backend: BaseTryOnBackend, state: Any) -> bo
     if moved:
         logger.warning("try-on %s: provider task %s failed with %s; submitted again", job.public_id, job.remote_id,
                        state.error_code)
-        admission.admit(job.model_name)
+        admission.admit(admission.lane_of(job))
     return moved
 
 
@@ -432,15 +460,15 @@ def fail(pk: int, error: TryOnError | TryOnConfigurationError, *, sources: Any =
         provider_error["request_id"] = error.request_id
     if isinstance(raw, dict):
         provider_error["output"] = raw.get("output")
-    before = TryOn.objects.filter(pk=pk).values_list("status", "model_name").first()
+    before = TryOn.objects.filter(pk=pk).first()
     done = TryOn.objects.transition(pk, sources, Status.FAILED, error_code=code[:64], error_message=message,
                                     provider_error=provider_error, submit_sent_at=None, lease_until=None)
     if done:
         job = TryOn.objects.get(pk=pk)
         logger.warning("try-on %s failed: %s", job.public_id, code)
         send_after_commit(signals.tryon_failed, job, code=code, message=message)
-        if before and before[0] in ACTIVE:
-            admission.admit(before[1])
+        if before is not None and before.status in ACTIVE:
+            admission.admit(admission.lane_of(before))
     return done
 
 

@@ -92,6 +92,13 @@ def record(job: TryOn, owner: Owner) -> TryOnAttempt:
     )
 
 
+def reprice(job: TryOn, model: str) -> None:
+    """The job's current attempt moved to another model (a failover): it is charged that model's price."""
+    attempt = TryOnAttempt.objects.filter(job=job, released_at__isnull=True).order_by("-pk").first()
+    if attempt is not None:
+        TryOnAttempt.objects.filter(pk=attempt.pk).update(model_name=model, price=price_of(model))
+
+
 def release(job: TryOn) -> bool:
     """Give back the slot of the job's current attempt (it was canceled before being submitted)."""
     attempt = TryOnAttempt.objects.filter(job=job, released_at__isnull=True).order_by("-pk").first()

@@ -24,11 +24,11 @@ def schedule_step(pk: int, ticket: int, at: datetime | None = None) -> None:
     transaction.on_commit(partial(_send, advance_tryon, (pk, ticket), at))
 
 
-def schedule_admission(model: str, at: datetime | None = None) -> None:
-    """Admit queued jobs of ``model`` at ``at`` (when a submit-rate window or a back-off ends)."""
+def schedule_admission(lane: tuple[str, str], at: datetime | None = None) -> None:
+    """Admit queued jobs of ``lane`` (route, model) at ``at`` (when a submit-rate window or a back-off ends)."""
     from .tasks import admit_tryons
 
-    transaction.on_commit(partial(_send, admit_tryons, (model,), at))
+    transaction.on_commit(partial(_send, admit_tryons, tuple(lane), at))
 
 
 def schedule_preparation(pk: int) -> None:

@@ -18,8 +18,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import admission, pipeline, quotas
-from .backends import get_backend
+from . import admission, pipeline, quotas, routing
 from .conf import tryon_settings
 from .exceptions import TryOnError, TryOnValidationError
 from .models import ACTIVE, ENDED_BADLY, IN_FLIGHT, TERMINAL, Garment, PersonPhoto, Status, TryOn
@@ -112,7 +111,8 @@ def create_tryon(
     checked_garments = {f: check_image(src, field=f) for f, src in sources.items() if src}
     if not checked_garments:
         raise TryOnValidationError(code="InvalidGarment")
-    backend = get_backend(model=model)
+    entry = routing.first()
+    backend = entry.backend(model=model)
     owner = Owner.of(user, owner_key)
     dedup_key = _dedup_key(owner, person_hash, checked_garments, backend, resolution, restore_face)
     existing = _recent_duplicate(owner, dedup_key)
@@ -129,6 +129,7 @@ def create_tryon(
         product=product if product is not None else getattr(top_garment or bottom_garment, "product", None),
         top_garment=top_garment,
         bottom_garment=bottom_garment,
+        route=entry.name,
         backend=backend.name,
         model_name=backend.model,
         resolution=resolution,
@@ -239,7 +240,7 @@ def dispatch(job: TryOn) -> int:
     Called after a create or a retry commits; never raises, since the tick admits whatever is left.
     """
     try:
-        return admission.admit(job.model_name)
+        return admission.admit(admission.lane_of(job))
     except Exception:  # a locked or unreachable database here must not turn a created job into a 500
         logger.exception("admission after try-on %s failed; the tick will admit it", job.public_id)
         return 0

@@ -27,9 +27,9 @@ def prepare_tryon(pk: int) -> int:
 
 
 @shared_task(name="django_tryon.admit_tryons", **TASK_OPTIONS)
-def admit_tryons(model: str | None = None) -> int:
-    """Admit queued jobs while the provider has room (a rate window or a back-off has ended)."""
-    return admission.admit(model)
+def admit_tryons(route: str | None = None, model: str | None = None) -> int:
+    """Admit queued jobs of a route and model while the provider has room (a rate window or a back-off ended)."""
+    return admission.admit((route, model) if route is not None and model is not None else None)
 
 
 @shared_task(name="django_tryon.tick_tryons", ignore_result=True)

@@ -137,10 +137,10 @@ def require_service(name: str, host: str, port: int) -> None:
 
 
 def admit(job):
-    """Let the dispatcher admit ``job`` (and any other queued job of its model); returns it fresh."""
+    """Let the dispatcher admit ``job`` (and any other queued job of its route and model); returns it fresh."""
     from django_tryon import admission
 
-    admission.admit(job.model_name)
+    admission.admit(admission.lane_of(job))
     job.refresh_from_db()
     return job
 

@@ -138,3 +138,31 @@ def test_a_sixth_job_waits_in_our_queue_and_can_be_canceled_then_retried(stack, 
     assert done[-1].attempts == 2 and done[-1].history[0]["status"] == "canceled"
     assert done[-1].submitted_at >= max(j.remote_ended_at for j in done[:5]) - timedelta(seconds=1)
     assert stats(sandbox)["max_concurrency_seen"]["aitryon"] <= 5
+
+
+def test_a_retired_model_fails_over_to_its_successor_in_a_real_worker(celery_app, live_server, sandbox, product):  # noqa: F811
+    """aitryon answers 403 Endpoint.AccessDenied (the sandbox's "retired" fault): the job succeeds on the
+    image-editing route, with both attempts recorded, and the next job goes straight there."""
+    requests.post(f"{sandbox}/_sandbox/reset", headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
+    options = {"api_key": KEY, "base_url": f"{sandbox}/api/v1", "timeout": [3, 20]}
+    tryon = {
+        "BACKENDS": [
+            {"BACKEND": "django_tryon.backends.dashscope.DashScopeBackend", "OPTIONS": {**options, "model": "aitryon"}},
+            {"BACKEND": "django_tryon.backends.dashscope_image_edit.DashScopeImageEditBackend",
+             "OPTIONS": {**options, "timeout": [3, 60]}},
+        ],
+        "INPUT_URLS": "signed", "PUBLIC_BASE_URL": live_server.url,
+        "FIRST_POLL_DELAY": 0.3, "POLL_INTERVAL": 0.3, "POLL_DEADLINE": 120, "RETRY_BACKOFF_MAX": 2,
+    }
+    arm(sandbox, "submit=retired")
+    person = shared("person", "fitdit_model_1.jpg").read_bytes()
+    with worker_process(celery_app, tryon, pool="threads", concurrency=2) as worker:
+        first = services.create_tryon(person_image=person, top_garment=make_garment(product, "top"))
+        (first,) = wait_all([first], worker)
+        second = services.create_tryon(person_image=person, top_garment=make_garment(product, "top"), resolution=1024)
+        (second,) = wait_all([second], worker)
+    assert first.status == "succeeded" and first.route == "dashscope-image-edit:qwen-image-edit-plus", first.error_message
+    assert [(h["route"], h["outcome"]) for h in first.history] == [("dashscope:aitryon", "ModelNotAvailable")]
+    assert second.status == "succeeded" and second.route == first.route and not second.history
+    counts = stats(sandbox)
+    assert counts["submits"] == 1 and counts["generations"] == 2  # the refused route was not asked again

@@ -68,8 +68,8 @@ def test_tick_and_admit_tasks_call_the_dispatcher():
         assert tasks.tick_tryons.apply().get() == {"admitted": 0}
     tick.assert_called_once_with()
     with mock.patch("django_tryon.admission.admit", return_value=2) as admit:
-        assert tasks.admit_tryons.apply(("aitryon",)).get() == 2
-    admit.assert_called_once_with("aitryon")
+        assert tasks.admit_tryons.apply(("dashscope", "aitryon")).get() == 2
+    admit.assert_called_once_with(("dashscope", "aitryon"))
 
 
 def test_a_broker_outage_never_breaks_the_request(person_bytes, top_garment, django_capture_on_commit_callbacks, caplog):

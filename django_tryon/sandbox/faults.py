@@ -3,7 +3,8 @@
 A spec is a comma-separated list of ``where=what[:arg][*count|%percent]``:
 
 * ``where``: ``submit`` (the image-synthesis POST), ``query`` (``GET /tasks/{id}``), ``task`` (the task
-  itself, once accepted), ``any`` (every API request).
+  itself, once accepted), ``generate`` (the image-editing models' synchronous call), ``any`` (every API
+  request).
 * ``what`` for requests: ``500`` (InternalError), ``503`` (ModelUnavailable), ``serving`` (503
   ModelServingError), ``429`` (Throttling), ``slow:SECONDS`` (answer late), ``timeout`` (answer after
   the configured fault timeout with 500 RequestTimeOut), ``drop`` (close the connection without an answer),
@@ -26,7 +27,7 @@ import random
 import threading
 from dataclasses import dataclass
 
-WHERE = ("submit", "query", "task", "any")
+WHERE = ("submit", "query", "task", "generate", "any")
 
 
 @dataclass

@@ -63,7 +63,7 @@ def blueprint(store: Store, config: Config, rnd: Any, reply: Callable[..., Respo
     def generate() -> Response:
         with store.lock:
             store.stats["generations"] += 1
-        broken = request_fault("submit")
+        broken = request_fault("generate")
         if broken is not None:
             return broken
         try:
