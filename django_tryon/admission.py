@@ -103,12 +103,12 @@ def _prepare_next(eligible: Any, count: int, now: datetime) -> None:
 
 def _fail_over_queue(entry: Route, model: str, now: datetime) -> Lane | None:
     """A refused or broken route: its queued jobs move to the next usable route of the chain."""
-    nxt = routing.choose(after=entry.name)
-    if nxt is None:
-        return None  # nowhere to go: they wait (and fail at QUEUE_DEADLINE) or the route recovers
+    moved_to = None
     for job in TryOn.objects.filter(on_route(entry.name), status=Status.QUEUED, model_name=model):
-        move_to(job, nxt, reason=routing_reason(entry))
-    return (nxt.name, nxt.model)
+        nxt = routing.choose(after=entry.name, garments=routing.garments_of(job))
+        if nxt is not None and move_to(job, nxt, reason=routing_reason(entry)):  # else it waits for the route
+            moved_to = moved_to or (nxt.name, nxt.model)
+    return moved_to
 
 
 def routing_reason(entry: Route) -> str:

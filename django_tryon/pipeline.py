@@ -108,7 +108,7 @@ def _fail_over(job: TryOn, err: TryOnError | TryOnConfigurationError) -> bool:
         return False
     name = route(job.route).name
     routing.refuse(name, code, getattr(err, "message", str(err)))
-    nxt = routing.choose(after=name)
+    nxt = routing.choose(after=name, garments=routing.garments_of(job))
     job.refresh_from_db()
     if nxt is None or job.status not in (Status.QUEUED, Status.SUBMITTING):
         return False
@@ -204,7 +204,7 @@ def _hand_back(job: TryOn, err: TryOnRetryableError) -> datetime | None:
     throttled = err.status_code == 429 or err.code.startswith("Throttling")
     name = route(job.route).name
     if not throttled and routing.outage(name):  # the breaker just opened: the next route takes the job
-        nxt = routing.choose(after=name)
+        nxt = routing.choose(after=name, garments=routing.garments_of(job))
         if nxt is not None and admission.move_to(job, nxt, reason="BreakerOpen"):
             admission.admit((nxt.name, nxt.model))
             return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import F
 from django.utils import timezone
@@ -49,17 +50,27 @@ def usable(entry: Route, now: datetime | None = None) -> bool:
     return not (state.open_until and state.open_until > now)
 
 
-def choose(after: str | None = None) -> Route | None:
-    """The first usable route (after the one called ``after``), or None when none is."""
+def choose(after: str | None = None, *, garments: int = 1) -> Route | None:
+    """The first usable route (after the one called ``after``) that takes ``garments`` at once, or None."""
     chain = routes()
     start = next((i + 1 for i, entry in enumerate(chain) if entry.name == after), 0) if after is not None else 0
     now = timezone.now()
-    return next((entry for entry in chain[start:] if usable(entry, now)), None)
+    return next((entry for entry in chain[start:] if takes(entry, garments) and usable(entry, now)), None)
 
 
-def first() -> Route:
-    """The route for a new job: the first usable one, else the first of the chain (it explains the failure)."""
-    return choose() or routes()[0]
+def takes(entry: Route, garments: int) -> bool:
+    return entry.backend().capabilities.max_garments >= garments
+
+
+def first(*, garments: int = 1) -> Route:
+    """The route for a new job: the first usable one that takes its garments, else the first that takes them
+    (its refusal then explains the failure), else the chain's first."""
+    chain = routes()
+    return choose(garments=garments) or next((e for e in chain if takes(e, garments)), chain[0])
+
+
+def garments_of(job: Any) -> int:
+    return int(bool(job.top_image)) + int(bool(job.bottom_image))
 
 
 def refuse(name: str, code: str, message: str) -> None:

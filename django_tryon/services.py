@@ -111,7 +111,7 @@ def create_tryon(
     checked_garments = {f: check_image(src, field=f) for f, src in sources.items() if src}
     if not checked_garments:
         raise TryOnValidationError(code="InvalidGarment")
-    entry = routing.first()
+    entry = routing.first(garments=len(checked_garments))
     backend = entry.backend(model=model)
     owner = Owner.of(user, owner_key)
     dedup_key = _dedup_key(owner, person_hash, checked_garments, backend, resolution, restore_face)

@@ -39,6 +39,8 @@ class Capabilities:
     supports_task_list: bool = False  # list_tasks(): an unanswered submit can be reconciled
     #: Seconds one request may take (a synchronous backend's generation call): the step's lease covers it.
     longest_request: float = 0.0
+    #: Garments one try-on may carry (2: a top and a bottom together); routes that take fewer are skipped.
+    max_garments: int = 2
 
 
 @dataclass(frozen=True)

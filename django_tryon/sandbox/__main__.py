@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--api-key", action="append", dest="api_keys", metavar="KEY",
                         help="an accepted API key (repeatable; default sk-sandbox)")
+    parser.add_argument("--fashn-key", action="append", dest="fashn_keys", metavar="KEY",
+                        help="an accepted key of the FASHN-compatible API under /fashn (repeatable; default fa-sandbox)")
     parser.add_argument("--latency", type=float, default=None,
                         help="mean task duration in seconds (default: the documented 15–30 s for aitryon, 40–60 s plus)")
     parser.add_argument("--latency-spread", type=float, default=0.5,
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     config = Config(
-        api_keys=tuple(args.api_keys or ("sk-sandbox",)), latency=args.latency, latency_spread=args.latency_spread,
+        api_keys=tuple(args.api_keys or ("sk-sandbox",)), fashn_keys=tuple(args.fashn_keys or ("fa-sandbox",)),
+        latency=args.latency, latency_spread=args.latency_spread,
         concurrency=args.concurrency,
         concurrency_policy=args.concurrency_policy, submit_rate=args.submit_rate, query_rate=args.query_rate,
         faults=args.faults, fault_timeout=args.fault_timeout, check_person=not args.no_check_person, render=args.render,

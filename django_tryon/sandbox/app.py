@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from . import faults as fault_specs
-from . import image_edit
+from . import fashn, image_edit
 from .messages import ERRORS, error
 from .state import (
     BEIJING,
@@ -92,7 +92,7 @@ def create_app(config: Config | None = None) -> Flask:
         if what == "nonjson":
             return Response("<html><body><h1>502 Bad Gateway</h1></body></html>", status=502, content_type="text/html")
         keys = {"500": "InternalError", "503": "ModelUnavailable", "serving": "ModelServingError", "429": "Throttling",
-                "retired": "Endpoint.AccessDenied", "arrearage": "Arrearage"}
+                "retired": "Endpoint.AccessDenied", "arrearage": "Arrearage", "outofcredits": "Arrearage"}
         if what in keys:
             return fail(keys[what])
         if what == "reject":
@@ -433,6 +433,7 @@ def create_app(config: Config | None = None) -> Flask:
     # -- the other APIs: blueprints sharing the store, the limits and the faults ---------------------
     app.register_blueprint(image_edit.blueprint(store, config, scheduler.random, reply, fail, request_fault, account,
                                                 base_url))
+    app.register_blueprint(fashn.blueprint(store, config, scheduler.random, request_fault, base_url))
 
     # -- introspection for tests -------------------------------------------------------------------
     @app.get("/_sandbox/stats")

@@ -3,13 +3,13 @@
 A spec is a comma-separated list of ``where=what[:arg][*count|%percent]``:
 
 * ``where``: ``submit`` (the image-synthesis POST), ``query`` (``GET /tasks/{id}``), ``task`` (the task
-  itself, once accepted), ``generate`` (the image-editing models' synchronous call), ``any`` (every API
-  request).
+  itself, once accepted), ``generate`` (the image-editing models' synchronous call), ``fashn`` (the FASHN
+  API's ``/run``), ``any`` (every API request).
 * ``what`` for requests: ``500`` (InternalError), ``503`` (ModelUnavailable), ``serving`` (503
   ModelServingError), ``429`` (Throttling), ``slow:SECONDS`` (answer late), ``timeout`` (answer after
   the configured fault timeout with 500 RequestTimeOut), ``drop`` (close the connection without an answer),
-  ``nonjson`` (502 with an HTML body), ``retired`` (403 Endpoint.AccessDenied), ``arrearage``
-  (400 Arrearage), ``reject:CODE`` (any of the reference's codes, with its documented HTTP status:
+  ``nonjson`` (502 with an HTML body), ``retired`` (403 Endpoint.AccessDenied), ``arrearage`` or
+  ``outofcredits`` (400 Arrearage; FASHN's OutOfCredits), ``reject:CODE`` (any of the reference's codes, with its documented HTTP status:
   ``reject:InternalError.Algo`` is a 500, ``reject:InvalidURL`` a 400).
 * ``what`` for tasks: ``fail:CODE`` (the task ends FAILED with that code, e.g. ``fail:InvalidPerson``,
   ``fail:InternalError.Algo``), ``inspection`` (FAILED DataInspectionFailed), ``stall`` (FAILED
@@ -27,7 +27,7 @@ import random
 import threading
 from dataclasses import dataclass
 
-WHERE = ("submit", "query", "task", "generate", "any")
+WHERE = ("submit", "query", "task", "generate", "fashn", "any")
 
 
 @dataclass

@@ -25,12 +25,14 @@ REFINER = "aitryon-refiner"
 PARSING = "aitryon-parsing-v1"
 #: Typical durations (seconds, min–max) per model (reference §3.3, §4).
 DEFAULT_LATENCY = {"aitryon": (15.0, 30.0), "aitryon-plus": (40.0, 60.0), REFINER: (5.0, 15.0),
-                   "qwen-image-edit-plus": (8.0, 20.0), "qwen-image-edit": (8.0, 20.0), "qwen-image-edit-max": (15.0, 30.0)}
+                   "qwen-image-edit-plus": (8.0, 20.0), "qwen-image-edit": (8.0, 20.0), "qwen-image-edit-max": (15.0, 30.0),
+                   "tryon-v1.6": (5.0, 12.0)}
 
 
 @dataclass
 class Config:
     api_keys: tuple[str, ...] = ("sk-sandbox",)
+    fashn_keys: tuple[str, ...] = ("fa-sandbox",)  # the FASHN-compatible API's own keys
     latency: float | None = None  # mean seconds; None = the documented ranges
     latency_spread: float = 0.5  # durations are uniform in latency × (1 ± spread)
     concurrency: int = 5
@@ -166,7 +168,7 @@ class Store:
             running = getattr(self, "stats", {}).get("running", collections.Counter())  # tasks still in flight
             self.stats: dict[str, Any] = {
                 "submits": 0, "accepted": 0, "queries": 0, "lists": 0, "cancels": 0, "throttled": 0, "throttled_submits": 0,
-                "generations": 0,
+                "generations": 0, "fashn_runs": 0, "fashn_queries": 0,
                 "uploads": 0, "parsing": 0, "downloads": 0, "faults": 0,
                 "running": running, "max_concurrency_seen": collections.Counter(),
             }
