@@ -151,10 +151,13 @@ def _check_spending(backend: Any) -> list[checks.CheckMessage]:
             )
         )
     model = getattr(backend, "model", "")
-    if budget is not None and model and model not in tryon_settings.PRICES and getattr(backend, "name", "") != "local":
+    from .quotas import price_of
+
+    if budget is not None and model and not price_of(model) and getattr(backend, "name", "") != "local":
         messages.append(
             checks.Warning(
-                f"TRYON['PRICES'] has no price for model {model!r}: the daily money budget counts it as free.",
+                f"No price is known for model {model!r} (TRYON['PRICES'] or the backend's list price): the daily "
+                "money budget counts it as free.",
                 hint=f"Add {model!r} with its price per image in TRYON['CURRENCY'] to TRYON['PRICES'].",
                 id="django_tryon.W006",
             )

@@ -85,7 +85,7 @@ DEFAULTS: dict[str, Any] = {
     # and how many reverse proxies in front of the site append to X-Forwarded-For (0: use REMOTE_ADDR).
     "THROTTLE_RATES": {"create": ("6/min", "40/day"), "upload": ("6/min", "40/day")},
     "NUM_PROXIES": 0,
-    "PRICES": {"aitryon": "0.20", "aitryon-plus": "0.50"},
+    "PRICES": {},
     "CURRENCY": "CNY",
     # The same photo + garments + parameters within this many seconds returns the existing job.
     "DEDUP_TTL": 3600,

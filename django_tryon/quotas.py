@@ -35,8 +35,21 @@ def reset_at(now: datetime | None = None) -> datetime:
 
 
 def price_of(model: str) -> Decimal:
-    """The price of one image on ``model`` (``TRYON["PRICES"]``, in ``TRYON["CURRENCY"]``); 0 when unknown."""
-    return Decimal(str(tryon_settings.PRICES.get(model, "0")))
+    """The price of one image on ``model``: ``TRYON["PRICES"]`` (your price list) first, else the list
+    price a backend of the chain knows for it (``Capabilities.price_per_image``); 0 when unknown."""
+    if model in tryon_settings.PRICES:
+        return Decimal(str(tryon_settings.PRICES[model]))
+    from .backends import routes
+    from .exceptions import TryOnConfigurationError
+
+    for entry in routes():
+        try:
+            price = entry.backend(model=model).capabilities.price_per_image
+        except TryOnConfigurationError:  # this route's backend does not speak that model
+            continue
+        if price:
+            return Decimal(price)
+    return Decimal("0")
 
 
 def counted_attempts(since: datetime) -> QuerySet[TryOnAttempt]:

@@ -99,8 +99,22 @@ def test_anonymous_use_without_a_money_budget_warns():
 
 
 def test_a_model_without_a_price_warns_when_a_budget_is_set():
-    with override_settings(TRYON={"OPTIONS": {"api_key": "k", "model": "aitryon-plus"}, "PRICES": {"aitryon": "0.2"}}):
+    edit = {"BACKEND": "django_tryon.backends.dashscope_image_edit.DashScopeImageEditBackend", "OPTIONS": {"api_key": "k"}}
+    with override_settings(TRYON=edit):  # the Qwen models have no list price here
         assert "django_tryon.W006" in ids(check_settings())
+    with override_settings(TRYON={**edit, "PRICES": {"qwen-image-edit-plus": "0.25"}}):
+        assert "django_tryon.W006" not in ids(check_settings())
+
+
+def test_one_price_table():
+    from decimal import Decimal
+
+    from django_tryon.quotas import price_of
+
+    assert price_of("aitryon") == Decimal("0.20") and price_of("aitryon-plus") == Decimal("0.50")  # list prices
+    with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PRICES": {"aitryon": "0.18"}}):
+        assert price_of("aitryon") == Decimal("0.18")  # the shop's own price list wins
+    assert price_of("unknown-model") == Decimal("0")
 
 
 def test_a_public_bucket_warns():

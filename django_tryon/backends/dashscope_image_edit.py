@@ -81,8 +81,11 @@ def output_size(person: bytes | None, resolution: int) -> tuple[int, int] | None
         return SIZES[resolution]
     if person is None:
         return None
-    with Image.open(io.BytesIO(person)) as image:
-        width, height = image.size
+    try:
+        with Image.open(io.BytesIO(person)) as image:
+            width, height = image.size
+    except (OSError, ValueError):  # not an image: the provider will say so in its own words
+        return None
     scale = min(MAX_SIDE / max(width, height), 1.0)
     scale = max(scale, MIN_SIDE / min(width, height))
     return (min(MAX_SIDE, math.floor(width * scale)), min(MAX_SIDE, math.floor(height * scale)))
