@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     # Default try-on parameters (the provider's meaning).
     "DEFAULT_RESOLUTION": -1,
     "RESTORE_FACE": True,
+    # A second pass by the provider's refiner (DashScope aitryon-refiner) when a job does not say; it
+    # needs the shopper's gender and resolution -1 with restore_face.
+    "REFINE": False,
     # Polling adapts to the durations observed per model (docs/lifecycle.rst): the first poll near the
     # early end of recent jobs, then short steps between MIN_POLL_INTERVAL and POLL_INTERVAL seconds,
     # until POLL_DEADLINE seconds after submission (then the job fails with code "Timeout").

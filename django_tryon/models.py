@@ -155,11 +155,15 @@ UNFINISHED = (Status.QUEUED, *ACTIVE)
 ENDED_BADLY = (Status.FAILED, Status.CANCELED)
 TERMINAL_STATUSES = frozenset(TERMINAL)
 
-#: Allowed status moves (see docs/lifecycle.rst). Terminal states leave only through retry.
+#: The stages of a job: the try-on, then (when asked for) the provider's second pass.
+STAGE_TRYON, STAGE_REFINE = "tryon", "refine"
+
+#: Allowed status moves (see docs/lifecycle.rst). Terminal states leave only through retry. A job whose
+#: second pass cannot be done succeeds with its first picture from wherever it stands (queued, submitting).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
-    Status.QUEUED: (Status.SUBMITTING, Status.CANCELED, Status.FAILED),
+    Status.QUEUED: (Status.SUBMITTING, Status.CANCELED, Status.FAILED, Status.SUCCEEDED),
     # back to queued: the provider proved it did not take the task (429, 5xx): wait for a slot again
-    Status.SUBMITTING: (Status.SUBMITTED, Status.QUEUED, Status.FAILED, Status.CANCELED),
+    Status.SUBMITTING: (Status.SUBMITTED, Status.QUEUED, Status.FAILED, Status.CANCELED, Status.SUCCEEDED),
     # back to queued: a transient task failure (InternalError.Algo, ...) is submitted once more
     Status.SUBMITTED: (Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.QUEUED),
     Status.RUNNING: (Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.QUEUED),
@@ -257,6 +261,18 @@ class TryOn(models.Model):
         _("billed images"), default=0, help_text=_("usage.image_count reported by the provider.")
     )
     history = models.JSONField(_("earlier attempts"), default=list, blank=True)
+    # -- the second pass (DashScope's aitryon-refiner) --------------------------------------------
+    refine = models.BooleanField(
+        _("refine"), default=False, help_text=_("After the try-on, a second pass makes the picture sharper and truer."),
+    )
+    gender = models.CharField(_("gender"), max_length=8, blank=True, default="",
+                              help_text=_("woman or man: the refiner needs it."))
+    stage = models.CharField(_("stage"), max_length=10, default=STAGE_TRYON,
+                             help_text=_("tryon, then refine when a second pass was asked for."))
+    coarse_image = models.FileField(
+        _("first-pass result"), upload_to=result_upload_to, storage=get_tryon_storage, blank=True, max_length=200,
+        help_text=_("The try-on's own picture, the refiner's input (kept while the second pass runs)."),
+    )
     # -- the dispatcher's state: what happens next and when lives on the row, not in a broker message --
     route = models.CharField(
         _("route"), max_length=64, blank=True, default="",
@@ -331,7 +347,8 @@ class TryOn(models.Model):
 
     def owned_files(self) -> list[str]:
         """Storage names of the files this job owns (not a referenced saved photo): deleted with the job."""
-        return [f.name for f in (self.person_image, self.top_image, self.bottom_image, self.result_image) if f]
+        files = (self.person_image, self.top_image, self.bottom_image, self.result_image, self.coarse_image)
+        return [f.name for f in files if f]
 
     def image_files(self) -> tuple[Any, Any, Any, Any]:
         """Person photo, top, bottom and result (each possibly empty), as shown to reviewers."""

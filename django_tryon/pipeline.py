@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.files.base import ContentFile
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from . import admission, routing, signals, timing
+from . import admission, quotas, routing, signals, timing
 from .backends import route
 from .backends.base import BaseTryOnBackend, RemoteState, TryOnInput
 from .conf import tryon_settings
@@ -27,10 +28,12 @@ from .exceptions import (
     TryOnConfigurationError,
     TryOnError,
     TryOnProviderRejected,
+    TryOnQuotaExceeded,
     TryOnRetryableError,
     TryOnValidationError,
 )
-from .models import ACTIVE, IN_FLIGHT, UNFINISHED, Garment, Status, TryOn
+from .models import ACTIVE, IN_FLIGHT, STAGE_REFINE, STAGE_TRYON, UNFINISHED, Garment, Status, TryOn
+from .owners import Owner
 from .scheduling import schedule_admission, schedule_step
 from .storage import get_tryon_storage, public_signed_url, result_upload_to, storage_absolute_url
 
@@ -153,9 +156,11 @@ def _submit(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
     if not job.person_file:
         raise TryOnValidationError("The person photo was deleted before the try-on was sent.", code="InvalidParameter")
     urls = {name: _input(job, name, field_file, backend) for name, field_file in _inputs(job)}
+    refining = job.stage == STAGE_REFINE
     request = TryOnInput(person_image_url=urls["person"], top_garment_url=urls.get("top"),
                          bottom_garment_url=urls.get("bottom"), resolution=job.resolution, restore_face=job.restore_face,
-                         top_is_one_piece=bool(job.top_garment_id and job.top_garment.kind == Garment.Kind.ONE_PIECE))
+                         top_is_one_piece=bool(job.top_garment_id and job.top_garment.kind == Garment.Kind.ONE_PIECE),
+                         coarse_image_url=urls.get("coarse") if refining else None, gender=job.gender if refining else "")
     now = timezone.now()
     lease = now + timedelta(seconds=max(float(tryon_settings.LEASE_SECONDS), backend.capabilities.longest_request + 10))
     # Written before the request leaves, and only while this worker still holds the job: a crash from
@@ -268,7 +273,10 @@ def _input(job: TryOn, name: str, field_file: Any, backend: BaseTryOnBackend) ->
 
 
 def _inputs(job: TryOn) -> list[tuple[str, Any]]:
-    return [(name, f) for name, f in (("person", job.person_file), ("top", job.top_image), ("bottom", job.bottom_image)) if f]
+    files = [("person", job.person_file), ("top", job.top_image), ("bottom", job.bottom_image)]
+    if job.stage == STAGE_REFINE:
+        files.append(("coarse", job.coarse_image))
+    return [(name, f) for name, f in files if f]
 
 
 def prepare(pk: int) -> int:
@@ -425,6 +433,9 @@ def store_result(job: TryOn, backend: BaseTryOnBackend, url: str, image_count: i
         return
     storage = get_tryon_storage()
     stored = storage.save(result_upload_to(job, f"result.{extension}"), ContentFile(content))
+    if job.stage == STAGE_TRYON and job.refine and backend.capabilities.refiner_model:
+        _start_refine(job, backend, stored)
+        return
     done = TryOn.objects.transition(job.pk, IN_FLIGHT, Status.SUCCEEDED, result_image=stored,
                                     image_count=image_count or 1, error_code="", error_message="")
     if not done:  # canceled, failed or deleted meanwhile: keep no orphan file
@@ -433,6 +444,47 @@ def store_result(job: TryOn, backend: BaseTryOnBackend, url: str, image_count: i
     job.refresh_from_db()
     send_after_commit(signals.tryon_succeeded, job)
     logger.info("try-on %s succeeded", job.public_id)
+
+
+def _start_refine(job: TryOn, backend: BaseTryOnBackend, coarse: str) -> None:
+    """The try-on's picture is in: queue the second pass (a paid attempt of the merchant's: only the site
+    budget applies). Without budget, the first picture is the result."""
+    refiner = backend.capabilities.refiner_model
+    entry = _history_entry(job, status="succeeded", note="first pass; refining")
+    try:
+        with transaction.atomic():
+            quotas.gate(Owner(), refiner)
+            moved = TryOn.objects.transition(
+                job.pk, IN_FLIGHT, Status.QUEUED, stage=STAGE_REFINE, model_name=refiner, coarse_image=coarse,
+                history=[*job.history, entry], remote_id="", request_id="", remote_submitted_at=None,
+                remote_scheduled_at=None, remote_ended_at=None, submitted_at=None, next_check_at=None, key_name="",
+            )
+            if moved:
+                job.refresh_from_db()
+                quotas.record(job, Owner())
+    except TryOnQuotaExceeded as err:
+        TryOn.objects.filter(pk=job.pk).update(coarse_image=coarse)
+        _finish_with_coarse(job.pk, err.code, "The second pass was skipped: the site's budget is used up.")
+        return
+    if not moved:
+        get_tryon_storage().delete(coarse)
+        return
+    logger.info("try-on %s: first pass stored, refining with %s", job.public_id, refiner)
+    admission.admit(admission.lane_of(job))
+
+
+def _finish_with_coarse(pk: int, code: str, message: str) -> bool:
+    """The second pass failed or was skipped: the first pass's picture is the result (noted in history)."""
+    job = TryOn.objects.get(pk=pk)
+    entry = _history_entry(job, status="failed", error_code=code, error_message=message, note="second pass failed")
+    done = TryOn.objects.transition(pk, UNFINISHED, Status.SUCCEEDED, result_image=job.coarse_image.name,
+                                    coarse_image="", image_count=1, error_code="", error_message="",
+                                    history=[*job.history, entry], submit_sent_at=None, lease_until=None)
+    if done:
+        job.refresh_from_db()
+        logger.warning("try-on %s: second pass failed (%s); the first picture is the result", job.public_id, code)
+        send_after_commit(signals.tryon_succeeded, job)
+    return bool(done)
 
 
 def _result_extension(content: bytes) -> str:
@@ -461,6 +513,8 @@ def fail(pk: int, error: TryOnError | TryOnConfigurationError, *, sources: Any =
     if isinstance(raw, dict):
         provider_error["output"] = raw.get("output")
     before = TryOn.objects.filter(pk=pk).first()
+    if before is not None and before.stage == STAGE_REFINE and before.coarse_image and before.status in UNFINISHED:
+        return _finish_with_coarse(pk, code, message)  # the try-on itself worked: keep its picture
     done = TryOn.objects.transition(pk, sources, Status.FAILED, error_code=code[:64], error_message=message,
                                     provider_error=provider_error, submit_sent_at=None, lease_until=None)
     if done:
@@ -510,8 +564,6 @@ def cancel_remote_quietly(backend: BaseTryOnBackend, remote_id: str) -> None:
 
 
 def send_after_commit(signal: Any, job: TryOn, **kwargs: Any) -> None:
-    from django.db import transaction
-
     def send() -> None:
         for receiver, response in signal.send_robust(sender=TryOn, tryon=job, **kwargs):
             if isinstance(response, Exception):

@@ -21,7 +21,8 @@ from django.utils import timezone
 from . import admission, pipeline, quotas, routing
 from .conf import tryon_settings
 from .exceptions import TryOnError, TryOnValidationError
-from .models import ACTIVE, ENDED_BADLY, IN_FLIGHT, TERMINAL, Garment, PersonPhoto, Status, TryOn
+from .backends import route
+from .models import ACTIVE, ENDED_BADLY, IN_FLIGHT, STAGE_REFINE, STAGE_TRYON, TERMINAL, Garment, PersonPhoto, Status, TryOn
 from .owners import Owner
 from .storage import get_tryon_storage
 from .validators import CheckedImage, check_image
@@ -29,6 +30,13 @@ from .validators import CheckedImage, check_image
 logger = logging.getLogger("django_tryon")
 
 RESOLUTIONS = (-1, 1024, 1280)
+GENDERS = ("woman", "man")
+
+
+def _field_error(message: str, field: str) -> TryOnValidationError:
+    err = TryOnValidationError(message, code="InvalidParameter")
+    err.field = field  # type: ignore[attr-defined]
+    return err
 
 
 # -- create --------------------------------------------------------------------------------------
@@ -75,6 +83,8 @@ def create_tryon(
     resolution: int | None = None,
     restore_face: bool | None = None,
     model: str | None = None,
+    refine: bool | None = None,
+    gender: str = "",
     dispatch_now: bool = True,
 ) -> TryOn:
     """Validate everything, store the inputs under random names and create a ``queued`` job.
@@ -93,6 +103,11 @@ def create_tryon(
         raise TryOnValidationError("resolution must be -1, 1024 or 1280.", code="InvalidParameter")
     if not isinstance(restore_face, bool):
         raise TryOnValidationError("restore_face must be true or false.", code="InvalidParameter")
+    refine = bool(tryon_settings.REFINE if refine is None else refine)
+    if refine and gender not in GENDERS:
+        raise _field_error("The second pass needs the person's gender: woman or man.", "gender")
+    if refine and (resolution != -1 or not restore_face):
+        raise _field_error("The second pass needs resolution -1 and restore_face.", "refine")
     images_given = top_image is not None or bottom_image is not None
     top_garment, bottom_garment = _pick_garments(None if images_given else product, top_garment, bottom_garment)
     if top_garment is not None and top_image is not None or bottom_garment is not None and bottom_image is not None:
@@ -114,7 +129,7 @@ def create_tryon(
     entry = routing.first(garments=len(checked_garments))
     backend = entry.backend(model=model)
     owner = Owner.of(user, owner_key)
-    dedup_key = _dedup_key(owner, person_hash, checked_garments, backend, resolution, restore_face)
+    dedup_key = _dedup_key(owner, person_hash, checked_garments, backend, resolution, restore_face, refine, gender)
     existing = _recent_duplicate(owner, dedup_key)
     if existing is not None:
         logger.info("try-on %s reused for an identical request", existing.public_id)
@@ -134,6 +149,8 @@ def create_tryon(
         model_name=backend.model,
         resolution=resolution,
         restore_face=restore_face,
+        refine=refine,
+        gender=gender if refine else "",
     )
     written: list[str] = []
     try:
@@ -160,10 +177,11 @@ def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def _dedup_key(owner: Owner, person_hash: str, garments: dict, backend: Any, resolution: int, restore: bool) -> str:
+def _dedup_key(owner: Owner, person_hash: str, garments: dict, backend: Any, resolution: int, restore: bool,
+               refine: bool, gender: str) -> str:
     digest = hashlib.sha256()
     for part in (str(owner.user.pk if owner.user is not None else ""), owner.key, backend.name, backend.model,
-                 str(resolution), str(restore), person_hash):
+                 str(resolution), str(restore), person_hash, str(refine), gender):
         digest.update(part.encode() + b"\0")
     for field in ("top_image", "bottom_image"):
         checked = garments.get(field)
@@ -276,10 +294,14 @@ def retry(job: TryOn, *, owner: Owner | None = None) -> bool:
             remote_id="", request_id="", error_code="", error_message="", provider_error={},
             remote_submitted_at=None, remote_scheduled_at=None, remote_ended_at=None,
             submitted_at=None, finished_at=None, poll_count=0, step_retries=0, resubmits=0,
-            next_check_at=None, key_name="", submit_sent_at=None,
+            next_check_at=None, key_name="", submit_sent_at=None, stage=STAGE_TRYON, coarse_image="",
+            # a job that failed in its second pass starts again from the try-on, on its route's model
+            model_name=route(job.route).model if job.stage == STAGE_REFINE else job.model_name,
         )
         if done:
-            quotas.record(job, owner)
+            if job.coarse_image:
+                get_tryon_storage().delete(job.coarse_image.name)
+            quotas.record(TryOn.objects.get(pk=job.pk), owner)
             transaction.on_commit(lambda: dispatch(job))
     job.refresh_from_db()
     return done
@@ -348,6 +370,8 @@ def rerun(job: TryOn, *, model: str) -> TryOn:
         resolution=job.resolution,
         restore_face=job.restore_face,
         model=model,
+        refine=job.refine,
+        gender=job.gender,
     )
 
 
@@ -361,7 +385,7 @@ def delete_images(job: TryOn) -> int:
     for name in names:
         storage.delete(name)
     TryOn.objects.filter(pk=job.pk).update(person_image="", person_photo=None, top_image="", bottom_image="",
-                                           result_image="", updated_at=timezone.now())
+                                           result_image="", coarse_image="", updated_at=timezone.now())
     job.refresh_from_db()
     return len(names)
 
@@ -377,7 +401,7 @@ def purge(*, now: datetime | None = None) -> dict[str, int]:
     days = tryon_settings.RETENTION_DAYS
     if days is not None:
         old = TryOn.objects.filter(status__in=TERMINAL, created_at__lt=now - timedelta(days=days))
-        for job in old.exclude(person_image="", result_image="", top_image="", bottom_image="",
+        for job in old.exclude(person_image="", result_image="", top_image="", bottom_image="", coarse_image="",
                                person_photo__isnull=True).iterator():
             counts["images"] += delete_images(job)
             counts["tryons"] += 1

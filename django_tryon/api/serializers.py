@@ -32,6 +32,10 @@ class TryOnCreateSerializer(serializers.Serializer):
     bottom_garment = serializers.IntegerField(required=False, help_text="A garment id for the bottom slot.")
     resolution = serializers.ChoiceField(choices=(-1, 1024, 1280), required=False)
     restore_face = serializers.BooleanField(required=False, default=None, allow_null=True)
+    refine = serializers.BooleanField(required=False, default=None, allow_null=True,
+                                      help_text="A second pass for a sharper, truer picture (needs gender; takes longer).")
+    gender = serializers.ChoiceField(choices=("woman", "man"), required=False, default="",
+                                     help_text="The person's gender, which the second pass needs.")
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         request = self.context["request"]
@@ -67,7 +71,8 @@ class TryOnSerializer(serializers.ModelSerializer):
     class Meta:
         model = TryOn
         fields = ("id", "status", "product", "top_garment", "bottom_garment", "model", "resolution", "restore_face",
-                  "created_at", "finished_at", "queue_position", "eta_seconds", "elapsed_seconds", "result_url", "error")
+                  "refine", "stage", "created_at", "finished_at", "queue_position", "eta_seconds", "elapsed_seconds",
+                  "result_url", "error")
         read_only_fields = fields
 
     def _info(self, job: TryOn) -> dict[str, Any]:

@@ -112,6 +112,8 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
             bottom_garment=values.get("bottom_garment"),
             resolution=values.get("resolution"),
             restore_face=values.get("restore_face"),
+            refine=values.get("refine"),
+            gender=values.get("gender") or "",
             **request_owner(request).fields(),
         )
         location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{job.public_id}/")

@@ -41,6 +41,8 @@ class Capabilities:
     longest_request: float = 0.0
     #: Garments one try-on may carry (2: a top and a bottom together); routes that take fewer are skipped.
     max_garments: int = 2
+    #: The model of this provider's second pass (DashScope: aitryon-refiner); "" when it has none.
+    refiner_model: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class TryOnInput:
     resolution: int = -1
     restore_face: bool = True
     top_is_one_piece: bool = False  # the top slot holds a dress or a jumpsuit
+    coarse_image_url: str | None = None  # the second pass: the first pass's picture
+    gender: str = ""  # the second pass: "woman" or "man"
 
 
 @dataclass(frozen=True)

@@ -76,9 +76,14 @@ RETRYABLE_CODES = frozenset(
 )
 
 #: Per-model limits and prices (reference §8). Successor models default to the same limits.
+REFINER = "aitryon-refiner"
 MODEL_CAPABILITIES = {
-    "aitryon": Capabilities(5, 10.0, 15.0, Decimal("0.20"), "CNY", supports_upload=True, supports_task_list=True),
-    "aitryon-plus": Capabilities(5, 10.0, 45.0, Decimal("0.50"), "CNY", supports_upload=True, supports_task_list=True),
+    "aitryon": Capabilities(5, 10.0, 15.0, Decimal("0.20"), "CNY", supports_upload=True, supports_task_list=True,
+                            refiner_model=REFINER),
+    "aitryon-plus": Capabilities(5, 10.0, 45.0, Decimal("0.50"), "CNY", supports_upload=True, supports_task_list=True,
+                                 refiner_model=REFINER),
+    # the refiner's price is tiered (reference §8): put yours in TRYON["PRICES"]["aitryon-refiner"]
+    REFINER: Capabilities(5, 10.0, 10.0, Decimal("0"), "CNY", supports_upload=True, supports_task_list=True),
 }
 FALLBACK_CAPABILITIES = Capabilities(5, 10.0, 30.0, Decimal("0"), "CNY", supports_upload=True, supports_task_list=True)
 #: Task failures (``output.code`` of a FAILED task) that a new submit may well get past (§10.2).
@@ -175,12 +180,15 @@ class DashScopeBackend(DashScopeHTTPBackend):
 
     # -- interface ----------------------------------------------------------------------------
     def build_submit_payload(self, request: TryOnInput) -> dict[str, Any]:
-        """The JSON body of §3.1. A one-piece goes in the top slot with the bottom left out."""
+        """The JSON body of §3.1 (§4 for the refiner). A one-piece goes in the top slot with the bottom left out."""
         inputs = {"person_image_url": request.person_image_url}
         if request.top_garment_url:
             inputs["top_garment_url"] = request.top_garment_url
         if request.bottom_garment_url:
             inputs["bottom_garment_url"] = request.bottom_garment_url
+        if self.model == REFINER:
+            inputs["coarse_image_url"] = request.coarse_image_url or ""
+            return {"model": self.model, "input": inputs, "parameters": {"gender": request.gender}}
         return {
             "model": self.model,
             "input": inputs,

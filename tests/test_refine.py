@@ -1,0 +1,130 @@
+"""The second pass (DashScope's aitryon-refiner): asked for per job or by TRYON["REFINE"], paid from the
+site budget, and never worse than the first picture."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import override_settings
+
+from django_tryon import services
+from django_tryon.exceptions import TryOnValidationError
+from django_tryon.models import TryOn, TryOnAttempt
+
+from . import images
+from .conftest import BASE, SUBMIT_URL, admit, step
+
+pytestmark = pytest.mark.django_db
+SETTINGS = {"OPTIONS": {"api_key": "sk-test-secret-key", "base_url": BASE}, "PUBLIC_BASE_URL": "https://shop.test",
+            "PRICES": {"aitryon-refiner": "0.30"}}
+REFINED = "http://dashscope-result-hz.oss-cn-hangzhou.aliyuncs.com/refined.jpg?Expires=1&Signature=y"
+
+
+@pytest.fixture(autouse=True)
+def _settings():
+    with override_settings(TRYON=SETTINGS):
+        yield
+
+
+def refine_job(person_bytes, top_garment, **kwargs) -> TryOn:
+    return services.create_tryon(person_image=person_bytes, top_garment=top_garment, refine=True, gender="woman",
+                                 dispatch_now=False, **kwargs)
+
+
+def test_the_second_pass_takes_the_first_picture_and_the_same_inputs(dashscope, person_bytes, top_garment):
+    coarse, refined = images.jpeg(480, 800, seed=21), images.jpeg(480, 800, seed=22)
+    dashscope.submit_ok("t-tryon")
+    dashscope.task("SUCCEEDED", task_id="t-tryon")
+    dashscope.result(coarse)
+    job = admit(refine_job(person_bytes, top_garment))
+    step(job)  # submit the try-on
+    step(job)  # its picture is in: the second pass is queued and admitted
+    job.refresh_from_db()
+    assert (job.status, job.stage, job.model_name) == ("submitting", "refine", "aitryon-refiner")
+    assert job.coarse_image and not job.result_image and job.history[-1]["note"] == "first pass; refining"
+    dashscope.submit_ok("t-refine")
+    dashscope.task("SUCCEEDED", task_id="t-refine", image_url=REFINED)
+    dashscope.rsps.get(re.compile(r".*/refined\.jpg.*"), body=refined, content_type="image/jpeg")
+    step(job)  # submit the refiner
+    sent = dashscope.submitted_json(1)
+    assert sent["model"] == "aitryon-refiner" and sent["parameters"] == {"gender": "woman"}
+    assert set(sent["input"]) == {"person_image_url", "top_garment_url", "coarse_image_url"}
+    assert all(url.startswith("https://shop.test/tryon/files/") for url in sent["input"].values())  # signed, ours
+    step(job)
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.stage == "refine"
+    with job.result_image.open("rb") as fh:
+        assert fh.read() == refined
+    with job.coarse_image.open("rb") as fh:
+        assert fh.read() == coarse  # kept beside it for review
+    prices = sorted(str(p) for p in TryOnAttempt.objects.values_list("price", flat=True))
+    assert prices == ["0.2000", "0.3000"]  # the refiner is a paid attempt of its own
+
+
+def test_a_failed_second_pass_keeps_the_first_picture(dashscope, person_bytes, top_garment):
+    coarse = images.jpeg(480, 800, seed=23)
+    dashscope.submit_ok("t-tryon")
+    dashscope.task("SUCCEEDED", task_id="t-tryon")
+    dashscope.result(coarse)
+    job = admit(refine_job(person_bytes, top_garment))
+    step(job)
+    step(job)
+    dashscope.error("POST", SUBMIT_URL, 400, "InvalidParameter", "The size of person image and coarse_image are not the same.")
+    step(job)
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.error_code == ""
+    with job.result_image.open("rb") as fh:
+        assert fh.read() == coarse
+    assert job.history[-1]["note"] == "second pass failed" and job.history[-1]["error_code"] == "InvalidParameter"
+
+
+def test_without_budget_the_first_picture_is_the_result(dashscope, person_bytes, top_garment):
+    dashscope.submit_ok()
+    dashscope.task("SUCCEEDED")
+    dashscope.result()
+    with override_settings(TRYON={**SETTINGS, "DAILY_BUDGET_IMAGES": 1}):
+        job = admit(refine_job(person_bytes, top_garment))
+        step(job)
+        step(job)
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.result_image and job.history[-1]["error_code"] == "budget_exceeded"
+
+
+@pytest.mark.parametrize("kwargs, field", [({"gender": ""}, "gender"), ({"gender": "woman", "resolution": 1024}, "refine")])
+def test_the_second_pass_needs_gender_and_the_original_size(person_bytes, top_garment, kwargs, field):
+    with pytest.raises(TryOnValidationError) as info:
+        services.create_tryon(person_image=person_bytes, top_garment=top_garment, refine=True, **kwargs)
+    assert info.value.field == field
+
+
+def test_the_rest_api_takes_refine_and_gender(top_garment, client):
+    from unittest import mock
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    with mock.patch("django_tryon.scheduling._send"):
+        response = client.post("/tryon/api/tryons/", {
+            "person_image": SimpleUploadedFile("me.jpg", images.person_photo(), "image/jpeg"), "consent": "true",
+            "product": top_garment.product.pk, "refine": "true", "gender": "man"})
+    assert response.status_code == 202 and response.json()["refine"] is True and response.json()["stage"] == "tryon"
+    assert TryOn.objects.get().gender == "man"
+
+
+def test_the_second_pass_against_the_sandbox(product):
+    """Real HTTP: the sandbox's refiner takes the engine's first picture (same size as the photo)."""
+    from .conftest import make_garment
+    from .sandbox_helpers import sandbox_process
+    from .test_engine import shared
+
+    with sandbox_process("--latency", "0.4", "--api-key", "sk-refine") as sandbox:
+        settings = {"OPTIONS": {"api_key": "sk-refine", "base_url": f"{sandbox}/api/v1"}, "PUBLIC_BASE_URL": "",
+                    "POLL_INTERVAL": 0.2}
+        with override_settings(TRYON=settings):
+            job = services.create_tryon(person_image=shared("person", "fitdit_model_1.jpg").read_bytes(),
+                                        top_garment=make_garment(product, "top"), refine=True, gender="woman",
+                                        dispatch_now=False)
+            services.run_now(job, max_wait=60)  # the try-on, then the second pass
+    job.refresh_from_db()
+    assert (job.status, job.stage, job.model_name) == ("succeeded", "refine", "aitryon-refiner"), job.history
+    assert job.coarse_image and job.result_image and job.coarse_image.name != job.result_image.name
