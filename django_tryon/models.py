@@ -116,6 +116,10 @@ class PersonPhoto(models.Model):
         help_text=_("SHA-256 of the stored image: the same photo is kept once per owner."),
     )
     consent_at = models.DateTimeField(_("consent given at"), help_text=_("When the shopper agreed to the processing."))
+    own_clothes = models.JSONField(
+        _("own clothes"), default=dict, blank=True,
+        help_text=_("What this photo's person wears, cut out once for 'keep my own clothes': kind → stored file."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -261,6 +265,10 @@ class TryOn(models.Model):
         _("billed images"), default=0, help_text=_("usage.image_count reported by the provider.")
     )
     history = models.JSONField(_("earlier attempts"), default=list, blank=True)
+    keep_own = models.BooleanField(
+        _("keep own clothes"), default=False,
+        help_text=_("Trying on a top (or a bottom) only: the shopper keeps what they wear on the other half."),
+    )
     # -- the second pass (DashScope's aitryon-refiner) --------------------------------------------
     refine = models.BooleanField(
         _("refine"), default=False, help_text=_("After the try-on, a second pass makes the picture sharper and truer."),

@@ -32,10 +32,18 @@ from .exceptions import (
     TryOnRetryableError,
     TryOnValidationError,
 )
-from .models import ACTIVE, IN_FLIGHT, STAGE_REFINE, STAGE_TRYON, UNFINISHED, Garment, Status, TryOn
+from .models import ACTIVE, IN_FLIGHT, STAGE_REFINE, STAGE_TRYON, UNFINISHED, Garment, PersonPhoto, Status, TryOn
 from .owners import Owner
 from .scheduling import schedule_admission, schedule_step
-from .storage import get_tryon_storage, public_signed_url, result_upload_to, storage_absolute_url
+from .storage import (
+    get_tryon_storage,
+    person_upload_to,
+    public_signed_url,
+    result_upload_to,
+    snapshot_upload_to,
+    storage_absolute_url,
+)
+from .validators import check_image
 
 logger = logging.getLogger("django_tryon")
 
@@ -155,6 +163,8 @@ def _submit(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
         TryOn.objects.filter(pk=job.pk).update(submit_sent_at=None)
     if not job.person_file:
         raise TryOnValidationError("The person photo was deleted before the try-on was sent.", code="InvalidParameter")
+    if job.keep_own and job.stage == STAGE_TRYON and not (job.top_image and job.bottom_image):
+        _add_own_clothes(job)
     urls = {name: _input(job, name, field_file, backend) for name, field_file in _inputs(job)}
     refining = job.stage == STAGE_REFINE
     request = TryOnInput(person_image_url=urls["person"], top_garment_url=urls.get("top"),
@@ -270,6 +280,68 @@ def _input(job: TryOn, name: str, field_file: Any, backend: BaseTryOnBackend) ->
         TryOn.objects.filter(pk=job.pk).update(uploads=uploads)
         job.uploads = uploads
     return url
+
+
+def _add_own_clothes(job: TryOn) -> None:
+    """Keep my own clothes: cut what the person wears on the other half out of their photo and send it in
+    the empty slot (otherwise the model invents something). Once per saved photo; nothing found: as before."""
+    kind, slot = ("lower", "bottom_image") if job.top_image else ("upper", "top_image")
+    photo = job.person_photo if not job.person_image else None
+    crop = _cached_own_clothes(photo, kind)
+    if crop is None:
+        crop = _parse_own_clothes(job, kind)
+        if photo is not None:
+            _cache_own_clothes(photo, kind, crop)
+    note = "own clothes kept" if crop else "own clothes not found: the model completes the outfit"
+    if crop:
+        try:
+            checked = check_image(crop, field=slot)
+        except TryOnValidationError:
+            checked, note = None, "own clothes too small to send: the model completes the outfit"
+        if checked is not None:
+            name = get_tryon_storage().save(snapshot_upload_to(job, f"own.{checked.extension}"), ContentFile(checked.content))
+            TryOn.objects.filter(pk=job.pk).update(**{slot: name})
+    TryOn.objects.filter(pk=job.pk).update(keep_own=False, history=[*job.history, {"note": note, "kind": kind,
+                                                                                   "at": timezone.now().isoformat()}])
+    job.refresh_from_db()
+
+
+def _parse_own_clothes(job: TryOn, kind: str) -> bytes | None:
+    """The provider's parsing model where the route has one, else the engine's segmentation."""
+    with job.person_file.open("rb") as fh:
+        person = fh.read()
+    parser_model = backend_for(job).capabilities.parser_model
+    if parser_model:
+        try:
+            parser = route(job.route).backend(model=parser_model, key=job.key_name or None)
+            return parser.parse_clothes(input_url(job.person_file, parser), kind)
+        except (TryOnError, TryOnConfigurationError) as err:  # retired, refused, down: the engine can do it
+            logger.info("try-on %s: the parsing model failed (%s); the engine parses instead", job.public_id,
+                        getattr(err, "code", err))
+    try:
+        from .engine.parsing import extract_clothes
+    except ImportError:  # the engine extra is not installed
+        return None
+    found = extract_clothes(person, kind)
+    return found[1] if found else None
+
+
+def _cached_own_clothes(photo: PersonPhoto | None, kind: str) -> bytes | None:
+    name = (photo.own_clothes or {}).get(kind) if photo is not None else None
+    if not name:
+        return None
+    try:
+        with get_tryon_storage().open(name, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _cache_own_clothes(photo: PersonPhoto, kind: str, crop: bytes | None) -> None:
+    if not crop:
+        return
+    name = get_tryon_storage().save(person_upload_to(photo, f"own-{kind}.png"), ContentFile(crop))
+    PersonPhoto.objects.filter(pk=photo.pk).update(own_clothes={**(photo.own_clothes or {}), kind: name})
 
 
 def _inputs(job: TryOn) -> list[tuple[str, Any]]:

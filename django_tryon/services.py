@@ -85,6 +85,7 @@ def create_tryon(
     model: str | None = None,
     refine: bool | None = None,
     gender: str = "",
+    keep_own: bool = False,
     dispatch_now: bool = True,
 ) -> TryOn:
     """Validate everything, store the inputs under random names and create a ``queued`` job.
@@ -129,7 +130,8 @@ def create_tryon(
     entry = routing.first(garments=len(checked_garments))
     backend = entry.backend(model=model)
     owner = Owner.of(user, owner_key)
-    dedup_key = _dedup_key(owner, person_hash, checked_garments, backend, resolution, restore_face, refine, gender)
+    dedup_key = _dedup_key(owner, person_hash, checked_garments, backend, resolution, restore_face, refine,
+                           gender + ("+own" if keep_own else ""))
     existing = _recent_duplicate(owner, dedup_key)
     if existing is not None:
         logger.info("try-on %s reused for an identical request", existing.public_id)
@@ -151,6 +153,9 @@ def create_tryon(
         restore_face=restore_face,
         refine=refine,
         gender=gender if refine else "",
+        # only a top or only a bottom: the other half is the shopper's own (a one-piece covers both)
+        keep_own=bool(keep_own and len(checked_garments) == 1
+                      and not (top_garment is not None and top_garment.kind == Garment.Kind.ONE_PIECE)),
     )
     written: list[str] = []
     try:
@@ -240,9 +245,9 @@ def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "
 def delete_photo(photo: PersonPhoto) -> None:
     """Delete a saved photo and its file. Try-ons made from it lose their person photo too (they
     referenced it); a job still waiting for the provider then fails rather than send a deleted photo."""
-    name = photo.image.name
+    names = [photo.image.name, *(photo.own_clothes or {}).values()]
     photo.delete()
-    if name:
+    for name in filter(None, names):
         get_tryon_storage().delete(name)
 
 
@@ -372,6 +377,7 @@ def rerun(job: TryOn, *, model: str) -> TryOn:
         model=model,
         refine=job.refine,
         gender=job.gender,
+        keep_own=job.keep_own,
     )
 
 

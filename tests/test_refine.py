@@ -128,3 +128,61 @@ def test_the_second_pass_against_the_sandbox(product):
     job.refresh_from_db()
     assert (job.status, job.stage, job.model_name) == ("succeeded", "refine", "aitryon-refiner"), job.history
     assert job.coarse_image and job.result_image and job.coarse_image.name != job.result_image.name
+
+
+# -- keep my own clothes -------------------------------------------------------------------------------
+def test_keep_own_clothes_cuts_them_from_the_photo_once_per_saved_photo(product, dashscope):
+    """A top only: the shopper's own trousers go in the bottom slot (the engine's parsing here: the mocked
+    provider has no parsing model answer, so the engine takes over)."""
+    from django_tryon.models import PersonPhoto
+
+    from .conftest import make_garment
+    from .test_engine import shared
+
+    photo = services.save_photo(image=shared("person", "fitdit_model_1.jpg").read_bytes(), owner_key="me", consent=True)
+    dashscope.error("POST", f"{BASE}/services/vision/image-process/process", 403, "Endpoint.AccessDenied")  # retired
+    dashscope.submit_ok()
+    job = admit(services.create_tryon(person_photo=photo, top_garment=make_garment(product, "top"), keep_own=True,
+                                      owner_key="me", dispatch_now=False))
+    assert job.keep_own and not job.bottom_image
+    step(job)
+    job.refresh_from_db()
+    sent = dashscope.submitted_json()["input"]
+    assert job.bottom_image and "bottom_garment_url" in sent and job.history[-1]["note"] == "own clothes kept"
+    photo.refresh_from_db()
+    cached = photo.own_clothes["lower"]
+    again = admit(services.create_tryon(person_photo=photo, top_garment=make_garment(product, "top", color=(0, 0, 200)),
+                                        keep_own=True, owner_key="me", dispatch_now=False))
+    dashscope.submit_ok("t-2")
+    step(again)
+    assert PersonPhoto.objects.get(pk=photo.pk).own_clothes["lower"] == cached  # parsed once
+    services.delete_photo(photo)
+    from django.core.files.storage import default_storage
+
+    assert not default_storage.exists(cached)
+
+
+def test_keep_own_needs_a_single_garment(product, person_bytes):
+    from .conftest import make_garment
+
+    both = services.create_tryon(person_image=person_bytes, top_garment=make_garment(product, "top"),
+                                 bottom_garment=make_garment(product, "bottom"), keep_own=True, dispatch_now=False)
+    dress = services.create_tryon(person_image=person_bytes, top_garment=make_garment(product, "one_piece"),
+                                  keep_own=True, dispatch_now=False)
+    assert not both.keep_own and not dress.keep_own
+
+
+def test_the_sandbox_parsing_model_finds_the_trousers():
+    from django_tryon.backends.dashscope import PARSER, DashScopeBackend
+
+    from .sandbox_helpers import sandbox_process
+    from .test_engine import shared
+
+    with sandbox_process("--api-key", "sk-parse") as sandbox:
+        parser = DashScopeBackend(api_key="sk-parse", base_url=f"{sandbox}/api/v1", model=PARSER, debug_api_requests=False)
+        url = parser.upload(shared("person", "fitdit_model_1.jpg").read_bytes(), "p.jpg", "image/jpeg")
+        crop = parser.parse_clothes(url, "lower")
+    from PIL import Image
+    import io
+
+    assert crop and Image.open(io.BytesIO(crop)).size[1] > 150

@@ -36,6 +36,8 @@ class TryOnCreateSerializer(serializers.Serializer):
                                       help_text="A second pass for a sharper, truer picture (needs gender; takes longer).")
     gender = serializers.ChoiceField(choices=("woman", "man"), required=False, default="",
                                      help_text="The person's gender, which the second pass needs.")
+    keep_own = serializers.BooleanField(required=False, default=False,
+                                        help_text="Trying on only a top (or a bottom): keep what you wear on the other half.")
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         request = self.context["request"]

@@ -114,6 +114,7 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
             restore_face=values.get("restore_face"),
             refine=values.get("refine"),
             gender=values.get("gender") or "",
+            keep_own=bool(values.get("keep_own")),
             **request_owner(request).fields(),
         )
         location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{job.public_id}/")

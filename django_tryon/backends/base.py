@@ -43,6 +43,8 @@ class Capabilities:
     max_garments: int = 2
     #: The model of this provider's second pass (DashScope: aitryon-refiner); "" when it has none.
     refiner_model: str = ""
+    #: The model that cuts a person's clothes out of a photo (DashScope: aitryon-parsing-v1); "" when none.
+    parser_model: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,10 @@ class BaseTryOnBackend:
     def upload(self, content: bytes, filename: str, content_type: str) -> str:
         """Upload an input to the provider's own temporary storage; return a URL it accepts."""
         raise NotImplementedError(f"{type(self).__name__} does not support provider uploads")
+
+    def parse_clothes(self, image_url: str, kind: str) -> bytes | None:
+        """The ``kind`` ("upper", "lower", "dress") of clothes the person wears, cut out (``parser_model``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot parse clothes")
 
     def list_tasks(self, *, since: datetime, until: datetime) -> list[RemoteTask]:
         """Tasks of this key created between ``since`` and ``until`` (``supports_task_list``)."""

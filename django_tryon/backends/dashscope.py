@@ -77,11 +77,14 @@ RETRYABLE_CODES = frozenset(
 
 #: Per-model limits and prices (reference §8). Successor models default to the same limits.
 REFINER = "aitryon-refiner"
+PARSER = "aitryon-parsing-v1"
+PARSE_PATH = "/services/vision/image-process/process"
 MODEL_CAPABILITIES = {
     "aitryon": Capabilities(5, 10.0, 15.0, Decimal("0.20"), "CNY", supports_upload=True, supports_task_list=True,
-                            refiner_model=REFINER),
+                            refiner_model=REFINER, parser_model=PARSER),
     "aitryon-plus": Capabilities(5, 10.0, 45.0, Decimal("0.50"), "CNY", supports_upload=True, supports_task_list=True,
-                                 refiner_model=REFINER),
+                                 refiner_model=REFINER, parser_model=PARSER),
+    PARSER: Capabilities(10, 10.0, 2.0, Decimal("0.004"), "CNY", supports_upload=True),
     # the refiner's price is tiered (reference §8): put yours in TRYON["PRICES"]["aitryon-refiner"]
     REFINER: Capabilities(5, 10.0, 10.0, Decimal("0"), "CNY", supports_upload=True, supports_task_list=True),
 }
@@ -250,6 +253,14 @@ class DashScopeBackend(DashScopeHTTPBackend):
                 return False
             raise
         return True
+
+    def parse_clothes(self, image_url: str, kind: str) -> bytes | None:
+        """The synchronous parsing model (§5): the crop of one kind of clothes, or None when there is none."""
+        extra = {"X-DashScope-OssResourceResolve": "enable"} if image_url.startswith("oss://") else {}
+        body = {"model": self.model, "input": {"image_url": image_url}, "parameters": {"clothes_type": [kind]}}
+        _, answer = self._call("POST", PARSE_PATH, json=body, headers=self._headers(**extra))
+        crops = (answer.get("output") or {}).get("crop_img_url") or [None]
+        return self.download(crops[0]) if crops[0] else None
 
     def list_tasks(self, *, since: datetime, until: datetime) -> list[RemoteTask]:
         """``GET /tasks`` for this model between two times (§6), every page."""

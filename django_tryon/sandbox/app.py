@@ -6,7 +6,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import io
 import json
 import math
 import socket
@@ -267,9 +266,11 @@ def create_app(config: Config | None = None) -> Flask:
             return fail(err.code)
         with store.lock:
             store.stats["parsing"] += 1
+        from ..engine.parsing import extract_clothes  # the engine loads its models on first use
+
         parsing, crops, boxes = [], [], []
         for kind in clothes:
-            part = segment_clothes(image, kind)
+            part = extract_clothes(image, kind)
             if part is None:
                 parsing.append(None), crops.append(None), boxes.append(None)
                 continue
@@ -492,36 +493,3 @@ def _parse_compact(value: str | None) -> float | None:
     if not value:
         return None
     return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=BEIJING).timestamp()
-
-
-def segment_clothes(image: bytes, kind: str) -> tuple[bytes, bytes, list[int]] | None:
-    """A garment region of a person photo, from the body landmarks and mask (the parsing model's job)."""
-    import numpy as np
-    from PIL import Image
-
-    from ..engine import body as B
-    from ..engine.body import find_body
-
-    rgb = np.asarray(Image.open(io.BytesIO(image)).convert("RGB"))
-    body = find_body(rgb)
-    if body is None or not body.landmarks[:, 2].any():
-        return None
-    ys_top = {"upper": (B.SHOULDER_L, B.SHOULDER_R), "lower": (B.HIP_L, B.HIP_R), "dress": (B.SHOULDER_L, B.SHOULDER_R)}[kind]
-    ys_bottom = {"upper": (B.HIP_L, B.HIP_R), "lower": (B.ANKLE_L, B.ANKLE_R), "dress": (B.KNEE_L, B.KNEE_R)}[kind]
-    y0 = int(min(body.landmarks[i, 1] for i in ys_top) - 0.05 * body.torso_length)
-    y1 = int(max(body.landmarks[i, 1] for i in ys_bottom) + (0.1 if kind == "upper" else 0.02) * body.torso_length)
-    y0, y1 = max(0, y0), min(rgb.shape[0], y1)
-    mask = body.binary_mask()
-    band = np.zeros_like(mask)
-    band[y0:y1] = mask[y0:y1]
-    if band.sum() < 0.002 * mask.size:
-        return None
-    ys, xs = np.where(band)
-    box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
-    crop = rgb[box[1] : box[3], box[0] : box[2]]
-    alpha = (band[box[1] : box[3], box[0] : box[2]] * 255).astype(np.uint8)
-    rgba_buf, rgb_buf = io.BytesIO(), io.BytesIO()
-    Image.fromarray(np.dstack([crop, alpha])).save(rgba_buf, "PNG")
-    white = np.where(alpha[..., None] > 0, crop, 255).astype(np.uint8)
-    Image.fromarray(white).save(rgb_buf, "PNG")
-    return rgba_buf.getvalue(), rgb_buf.getvalue(), box
