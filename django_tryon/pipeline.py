@@ -163,7 +163,9 @@ def _submit(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
         TryOn.objects.filter(pk=job.pk).update(submit_sent_at=None)
     if not job.person_file:
         raise TryOnValidationError("The person photo was deleted before the try-on was sent.", code="InvalidParameter")
-    if job.keep_own and job.stage == STAGE_TRYON and not (job.top_image and job.bottom_image):
+    if job.keep_own and job.stage == STAGE_TRYON and not (job.top_image and job.bottom_image) and not any(
+        str(entry.get("note", "")).startswith("own clothes") for entry in job.history
+    ):  # once per job: a resubmit sends what the first look found (or did not)
         _add_own_clothes(job)
     urls = {name: _input(job, name, field_file, backend) for name, field_file in _inputs(job)}
     refining = job.stage == STAGE_REFINE
@@ -301,8 +303,8 @@ def _add_own_clothes(job: TryOn) -> None:
         if checked is not None:
             name = get_tryon_storage().save(snapshot_upload_to(job, f"own.{checked.extension}"), ContentFile(checked.content))
             TryOn.objects.filter(pk=job.pk).update(**{slot: name})
-    TryOn.objects.filter(pk=job.pk).update(keep_own=False, history=[*job.history, {"note": note, "kind": kind,
-                                                                                   "at": timezone.now().isoformat()}])
+    TryOn.objects.filter(pk=job.pk).update(history=[*job.history, {"note": note, "kind": kind,
+                                                                   "at": timezone.now().isoformat()}])
     job.refresh_from_db()
 
 

@@ -289,3 +289,34 @@ def test_dialog_is_keyboard_accessible(shop, new_page):
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     assert page.evaluate("document.activeElement.classList.contains('tryon-button')")  # focus goes back
+
+
+def test_options_keep_own_clothes_and_sharper_picture(shop, new_page, person_photo):
+    """One garment: the shopper may keep the other half; the second pass asks for the gender first."""
+    from playwright.sync_api import expect
+
+    page = new_page(DESKTOP)
+    for product, garments in ((3, 1), (4, 2)):  # a dress; a top and a bottom: nothing of the shopper's own to keep
+        open_dialog(page, shop, product=product)
+        expect(page.locator(".tryon-garments img")).to_have_count(garments)
+        expect(page.locator("[data-tryon=keep-own-row]")).to_be_hidden()
+
+    open_dialog(page, shop, product=1)  # the tee alone
+    keep_own = page.locator("[data-tryon=keep-own-row]")
+    expect(keep_own).to_be_visible()
+    expect(keep_own).to_have_text("Keep my own trousers or skirt")
+    gender = page.locator("[data-tryon=gender]")
+    expect(gender).to_be_hidden()
+    page.locator("[data-tryon=refine]").check()
+    expect(gender).to_be_visible()
+    page.get_by_label("Woman").check()
+    page.locator("[data-tryon=keep-own]").check()
+    screenshot(page, "desktop-options")
+    page.locator("[data-tryon=consent]").check()
+    page.locator("[data-tryon=file]").set_input_files(str(person_photo))
+    wait_for_result(page)
+    jobs = page.evaluate("fetch('/tryon/api/tryons/').then(r => r.json())")
+    jobs = jobs["results"] if isinstance(jobs, dict) else jobs
+    assert [(job["keep_own"], job["refine"], job["stage"], job["status"]) for job in jobs] == [
+        (True, True, "refine", "succeeded")]
+    assert not page.errors

@@ -149,6 +149,7 @@ def test_keep_own_clothes_cuts_them_from_the_photo_once_per_saved_photo(product,
     job.refresh_from_db()
     sent = dashscope.submitted_json()["input"]
     assert job.bottom_image and "bottom_garment_url" in sent and job.history[-1]["note"] == "own clothes kept"
+    assert job.keep_own  # the shopper's choice stays on the record (and in the API); the history says what came of it
     photo.refresh_from_db()
     cached = photo.own_clothes["lower"]
     again = admit(services.create_tryon(person_photo=photo, top_garment=make_garment(product, "top", color=(0, 0, 200)),

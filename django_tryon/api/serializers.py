@@ -73,7 +73,7 @@ class TryOnSerializer(serializers.ModelSerializer):
     class Meta:
         model = TryOn
         fields = ("id", "status", "product", "top_garment", "bottom_garment", "model", "resolution", "restore_face",
-                  "refine", "stage", "created_at", "finished_at", "queue_position", "eta_seconds", "elapsed_seconds",
+                  "refine", "stage", "keep_own", "created_at", "finished_at", "queue_position", "eta_seconds", "elapsed_seconds",
                   "result_url", "error")
         read_only_fields = fields
 

@@ -105,4 +105,15 @@ def tryon_button(context: template.Context, product: Any, css_class: str = "") -
         "csrf_token": get_token(request) if request is not None else context.get("csrf_token"),
         "api_root": api_root(),
         "language": get_language() or "en",
+        "refine_available": refine_available(),
     }
+
+
+def refine_available() -> bool:
+    """Whether the first route of the chain has a second pass to offer (DashScope's refiner)."""
+    try:
+        from ..backends import routes
+
+        return bool(routes()[0].backend().capabilities.refiner_model)
+    except Exception:  # noqa: BLE001 - a misconfigured backend must not break a product page
+        return False

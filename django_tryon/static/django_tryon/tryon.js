@@ -129,6 +129,8 @@
       dialog.addEventListener("keydown", (event) => this.trapFocus(event));
       dialog.addEventListener("close", () => this.onClose());
       this.part("consent").addEventListener("change", () => this.updateConsent());
+      const refine = this.part("refine");
+      if (refine) refine.addEventListener("change", () => (this.part("gender").hidden = !refine.checked));
       this.part("file").addEventListener("change", (event) => this.onFile(event.target.files[0]));
     }
 
@@ -252,7 +254,15 @@
       const list = this.part("garments");
       const labels = { top: gettext("Top"), bottom: gettext("Bottom"), one_piece: gettext("Dress or one-piece") };
       list.textContent = "";
+      this.part("keep-own-row").hidden = true;
+      this.part("keep-own").checked = false;
       this.request("GET", "products/" + this.product + "/garments/").then((garments) => {
+        const only = garments.length === 1 ? garments[0].kind : "";
+        if (only === "top" || only === "bottom") { // the other half can be the shopper's own
+          this.part("keep-own-label").textContent =
+            only === "top" ? gettext("Keep my own trousers or skirt") : gettext("Keep my own top");
+          this.part("keep-own-row").hidden = false;
+        }
         garments.forEach((garment) => {
           const image = document.createElement("img");
           image.src = garment.image_url;
@@ -316,6 +326,13 @@
       const form = new FormData();
       form.append("person_photo", this.photo.id);
       form.append("product", this.product);
+      if (!this.part("keep-own-row").hidden && this.part("keep-own").checked) form.append("keep_own", "true");
+      const refine = this.part("refine");
+      if (refine && refine.checked) {
+        const gender = this.dialog.querySelector("input[name=tryon-gender]:checked");
+        form.append("refine", "true");
+        form.append("gender", gender ? gender.value : "");
+      }
       try {
         this.onJob(await this.request("POST", "tryons/", form));
       } catch (error) {
