@@ -81,7 +81,7 @@ def _admit_lane(lane: Lane, now: datetime, *, keep_first: bool = False) -> list[
             if moved:
                 ticket = TryOn.objects.values_list("ticket", flat=True).get(pk=pk)
                 if admitted or not keep_first:
-                    schedule_step(pk, ticket, now)
+                    schedule_step(pk, ticket, now, route=entry.name)
                 admitted.append((pk, ticket))
                 room[key] -= 1
         if rate_opens_at is not None and eligible.exists():  # only the submit rate holds them back

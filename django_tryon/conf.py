@@ -59,6 +59,11 @@ DEFAULTS: dict[str, Any] = {
     # timeouts), and how late a step may be before the tick (django_tryon.tick_tryons) takes it over.
     "LEASE_SECONDS": 45,
     "TICK_GRACE": 3,
+    # Synchronous backends (one long request per try-on, e.g. the image-editing models): their steps go to
+    # this Celery queue (None: the default queue), with a hard time limit of the backend's longest request
+    # plus SYNC_TIME_MARGIN seconds (a soft one SYNC_TIME_MARGIN / 2 earlier: the step is retried).
+    "SYNC_QUEUE": None,
+    "SYNC_TIME_MARGIN": 30,
     # A job still queued this many seconds after it was created fails with code "Timeout".
     "QUEUE_DEADLINE": 3600,
     # Log every request and response to the provider (Authorization redacted). Development only.

@@ -14,6 +14,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
@@ -34,7 +35,7 @@ from .exceptions import (
 )
 from .models import ACTIVE, IN_FLIGHT, STAGE_REFINE, STAGE_TRYON, UNFINISHED, Garment, PersonPhoto, Status, TryOn
 from .owners import Owner
-from .scheduling import schedule_admission, schedule_step
+from .scheduling import is_synchronous, schedule_admission, schedule_step
 from .storage import (
     get_tryon_storage,
     person_upload_to,
@@ -76,6 +77,8 @@ def advance(pk: int, ticket: int, *, schedule_next: bool = True) -> datetime | N
     except (TryOnError, TryOnConfigurationError) as err:
         if not _fail_over(job, err):
             fail(pk, err)
+    except SoftTimeLimitExceeded:  # a synchronous call outlived its step's time limit (SYNC_TIME_MARGIN)
+        next_at = _retry_later(job, TryOnRetryableError("The provider did not answer in time.", code="Timeout"))
     except Exception as err:
         logger.exception("step of try-on %s crashed", pk)
         fail(pk, TryOnError(f"Unexpected error while processing: {type(err).__name__}", code="ProcessingError"))
@@ -103,7 +106,7 @@ def _release(job: TryOn, next_at: datetime | None, schedule_next: bool) -> None:
     # Matching the ticket: if admission already took the job again (a resubmit), this changes nothing.
     released = TryOn.objects.filter(pk=job.pk, ticket=job.ticket).update(**fields)
     if released and still_active and next_at is not None and schedule_next:
-        schedule_step(job.pk, job.ticket + 1, next_at)
+        schedule_step(job.pk, job.ticket + 1, next_at, route=job.route)
 
 
 def backend_for(job: TryOn) -> BaseTryOnBackend:
@@ -454,6 +457,9 @@ def _handle(job: TryOn, backend: BaseTryOnBackend, state: Any, *, polled: bool) 
 def _take_the_freed_slot(lane: admission.Lane) -> None:
     """The provider ended a task: admit the next queued job and submit it from here, before this job's
     result is fetched (slot time is what limits throughput; the download can wait a moment)."""
+    if is_synchronous(lane[0]):  # its submit is a long call of its own: through the broker, on SYNC_QUEUE
+        admission.admit(lane)
+        return
     first = admission.admit_one_here(lane)
     if first is not None:
         advance(*first)
@@ -613,12 +619,12 @@ def tick(*, now: datetime | None = None) -> dict[str, int]:
     overdue = (TryOn.objects.filter(status__in=ACTIVE)
                .filter(Q(next_check_at__lt=late) | Q(next_check_at__isnull=True))
                .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-               .values_list("pk", "ticket")[:1000])
-    for pk, ticket in overdue:
+               .values_list("pk", "ticket", "route")[:1000])
+    for pk, ticket, route_name in overdue:
         if TryOn.objects.filter(pk=pk, ticket=ticket).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)).update(
             ticket=F("ticket") + 1, next_check_at=now, lease_until=None
         ):
-            schedule_step(pk, ticket + 1, now)
+            schedule_step(pk, ticket + 1, now, route=route_name)
             counts["resumed"] += 1
     deadline = now - timedelta(seconds=float(tryon_settings.QUEUE_DEADLINE))
     for pk in TryOn.objects.filter(status=Status.QUEUED, created_at__lt=deadline).values_list("pk", flat=True)[:1000]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,11 +18,40 @@ from django.utils import timezone
 logger = logging.getLogger("django_tryon")
 
 
-def schedule_step(pk: int, ticket: int, at: datetime | None = None) -> None:
-    """Run step ``ticket`` of job ``pk`` at ``at`` (now when None), once the current transaction commits."""
+def schedule_step(pk: int, ticket: int, at: datetime | None = None, *, route: str | None = None) -> None:
+    """Run step ``ticket`` of job ``pk`` at ``at`` (now when None), once the current transaction commits.
+
+    ``route``: the job's route, so that a synchronous backend's step goes where :func:`step_options` says.
+    """
     from .tasks import advance_tryon
 
-    transaction.on_commit(partial(_send, advance_tryon, (pk, ticket), at))
+    transaction.on_commit(partial(_send, advance_tryon, (pk, ticket), at, step_options(route)))
+
+
+def is_synchronous(route_name: str | None) -> bool:
+    """Whether the backend of ``route_name`` answers a try-on in one long request (no task to poll)."""
+    from .backends import route
+
+    try:
+        return route(route_name).backend().capabilities.longest_request > 0
+    except Exception:  # noqa: BLE001 - a route that cannot be built fails in the step itself, with its reason
+        return False
+
+
+def step_options(route_name: str | None) -> dict[str, Any]:
+    """Celery options of a step: a synchronous backend's steps go to ``SYNC_QUEUE`` with a hard time limit
+    (its longest request + ``SYNC_TIME_MARGIN``), so a hung call cannot hold a worker for good."""
+    from .backends import route
+    from .conf import tryon_settings
+
+    if not is_synchronous(route_name):
+        return {}
+    margin = float(tryon_settings.SYNC_TIME_MARGIN)
+    limit = route(route_name).backend().capabilities.longest_request + margin
+    options: dict[str, Any] = {"time_limit": limit, "soft_time_limit": limit - margin / 2}
+    if tryon_settings.SYNC_QUEUE:
+        options["queue"] = tryon_settings.SYNC_QUEUE
+    return options
 
 
 def schedule_admission(lane: tuple[str, str], at: datetime | None = None) -> None:
@@ -38,10 +68,11 @@ def schedule_preparation(pk: int) -> None:
     transaction.on_commit(partial(_send, prepare_tryon, (pk,), None))
 
 
-def _send(task, args: tuple, at: datetime | None) -> bool:
+def _send(task, args: tuple, at: datetime | None, options: dict[str, Any] | None = None) -> bool:
     countdown = max(0.0, (at - timezone.now()).total_seconds()) if at is not None else 0.0
+    options = {**(options or {}), **({"countdown": countdown} if countdown > 0 else {})}
     try:
-        task.apply_async(args, countdown=countdown) if countdown > 0 else task.apply_async(args)
+        task.apply_async(args, **options)
     except Exception:  # kombu/redis/amqp connection errors differ by transport
         logger.exception("could not send %s%r; the tick will pick the work up", task.name, args)
         return False

@@ -174,3 +174,52 @@ def test_a_job_on_the_successor_model_is_stored_in_one_step(sandbox, product):
                                                                         "qwen-image-edit-plus", 0)
     assert job.remote_ended_at is not None and job.result_image.name.endswith(".png")
     assert not job.uploads and job.image_count == 1  # data URIs: nothing uploaded, nothing to reuse
+
+
+# -- synchronous steps: their own queue and a hard time limit ----------------------------------------
+EDIT_ROUTE = {"BACKEND": "django_tryon.backends.dashscope_image_edit.DashScopeImageEditBackend",
+              "OPTIONS": {"api_key": "sk-edit", "base_url": BASE, "timeout": [3, 40]}}
+
+
+def test_synchronous_steps_go_to_their_queue_with_a_hard_time_limit():
+    from django_tryon.scheduling import step_options
+
+    dashscope_route = {"BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
+                       "OPTIONS": {"api_key": "sk-x", "base_url": BASE}}
+    with override_settings(TRYON={"BACKENDS": [dashscope_route, EDIT_ROUTE], "SYNC_QUEUE": "tryon_sync",
+                                  "SYNC_TIME_MARGIN": 20}):
+        assert step_options("dashscope:aitryon") == {}  # an async task's steps are short: the default queue
+        assert step_options("dashscope-image-edit:qwen-image-edit-plus") == {
+            "queue": "tryon_sync", "time_limit": 60.0, "soft_time_limit": 50.0}  # the read timeout (40 s) + 20
+    with override_settings(TRYON={"BACKENDS": [EDIT_ROUTE]}):  # no SYNC_QUEUE: the limit alone
+        assert step_options("dashscope-image-edit") == {"time_limit": 70.0, "soft_time_limit": 55.0}
+
+
+@pytest.mark.django_db
+def test_the_scheduled_step_of_a_synchronous_job_carries_the_options(product, monkeypatch, django_capture_on_commit_callbacks):
+    from django_tryon import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.advance_tryon, "apply_async", lambda args, **options: sent.append((args, options)))
+    with override_settings(TRYON={"BACKENDS": [EDIT_ROUTE], "SYNC_QUEUE": "tryon_sync"}):
+        with django_capture_on_commit_callbacks(execute=True):
+            job = services.create_tryon(person_image=images.person_photo(), top_garment=make_garment(product, "top"))
+    job.refresh_from_db()
+    assert job.status == "submitting"
+    assert sent == [((job.pk, job.ticket), {"queue": "tryon_sync", "time_limit": 70.0, "soft_time_limit": 55.0})]
+
+
+@pytest.mark.django_db
+def test_a_call_past_its_soft_time_limit_is_retried_not_lost(product, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def hang(self, request):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(DashScopeImageEditBackend, "submit", hang)
+    with override_settings(TRYON={"BACKENDS": [EDIT_ROUTE]}):
+        job = admit(services.create_tryon(person_image=images.person_photo(), top_garment=make_garment(product, "top"),
+                                          dispatch_now=False))
+        assert step(job) is not None  # a next try is due
+    job.refresh_from_db()
+    assert (job.status, job.step_retries, job.lease_until) == ("submitting", 1, None)

@@ -4,6 +4,7 @@ our signed input URLs from a running web server, and results saved in storage.""
 from __future__ import annotations
 
 import io
+import re
 import time
 from datetime import timedelta
 
@@ -142,7 +143,8 @@ def test_a_sixth_job_waits_in_our_queue_and_can_be_canceled_then_retried(stack, 
 
 def test_a_retired_model_fails_over_to_its_successor_in_a_real_worker(celery_app, live_server, sandbox, product):  # noqa: F811
     """aitryon answers 403 Endpoint.AccessDenied (the sandbox's "retired" fault): the job succeeds on the
-    image-editing route, with both attempts recorded, and the next job goes straight there."""
+    image-editing route, with both attempts recorded, and the next job goes straight there. The
+    synchronous generations run on their own queue (SYNC_QUEUE), in a worker of their own."""
     requests.post(f"{sandbox}/_sandbox/reset", headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
     options = {"api_key": KEY, "base_url": f"{sandbox}/api/v1", "timeout": [3, 20]}
     tryon = {
@@ -153,14 +155,19 @@ def test_a_retired_model_fails_over_to_its_successor_in_a_real_worker(celery_app
         ],
         "INPUT_URLS": "signed", "PUBLIC_BASE_URL": live_server.url,
         "FIRST_POLL_DELAY": 0.3, "POLL_INTERVAL": 0.3, "POLL_DEADLINE": 120, "RETRY_BACKOFF_MAX": 2,
+        "SYNC_QUEUE": "tryon_sync",
     }
     arm(sandbox, "submit=retired")
     person = shared("person", "fitdit_model_1.jpg").read_bytes()
-    with worker_process(celery_app, tryon, pool="threads", concurrency=2) as worker:
+    with worker_process(celery_app, tryon, pool="prefork", concurrency=1, queues="tryon_sync", loglevel="info") as sync, \
+            worker_process(celery_app, tryon, pool="threads", concurrency=2) as worker:
         first = services.create_tryon(person_image=person, top_garment=make_garment(product, "top"))
         (first,) = wait_all([first], worker)
         second = services.create_tryon(person_image=person, top_garment=make_garment(product, "top"), resolution=1024)
         (second,) = wait_all([second], worker)
+        assert sync.poll() is None
+    received = re.findall(r"Task django_tryon\.advance_tryon\[[^]]+\] received", sync.output)
+    assert len(received) == 2, sync.output  # each generation's step, and nothing else, ran on the sync queue
     assert first.status == "succeeded" and first.route == "dashscope-image-edit:qwen-image-edit-plus", first.error_message
     assert [(h["route"], h["outcome"]) for h in first.history] == [("dashscope:aitryon", "ModelNotAvailable")]
     assert second.status == "succeeded" and second.route == first.route and not second.history

@@ -52,8 +52,11 @@ def celery_app(redis_broker):
 
 
 @contextlib.contextmanager
-def worker_process(celery_app, tryon: dict, pool: str = "solo", concurrency: int = 1):
-    """A Celery worker process configured like this test process (same database, storage, TRYON)."""
+def worker_process(celery_app, tryon: dict, pool: str = "solo", concurrency: int = 1, queues: str = "",
+                   loglevel: str = "warning"):
+    """A Celery worker process configured like this test process (same database, storage, TRYON).
+
+    Its output is on ``worker.output`` once the block ends."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -65,7 +68,8 @@ def worker_process(celery_app, tryon: dict, pool: str = "solo", concurrency: int
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", f"--pool={pool}", f"--concurrency={concurrency}",
-         "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "warning"],
+         "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", loglevel,
+         *(["-Q", queues] if queues else [])],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
@@ -74,6 +78,7 @@ def worker_process(celery_app, tryon: dict, pool: str = "solo", concurrency: int
     finally:
         worker.terminate()
         output = worker.communicate(timeout=20)[0].decode(errors="replace")
+        worker.output = output
         print(output)  # shown by pytest when a test fails
 
 
