@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -89,7 +90,8 @@ class TryOnAdmin(admin.ModelAdmin):
     list_select_related = ("product", "user", "top_garment", "bottom_garment", "person_photo")
     date_hierarchy = "created_at"
     list_per_page = 50
-    actions = ("retry_selected", "refresh_selected", "cancel_selected", "rerun_plus_selected", "delete_images_selected")
+    actions = ("retry_selected", "refresh_selected", "cancel_selected", "rerun_plus_selected", "refine_selected",
+               "delete_images_selected")
     change_list_template = "admin/django_tryon/tryon/change_list.html"
     change_form_template = "admin/django_tryon/tryon/change_form.html"
     provider_fields = ("remote_id", "request_id", "remote_submitted_at", "remote_scheduled_at", "remote_ended_at",
@@ -223,6 +225,34 @@ class TryOnAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{job.public_id}: {err.message}", messages.ERROR)
         self._report(request, n, "%d try-on was started again with aitryon-plus.",
                      "%d try-ons were started again with aitryon-plus.")
+
+    @admin.action(description=_("Refine the pictures of selected try-ons (second pass)"))
+    def refine_selected(self, request: HttpRequest, queryset: Any) -> TemplateResponse | None:
+        """Asks woman or man for each picture (the refiner needs it), then starts one second pass each."""
+        jobs = list(queryset.filter(status="succeeded", refine=False).exclude(result_image=""))
+        if not jobs:
+            self.message_user(request, _("Only finished try-ons that were not refined can be refined."), messages.WARNING)
+            return None
+        if "apply" not in request.POST:
+            return TemplateResponse(request, "admin/django_tryon/tryon/refine.html", {
+                **self.admin_site.each_context(request), "title": _("Refine pictures"), "opts": self.model._meta,
+                "rows": [(job, signed_path(job.result_image) if self.can_see_images(request) else "") for job in jobs],
+                "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "genders": (("woman", _("Woman")), ("man", _("Man"))),
+            })
+        n = 0
+        for job in jobs:
+            gender = request.POST.get(f"gender-{job.pk}", "")
+            if not gender:
+                continue  # not answered: not refined
+            try:
+                services.refine_result(job, gender=gender)
+                n += 1
+            except TryOnError as err:
+                self.message_user(request, f"{job.public_id}: {err.message}", messages.ERROR)
+        self._report(request, n, "%d picture is being refined.", "%d pictures are being refined.")
+        return None
 
     @admin.action(description=_("Delete the images of selected try-ons"))
     def delete_images_selected(self, request: HttpRequest, queryset: Any) -> None:

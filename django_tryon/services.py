@@ -381,6 +381,53 @@ def rerun(job: TryOn, *, model: str) -> TryOn:
     )
 
 
+def refine_result(job: TryOn, *, gender: str) -> TryOn:
+    """The second pass over a finished try-on's picture, after the fact (the admin's "refine" action).
+
+    A new job owned by the same shopper starts at the refiner stage with copies of the picture and the
+    garments; the merchant's attempt (only the site budget applies). If its second pass fails, its result
+    is the original picture, as for a refine asked for up front.
+    """
+    if gender not in GENDERS:
+        raise _field_error("The second pass needs the person's gender: woman or man.", "gender")
+    if job.status != Status.SUCCEEDED or not job.result_image or job.refine or job.stage == STAGE_REFINE:
+        raise TryOnValidationError("Only the picture of a finished try-on that was not refined can be refined.",
+                                   code="InvalidParameter")
+    if not job.person_file:
+        raise TryOnValidationError("The person photo of this try-on was deleted.", code="InvalidParameter")
+    refiner = route(job.route).backend().capabilities.refiner_model
+    if not refiner:
+        raise TryOnValidationError(f"The route {job.route!r} has no second pass.", code="InvalidParameter")
+    new = TryOn(
+        user=job.user, owner_key=job.owner_key, person_photo=job.person_photo if not job.person_image else None,
+        consent_at=job.consent_at, product=job.product, top_garment=job.top_garment, bottom_garment=job.bottom_garment,
+        route=job.route, backend=job.backend, model_name=refiner, resolution=-1, restore_face=True,
+        refine=True, gender=gender, stage=STAGE_REFINE, keep_own=job.keep_own,
+        history=[{"note": "refining the picture of an earlier try-on", "source": str(job.public_id),
+                  "at": timezone.now().isoformat()}],
+    )
+    copies = [("person_image", "person", job.person_image), ("top_image", "top_image", job.top_image),
+              ("bottom_image", "bottom_image", job.bottom_image), ("coarse_image", "coarse", job.result_image)]
+    written: list[str] = []
+    try:
+        for field, stem, source in copies:
+            if source:
+                with source.open("rb") as fh:
+                    _save_file(getattr(new, field), stem, check_image(fh.read(), field=field), written)
+        with transaction.atomic():
+            quotas.gate(Owner(), refiner)
+            new.save()
+            quotas.record(new, Owner())
+            transaction.on_commit(lambda: dispatch(new))
+    except BaseException:
+        storage = get_tryon_storage()
+        for name in written:
+            storage.delete(name)
+        raise
+    logger.info("try-on %s: refining the picture of %s with %s", new.public_id, job.public_id, refiner)
+    return new
+
+
 def delete_images(job: TryOn) -> int:
     """Delete a job's own person photo, garment snapshots and result from storage, keeping the record.
 

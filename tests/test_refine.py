@@ -187,3 +187,62 @@ def test_the_sandbox_parsing_model_finds_the_trousers():
     import io
 
     assert crop and Image.open(io.BytesIO(crop)).size[1] > 150
+
+
+# -- refining a finished picture afterwards (the admin's action) -------------------------------------
+def finished_job(dashscope, person_bytes, top_garment, picture: bytes) -> TryOn:
+    dashscope.submit_ok("t-first")
+    dashscope.task("SUCCEEDED", task_id="t-first")
+    dashscope.result(picture)
+    job = admit(services.create_tryon(person_image=person_bytes, top_garment=top_garment, owner_key="shopper",
+                                      dispatch_now=False))
+    step(job)  # submit
+    step(job)  # poll: done, stored
+    job.refresh_from_db()
+    assert job.status == "succeeded"
+    return job
+
+
+def test_a_finished_picture_can_be_refined_afterwards(dashscope, person_bytes, top_garment):
+    picture, refined = images.jpeg(480, 800, seed=31), images.jpeg(480, 800, seed=32)
+    job = finished_job(dashscope, person_bytes, top_garment, picture)
+    with pytest.raises(TryOnValidationError):
+        services.refine_result(job, gender="")
+    new = admit(services.refine_result(job, gender="man"))
+    assert (new.status, new.stage, new.model_name, new.owner_key) == ("submitting", "refine", "aitryon-refiner", "shopper")
+    dashscope.submit_ok("t-refine")
+    dashscope.task("SUCCEEDED", task_id="t-refine", image_url=REFINED)
+    dashscope.rsps.get(re.compile(r".*/refined\.jpg.*"), body=refined, content_type="image/jpeg")
+    step(new)
+    sent = dashscope.submitted_json(1)
+    assert sent["model"] == "aitryon-refiner" and sent["parameters"] == {"gender": "man"}
+    assert set(sent["input"]) == {"person_image_url", "top_garment_url", "coarse_image_url"}
+    step(new)
+    new.refresh_from_db()
+    assert new.status == "succeeded" and new.history[0]["source"] == str(job.public_id)
+    with new.result_image.open("rb") as fh:
+        assert fh.read() == refined
+    with new.coarse_image.open("rb") as fh:
+        assert fh.read() == picture  # a copy: deleting either job leaves the other whole
+    assert new.coarse_image.name != job.result_image.name
+    attempt = TryOnAttempt.objects.get(job=new)
+    assert (str(attempt.price), attempt.owner_key) == ("0.3000", "")  # the merchant's, from the site budget
+    with pytest.raises(TryOnValidationError):
+        services.refine_result(new, gender="man")  # already refined
+
+
+def test_the_admin_asks_woman_or_man_then_refines(dashscope, person_bytes, top_garment, client, django_user_model):
+    from unittest import mock
+
+    job = finished_job(dashscope, person_bytes, top_garment, images.jpeg(480, 800, seed=33))
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw"))
+    url = "/admin/django_tryon/tryon/"
+    with mock.patch("django_tryon.scheduling._send"):
+        page = client.post(url, {"action": "refine_selected", "_selected_action": [job.pk]})
+        assert page.status_code == 200 and f'name="gender-{job.pk}"' in page.content.decode()
+        assert TryOn.objects.count() == 1  # nothing started before the answer
+        done = client.post(url, {"action": "refine_selected", "_selected_action": [job.pk], "apply": "1",
+                                 f"gender-{job.pk}": "woman"}, follow=True)
+    assert "1 picture is being refined." in done.content.decode()
+    new = TryOn.objects.exclude(pk=job.pk).get()
+    assert (new.stage, new.gender, new.refine) == ("refine", "woman", True)
