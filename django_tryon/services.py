@@ -104,7 +104,9 @@ def create_tryon(
         raise TryOnValidationError("resolution must be -1, 1024 or 1280.", code="InvalidParameter")
     if not isinstance(restore_face, bool):
         raise TryOnValidationError("restore_face must be true or false.", code="InvalidParameter")
-    refine = bool(tryon_settings.REFINE if refine is None else refine)
+    if refine is None:  # the site's default: only where it can hold (the refiner needs the gender and size)
+        refine = bool(tryon_settings.REFINE) and gender in GENDERS and resolution == -1 and restore_face is True
+    refine = bool(refine)
     if refine and gender not in GENDERS:
         raise _field_error("The second pass needs the person's gender: woman or man.", "gender")
     if refine and (resolution != -1 or not restore_face):

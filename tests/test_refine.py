@@ -246,3 +246,16 @@ def test_the_admin_asks_woman_or_man_then_refines(dashscope, person_bytes, top_g
     assert "1 picture is being refined." in done.content.decode()
     new = TryOn.objects.exclude(pk=job.pk).get()
     assert (new.stage, new.gender, new.refine) == ("refine", "woman", True)
+
+
+def test_the_site_default_refines_only_where_it_can(person_bytes, top_garment):
+    """TRYON["REFINE"] does not turn a request without a gender (or at another size) into a 400."""
+    with override_settings(TRYON={**SETTINGS, "REFINE": True}):
+        plain = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
+        sized = services.create_tryon(person_image=person_bytes, top_garment=top_garment, gender="man",
+                                      resolution=1024, dispatch_now=False)
+        refined = services.create_tryon(person_image=person_bytes, top_garment=top_garment, gender="man",
+                                        dispatch_now=False)
+        explicit = services.create_tryon(person_image=person_bytes, top_garment=top_garment, refine=False,
+                                         gender="woman", dispatch_now=False)
+    assert [job.refine for job in (plain, sized, refined, explicit)] == [False, False, True, False]
