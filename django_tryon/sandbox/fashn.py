@@ -18,14 +18,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, Response, request
 
-from ..exceptions import TryOnValidationError
-from ..validators import check_image
+from .context import Sandbox
+from .inputs import InputError, check, fetch
 from .state import Config, Store
-from .worker import InputError, fetch
 
 PREFIX = "/fashn/v1"
 MODELS = ("tryon-v1.6",)
@@ -46,9 +45,10 @@ class Prediction:
     error: dict[str, str] | None = None
 
 
-def blueprint(store: Store, config: Config, rnd: Any, request_fault: Callable[[str], Response | None],
-              base_url: Callable[[], str]) -> Blueprint:
+def blueprint(sandbox: Sandbox) -> Blueprint:
+    """``/fashn/v1/run`` and ``/fashn/v1/status/<id>``, sharing the store, limits and faults."""
     api = Blueprint("fashn", __name__)
+    store, config, rnd = sandbox.store, sandbox.config, sandbox.random
     predictions: dict[str, Prediction] = {}
     running: dict[str, int] = {}
     lock = threading.Lock()
@@ -69,7 +69,7 @@ def blueprint(store: Store, config: Config, rnd: Any, request_fault: Callable[[s
         owner = account()
         if owner is None:
             return error("UnauthorizedAccess", "Invalid or missing API key.", 401)
-        broken = request_fault("fashn")
+        broken = sandbox.request_fault("fashn")
         if broken is not None:
             return _translate(broken)
         body = request.get_json(silent=True)
@@ -93,7 +93,7 @@ def blueprint(store: Store, config: Config, rnd: Any, request_fault: Callable[[s
         with store.lock:
             store.stats["fashn_runs"] += 1
         fault = store.faults.take("task")
-        threading.Thread(target=work, args=(prediction, base_url(), fault), daemon=True).start()
+        threading.Thread(target=work, args=(prediction, sandbox.base_url(), fault), daemon=True).start()
         return answer({"id": prediction.id, "error": None})
 
     def work(prediction: Prediction, base: str, fault: Any) -> None:
@@ -166,10 +166,7 @@ def _load(store: Store, value: str) -> bytes:
             raise InputError("InvalidURL") from None
     else:
         data = fetch(store, value)
-    try:
-        return check_image(data).content
-    except TryOnValidationError as err:
-        raise InputError(err.code) from None
+    return check(data).content
 
 
 def _render(config: Config, person: bytes, garment: bytes, category: str) -> bytes:

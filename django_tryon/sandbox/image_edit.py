@@ -15,14 +15,13 @@ import io
 import json
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, Response, g, request
 
-from ..exceptions import TryOnValidationError
-from ..validators import check_image
+from .context import Sandbox
+from .inputs import InputError, check, fetch
 from .state import Config, Store
-from .worker import InputError, fetch
 
 PATH = "/api/v1/services/aigc/multimodal-generation/generation"
 MODEL_PREFIXES = ("qwen-image-edit", "qwen-image-2")
@@ -52,18 +51,16 @@ class Slots:
             self.changed.notify_all()
 
 
-def blueprint(store: Store, config: Config, rnd: Any, reply: Callable[..., Response], fail: Callable[..., Response],
-              request_fault: Callable[[str], Response | None], account: Callable[[], str],
-              base_url: Callable[[], str]) -> Blueprint:
+def blueprint(sandbox: Sandbox) -> Blueprint:
     """The endpoint, sharing the application's store, clock, limits, faults and reply helpers."""
     api = Blueprint("image_edit", __name__)
+    store, config, fail = sandbox.store, sandbox.config, sandbox.fail
     slots = Slots(config.concurrency)
 
     @api.post(PATH)
     def generate() -> Response:
-        with store.lock:
-            store.stats["generations"] += 1
-        broken = request_fault("generate")
+        sandbox.count("generations")
+        broken = sandbox.request_fault("generate")
         if broken is not None:
             return broken
         try:
@@ -80,34 +77,29 @@ def blueprint(store: Store, config: Config, rnd: Any, reply: Callable[..., Respo
         images, text = _content(body)
         if not images or len(images) > MAX_IMAGES or not text:
             return fail("InvalidParameter")
-        if not store.limiter.allow(("submit", g.api_key, model), config.submit_rate):
-            with store.lock:
-                store.stats["throttled"] += 1
-                store.stats["throttled_submits"] += 1
+        if not sandbox.allow(("submit", g.api_key, model), config.submit_rate):
+            sandbox.count("throttled", "throttled_submits")
             return fail("Throttling.RateQuota")
-        key = (account(), str(model))
+        key = (sandbox.account(), str(model))
         if not slots.take(key, wait=config.concurrency_policy != "reject"):
-            with store.lock:
-                store.stats["throttled"] += 1
-                store.stats["throttled_submits"] += 1
+            sandbox.count("throttled", "throttled_submits")
             return fail("Throttling.AllocationQuota")
         started = time.monotonic()
         try:
-            with store.lock:
-                store.stats["accepted"] += 1
+            sandbox.count("accepted")
             try:
                 pictures = [_load(store, url) for url in images]
                 result = _render(store, config, pictures, (body.get("parameters") or {}).get("size"))
             except InputError as err:
                 return fail(err.code, err.message)
-            remaining = started + config.duration(str(model), rnd) - time.monotonic()
+            remaining = started + config.duration(str(model), sandbox.random) - time.monotonic()
             if remaining > 0:
                 time.sleep(remaining)
         finally:
             slots.give(key)
         name, _ = store.put_result(result, "image/png")
-        url = base_url() + store.result_path(name)
-        return reply({
+        url = sandbox.base_url() + store.result_path(name)
+        return sandbox.reply({
             "output": {"choices": [{"finish_reason": "stop",
                                     "message": {"role": "assistant", "content": [{"image": url}]}}]},
             "usage": {"image_count": 1},
@@ -139,10 +131,7 @@ def _load(store: Store, url: str) -> bytes:
             raise InputError("InvalidParameter") from None
     else:
         data = fetch(store, url)
-    try:
-        return check_image(data).content
-    except TryOnValidationError as err:
-        raise InputError(err.code) from None
+    return check(data).content
 
 
 def _render(store: Store, config: Config, pictures: list[bytes], size: Any) -> bytes:

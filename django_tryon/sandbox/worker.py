@@ -9,22 +9,11 @@ import random
 import threading
 import time
 
-import requests
 from PIL import Image, ImageFilter
 
-from ..validators import MAX_BYTES, check_image
-from ..exceptions import TryOnValidationError
+from .inputs import InputError, load
 from .messages import ERRORS
 from .state import REFINER, Store, Task
-
-USER_AGENT = "django-tryon-sandbox"
-
-
-class InputError(Exception):
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message or ERRORS.get(code, (400, code))[1]
 
 
 class Scheduler:
@@ -89,37 +78,6 @@ def finish(store: Store, task: Task, status: str, code: str = "", message: str =
 def _set(store: Store, task: Task, status: str) -> None:
     with store.lock:
         task.status = status
-
-
-def fetch(store: Store, url: str) -> bytes:
-    """Download one input as the service does: http(s) URLs, or an ``oss://`` object uploaded here."""
-    if url.startswith("oss://"):
-        with store.lock:
-            upload = store.uploads.get(url[len("oss://"):])
-        if upload is None:
-            raise InputError("InvalidURL")
-        return upload.content
-    try:
-        with requests.get(url, timeout=store.config.fetch_timeout, stream=True, headers={"User-Agent": USER_AGENT}) as response:
-            if response.status_code != 200:
-                raise InputError("InvalidURL")
-            data = response.raw.read(MAX_BYTES + 1, decode_content=True)
-    except requests.RequestException:
-        raise InputError("InvalidURL") from None
-    with store.lock:
-        store.stats["downloads"] += 1
-    return data
-
-
-def load(store: Store, url: str | None) -> bytes | None:
-    """Fetch and check an input against the service's rules (size, format, dimensions)."""
-    if not url:
-        return None
-    data = fetch(store, url)
-    try:
-        return check_image(data).content
-    except TryOnValidationError as err:
-        raise InputError(err.code) from None
 
 
 def process(store: Store, task: Task) -> None:
