@@ -44,6 +44,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The shop's try-on account is not in good standing.",
         "商家的试衣服务账户欠费或状态异常。",
     ),
+    "CommodityNotPurchased": (
+        "The shop has not activated this try-on model.",
+        "商家尚未开通该试衣模型。",
+    ),
+    "PrepaidBillOverdue": (
+        "The shop's try-on account is not in good standing.",
+        "商家的试衣服务账户欠费或状态异常。",
+    ),
+    "PostpaidBillOverdue": (
+        "The shop's try-on account is not in good standing.",
+        "商家的试衣服务账户欠费或状态异常。",
+    ),
+    "OutOfCredits": (  # FASHN
+        "The shop's try-on account has no credits left.",
+        "商家的试衣服务账户额度已用完。",
+    ),
     "Throttling": (
         "The try-on service is busy. Your request will be retried shortly.",
         "试衣服务繁忙，系统将稍后自动重试。",

@@ -169,7 +169,7 @@ def _submit(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
     if job.keep_own and job.stage == STAGE_TRYON and not (job.top_image and job.bottom_image) and not any(
         str(entry.get("note", "")).startswith("own clothes") for entry in job.history
     ):  # once per job: a resubmit sends what the first look found (or did not)
-        _add_own_clothes(job)
+        _add_own_clothes(job, backend)
     urls = {name: _input(job, name, field_file, backend) for name, field_file in _inputs(job)}
     refining = job.stage == STAGE_REFINE
     request = TryOnInput(person_image_url=urls["person"], top_garment_url=urls.get("top"),
@@ -287,10 +287,15 @@ def _input(job: TryOn, name: str, field_file: Any, backend: BaseTryOnBackend) ->
     return url
 
 
-def _add_own_clothes(job: TryOn) -> None:
+def _add_own_clothes(job: TryOn, backend: BaseTryOnBackend) -> None:
     """Keep my own clothes: cut what the person wears on the other half out of their photo and send it in
     the empty slot (otherwise the model invents something). Once per saved photo; nothing found: as before."""
     kind, slot = ("lower", "bottom_image") if job.top_image else ("upper", "top_image")
+    if backend.capabilities.max_garments < 2:  # e.g. FASHN: one garment per request, the other half stays as is
+        TryOn.objects.filter(pk=job.pk).update(history=[*job.history, {
+            "note": "own clothes not sent: this route takes one garment", "kind": kind, "at": timezone.now().isoformat()}])
+        job.refresh_from_db()
+        return
     photo = job.person_photo if not job.person_image else None
     crop = _cached_own_clothes(photo, kind)
     if crop is None:

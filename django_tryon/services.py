@@ -104,6 +104,7 @@ def create_tryon(
         raise TryOnValidationError("resolution must be -1, 1024 or 1280.", code="InvalidParameter")
     if not isinstance(restore_face, bool):
         raise TryOnValidationError("restore_face must be true or false.", code="InvalidParameter")
+    refine_asked = refine is not None
     if refine is None:  # the site's default: only where it can hold (the refiner needs the gender and size)
         refine = bool(tryon_settings.REFINE) and gender in GENDERS and resolution == -1 and restore_face is True
     refine = bool(refine)
@@ -129,6 +130,10 @@ def create_tryon(
     checked_garments = {f: check_image(src, field=f) for f, src in sources.items() if src}
     if not checked_garments:
         raise TryOnValidationError(code="InvalidGarment")
+    if refine and "top_image" not in checked_garments:  # the refiner takes a top (or one-piece), bottom optional
+        if refine_asked:
+            raise _field_error("The second pass needs a top or a one-piece.", "refine")
+        refine = False
     entry = routing.first(garments=len(checked_garments))
     backend = entry.backend(model=model)
     owner = Owner.of(user, owner_key)

@@ -134,12 +134,14 @@ def test_a_job_on_fashn_through_the_pipeline(sandbox, product):
     settings = {"BACKEND": "django_tryon.backends.fashn.FashnBackend",
                 "OPTIONS": {"api_key": "fa-sbx", "base_url": f"{sandbox}/fashn"}, "POLL_INTERVAL": 0.2}
     with override_settings(TRYON=settings):
-        job = services.create_tryon(person_image=photo("person/fitdit_model_1.jpg"),
+        job = services.create_tryon(person_image=photo("person/fitdit_model_1.jpg"), keep_own=True,
                                     top_garment=make_garment(product, "top"), dispatch_now=False)
         services.run_now(job, max_wait=60)
     job.refresh_from_db()
     assert (job.status, job.backend, job.model_name) == ("succeeded", "fashn", "tryon-v1.6"), job.error_message
     assert job.poll_count >= 1 and job.result_image
+    # "keep my own clothes" on a one-garment route: FASHN leaves the other half as it is, nothing extra is sent
+    assert not job.bottom_image and job.history[-1]["note"] == "own clothes not sent: this route takes one garment"
 
 
 @pytest.mark.django_db

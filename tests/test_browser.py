@@ -301,6 +301,11 @@ def test_options_keep_own_clothes_and_sharper_picture(shop, new_page, person_pho
         expect(page.locator(".tryon-garments img")).to_have_count(garments)
         expect(page.locator("[data-tryon=keep-own-row]")).to_be_hidden()
 
+    open_dialog(page, shop, product=2)  # trousers alone: no second pass (the refiner needs a top)
+    expect(page.locator(".tryon-garments img")).to_have_count(1)
+    expect(page.locator("[data-tryon=keep-own-row]")).to_have_text("Keep my own top")
+    expect(page.locator("[data-tryon=refine-row]")).to_be_hidden()
+
     open_dialog(page, shop, product=1)  # the tee alone
     keep_own = page.locator("[data-tryon=keep-own-row]")
     expect(keep_own).to_be_visible()

@@ -154,3 +154,13 @@ def test_a_chain_entry_must_name_its_backend():
     with override_settings(TRYON={"BACKENDS": [{"OPTIONS": {}}]}):
         assert "django_tryon.E001" in [m.id for m in check_settings()]
     assert json.dumps(CHAIN)  # settings stay JSON (the worker tests pass them through the environment)
+
+
+def test_every_refusal_has_a_message_for_the_shopper():
+    """A job that fails on a refused route (nowhere left to go) says why in English and Chinese."""
+    from django_tryon.messages import MESSAGES
+    from django_tryon.routing import REFUSALS
+
+    missing = sorted(code for code in REFUSALS if code not in MESSAGES)
+    assert not missing
+    assert all(all(MESSAGES[code]) for code in REFUSALS)

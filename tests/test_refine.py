@@ -13,7 +13,7 @@ from django_tryon.exceptions import TryOnValidationError
 from django_tryon.models import TryOn, TryOnAttempt
 
 from . import images
-from .conftest import BASE, SUBMIT_URL, admit, step
+from .conftest import BASE, SUBMIT_URL, admit, make_garment, step
 
 pytestmark = pytest.mark.django_db
 SETTINGS = {"OPTIONS": {"api_key": "sk-test-secret-key", "base_url": BASE}, "PUBLIC_BASE_URL": "https://shop.test",
@@ -258,4 +258,10 @@ def test_the_site_default_refines_only_where_it_can(person_bytes, top_garment):
                                         dispatch_now=False)
         explicit = services.create_tryon(person_image=person_bytes, top_garment=top_garment, refine=False,
                                          gender="woman", dispatch_now=False)
-    assert [job.refine for job in (plain, sized, refined, explicit)] == [False, False, True, False]
+        trousers = services.create_tryon(person_image=person_bytes, bottom_garment=make_garment(top_garment.product, "bottom"),
+                                         gender="man", dispatch_now=False)
+        with pytest.raises(TryOnValidationError) as info:  # asked for explicitly: said plainly
+            services.create_tryon(person_image=person_bytes, bottom_garment=make_garment(top_garment.product, "bottom"),
+                                  refine=True, gender="man", dispatch_now=False)
+    assert [job.refine for job in (plain, sized, refined, explicit, trousers)] == [False, False, True, False, False]
+    assert info.value.field == "refine"  # the refiner needs a top (or a one-piece)

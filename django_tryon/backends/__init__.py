@@ -67,8 +67,8 @@ class Route:
         cache_key = ("backend", tryon_settings.generation, self.name, model or "", key or "")
         backend = _cache.get(cache_key)
         if backend is None:
-            options = {**self.options, **(self.key(key).options if key is not None else {}),
-                       **({"model": model} if model else {})}
+            # no key named: the first of the pool (a route whose keys are only in KEY_POOL still builds)
+            options = {**self.options, **self.key(key).options, **({"model": model} if model else {})}
             backend = self.backend_class(**options)
             _remember(cache_key, backend)
         return backend

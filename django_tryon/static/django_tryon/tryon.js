@@ -257,6 +257,11 @@
       this.part("keep-own-row").hidden = true;
       this.part("keep-own").checked = false;
       this.request("GET", "products/" + this.product + "/garments/").then((garments) => {
+        const refineRow = this.part("refine-row");
+        if (refineRow) { // the second pass needs a top or a one-piece
+          refineRow.hidden = !garments.some((garment) => garment.kind === "top" || garment.kind === "one_piece");
+          if (refineRow.hidden) this.part("refine").checked = false;
+        }
         const only = garments.length === 1 ? garments[0].kind : "";
         if (only === "top" || only === "bottom") { // the other half can be the shopper's own
           this.part("keep-own-label").textContent =
