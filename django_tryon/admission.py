@@ -154,6 +154,9 @@ def _room(entry: Route, model: str, now: datetime) -> tuple[dict[str, int], date
         if by_rate == 0 and concurrency > busy and admitted_recently:
             opens = admitted_recently[0] + RATE_WINDOW
             wake_at = opens if wake_at is None else min(wake_at, opens)
+    if routing.probing(entry, now):  # on trial: one job at a time until the provider answers it
+        trial = 0 if TryOn.objects.filter(on_route(entry.name)).active().exists() else 1
+        room = {name: (min(free, trial) if name == max(room, key=room.get) else 0) for name, free in room.items()}
     return room, wake_at
 
 

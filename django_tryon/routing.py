@@ -50,6 +50,18 @@ def usable(entry: Route, now: datetime | None = None) -> bool:
     return not (state.open_until and state.open_until > now)
 
 
+def probing(entry: Route, now: datetime | None = None) -> bool:
+    """Whether ``entry`` is on trial: a refusal due its recheck, or a breaker past its cool-down that no
+    success has closed yet (half-open). Admission then lets one job at a time through."""
+    now = now or timezone.now()
+    state = TryOnRoute.objects.filter(name=entry.name).first()
+    if state is None:
+        return False
+    if state.refused_since is not None:
+        return True
+    return state.open_until is not None and state.open_until <= now
+
+
 def choose(after: str | None = None, *, garments: int = 1) -> Route | None:
     """The first usable route (after the one called ``after``) that takes ``garments`` at once, or None."""
     chain = routes()

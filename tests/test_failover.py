@@ -164,3 +164,26 @@ def test_every_refusal_has_a_message_for_the_shopper():
     missing = sorted(code for code in REFUSALS if code not in MESSAGES)
     assert not missing
     assert all(all(MESSAGES[code]) for code in REFUSALS)
+
+
+@pytest.mark.parametrize("trial", ["refusal due its recheck", "breaker past its cool-down"])
+def test_a_route_on_trial_takes_one_job_at_a_time(person_bytes, top_garment, trial):
+    """Ten shoppers arriving as a refused route is probed again (or a breaker half-opens) must not all be
+    sent to it: one job tries; the others wait until the provider has answered it."""
+    from unittest import mock
+
+    with override_settings(TRYON={**CHAIN, "MAX_QUEUED_PER_OWNER": None}), mock.patch("django_tryon.scheduling._send"):
+        if trial.startswith("refusal"):
+            routing.refuse("dashscope:aitryon", "ModelNotAvailable", "retired")
+            TryOnRoute.objects.filter(name="dashscope:aitryon").update(refused_since=timezone.now() - timedelta(minutes=11))
+        else:
+            TryOnRoute.objects.create(name="dashscope:aitryon", failures=3, open_until=timezone.now() - timedelta(seconds=1))
+        jobs = [services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
+                for _ in range(4)]
+        assert {job.route for job in jobs} == {"dashscope:aitryon"}
+        assert admission.admit() == 1
+        assert admission.admit() == 0  # the probe is still out
+        probe = TryOn.objects.get(status="submitting")
+        routing.success("dashscope:aitryon")  # its answer closes the trial
+        TryOn.objects.filter(pk=probe.pk).update(status="succeeded", finished_at=timezone.now())
+        assert admission.admit() == 3  # the route's full concurrency again (5)
