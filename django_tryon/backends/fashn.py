@@ -50,7 +50,10 @@ RUNTIME_CODES = {
 #: API-level error names that are rate limits (worth waiting for) and that refuse the account.
 RATE_LIMITS = frozenset({"RateLimitExceeded", "ConcurrencyLimitExceeded"})
 CATEGORIES = {"top": "tops", "bottom": "bottoms", "one_piece": "one-pieces"}
-#: Seconds per mode (FASHN's figures), for the polling schedule until there is a history.
+#: Seconds per mode (FASHN's figures): the typical duration. The status answer carries no times, so
+#: ``poll()`` leaves ``submitted_at``/``ended_at`` empty, and ``timing`` (which learns only from jobs with
+#: a provider submit time, ``remote_submitted_at``) never gets a history for FASHN: polls always probe up
+#: to this duration, then come every ``POLL_INTERVAL``, and the queue's ETA uses it too.
 MODE_DURATION = {"performance": 5.0, "balanced": 8.0, "quality": 15.0}
 
 

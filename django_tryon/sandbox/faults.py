@@ -2,23 +2,34 @@
 
 A spec is a comma-separated list of ``where=what[:arg][*count|%percent]``:
 
-* ``where``: ``submit`` (the image-synthesis POST), ``query`` (``GET /tasks/{id}``), ``task`` (the task
-  itself, once accepted), ``generate`` (the image-editing models' synchronous call), ``fashn`` (the FASHN
-  API's ``/run``), ``any`` (every API request).
-* ``what`` for requests: ``500`` (InternalError), ``503`` (ModelUnavailable), ``serving`` (503
-  ModelServingError), ``429`` (Throttling), ``slow:SECONDS`` (answer late), ``timeout`` (answer after
-  the configured fault timeout with 500 RequestTimeOut), ``drop`` (close the connection without an answer),
-  ``nonjson`` (502 with an HTML body), ``retired`` (403 Endpoint.AccessDenied), ``arrearage`` or
-  ``outofcredits`` (400 Arrearage; FASHN's OutOfCredits), ``reject:CODE`` (any of the reference's codes, with its documented HTTP status:
-  ``reject:InternalError.Algo`` is a 500, ``reject:InvalidURL`` a 400).
+* ``where``: ``submit`` (the image-synthesis POST), ``query`` (``GET /tasks/{id}``), ``task`` (the work
+  itself, once accepted: the next DashScope task or FASHN prediction to start), ``generate`` (the
+  image-editing models' synchronous call), ``fashn`` (the FASHN API's ``/run``), ``any`` (a request at
+  any of ``submit``, ``query``, ``generate`` and ``fashn``; never a task, and the other endpoints
+  never check faults).
+* ``what`` for requests, as DashScope's endpoints answer them: ``500`` (InternalError), ``503``
+  (ModelUnavailable), ``serving`` (503 ModelServingError), ``429`` (Throttling), ``slow:SECONDS`` (answer
+  late, then normally), ``timeout`` (answer after the configured fault timeout with 500 RequestTimeOut),
+  ``drop`` (close the connection without an answer), ``nonjson`` (502 with an HTML body), ``retired``
+  (403 Endpoint.AccessDenied), ``arrearage`` or ``outofcredits`` (400 Arrearage), ``reject:CODE`` (any of
+  the reference's codes, with its documented HTTP status: ``reject:InternalError.Algo`` is a 500,
+  ``reject:InvalidURL`` a 400; an unknown code a 400).
+* On the FASHN API's ``/run`` the same answer is translated into FASHN's words (``sandbox/fashn.py``,
+  ``_translate``): ``arrearage`` and ``outofcredits`` (an Arrearage) → 429 OutOfCredits "Not enough
+  credits."; ``retired`` → 403 OutOfCredits; ``429`` → 429 RateLimitExceeded; any other status keeps its
+  number as BadRequest (400) or InternalServerError (``500``, ``503``, ``serving``, ``timeout``…), with
+  the DashScope code as the message; ``slow``, ``drop`` and ``nonjson`` stay as they are.
 * ``what`` for tasks: ``fail:CODE`` (the task ends FAILED with that code, e.g. ``fail:InvalidPerson``,
-  ``fail:InternalError.Algo``), ``inspection`` (FAILED DataInspectionFailed), ``stall`` (FAILED
-  InternalError.Timeout), ``slow:SECONDS`` (the task takes that long).
+  ``fail:InternalError.Algo``; a FASHN prediction fails with that error name, ours translated:
+  InvalidPerson → PoseError, InvalidURL → ImageLoadError), ``inspection`` (FAILED DataInspectionFailed),
+  ``stall`` (FAILED InternalError.Timeout), ``slow:SECONDS`` (the task takes that long). FASHN predictions
+  act on ``fail`` only: one that takes another task fault spends it without effect.
 * ``*N`` applies to the next N matching requests or tasks (then the fault is spent); ``%P`` applies with
   probability P percent; neither: always.
 
 The same syntax goes in the ``--faults`` option, in ``POST /_sandbox/faults`` and, for one request only,
-in the ``X-Sandbox-Fault`` header.
+in the ``X-Sandbox-Fault`` header (there a fault applies whatever its count; a ``task=`` fault in it
+reaches the task a DashScope submit creates, never a FASHN prediction).
 """
 
 from __future__ import annotations
