@@ -23,12 +23,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def sandbox_process(*args: str):
-    """``python -m django_tryon.sandbox`` on a free port; yields its base URL (``http://…:port``)."""
+def sandbox_process(*args: str, command: tuple[str, ...] = ("-m", "django_tryon.sandbox"), env: dict | None = None):
+    """``python -m django_tryon.sandbox`` (or ``command``) on a free port; yields its base URL (``http://…:port``)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "django_tryon.sandbox", "--port", str(port), "--quiet", *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, *command, "--port", str(port), "--quiet", *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -39,6 +39,8 @@ def sandbox_process(*args: str):
             except requests.ConnectionError:
                 assert process.poll() is None, process.stdout.read().decode(errors="replace")
                 time.sleep(0.1)
+        else:
+            raise AssertionError(f"the sandbox did not answer on {url}")
         yield url
     finally:
         process.terminate()

@@ -102,3 +102,4 @@ def test_tryon_tick_reports_counts():
     out = io.StringIO()
     call_command("tryon_tick", stdout=out)
     assert out.getvalue().strip() == "admitted: 0, resumed: 0, expired: 0"
+

@@ -442,3 +442,16 @@ def test_allowed_host_option():
     with sandbox_process("--allowed-host", "sandbox.internal") as url:
         assert requests.get(f"{url}/_sandbox/health", headers={"Host": "sandbox.internal"}, timeout=5).status_code == 200
         assert requests.get(f"{url}/_sandbox/health", headers={"Host": "other.internal"}, timeout=5).status_code == 421
+
+
+def test_tryon_sandbox_takes_the_sandboxs_options():
+    """``manage.py tryon_sandbox --port … --api-key …`` runs the sandbox with those options."""
+    import os
+
+    from .sandbox_helpers import ROOT
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    with sandbox_process("--api-key", "sk-from-manage", command=("-m", "django", "tryon_sandbox"), env=env) as url:
+        ok = requests.get(f"{url}/api/v1/tasks/nope", headers={"Authorization": "Bearer sk-from-manage"}, timeout=5)
+        refused = requests.get(f"{url}/api/v1/tasks/nope", headers={"Authorization": "Bearer sk-sandbox"}, timeout=5)
+    assert ok.status_code != 401 and refused.status_code == 401

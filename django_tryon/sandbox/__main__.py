@@ -1,4 +1,5 @@
-"""``python -m django_tryon.sandbox``: run the DashScope look-alike."""
+"""``python -m django_tryon.sandbox``: run the look-alike of DashScope (aitryon, the refiner and parsing, the
+Qwen image-editing models) and of FASHN's API."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from .faults import parse
 from .state import Config
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m django_tryon.sandbox", description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sandbox's options (shared by ``python -m django_tryon.sandbox`` and ``manage.py tryon_sandbox``)."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--api-key", action="append", dest="api_keys", metavar="KEY",
@@ -37,11 +38,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allowed-host", action="append", dest="allowed_hosts", metavar="HOST", default=[],
                         help="a Host name to answer besides localhost (repeatable; '*' for any)")
     parser.add_argument("--quiet", action="store_true", help="no request log")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m django_tryon.sandbox", description=__doc__)
+    add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         parse(args.faults)
     except ValueError as err:
         parser.error(str(err))
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the sandbox with the parsed options (blocks)."""
     config = Config(
         api_keys=tuple(args.api_keys or ("sk-sandbox",)), fashn_keys=tuple(args.fashn_keys or ("fa-sandbox",)),
         latency=args.latency, latency_spread=args.latency_spread,
@@ -55,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from . import serve
 
-    print(f"DashScope sandbox on http://{args.host}:{args.port}/api/v1 (keys: {', '.join(config.api_keys)})",
-          file=sys.stderr, flush=True)
+    base = f"http://{args.host}:{args.port}"
+    print(f"Sandbox on {base}: DashScope {base}/api/v1 (keys: {', '.join(config.api_keys)}), "
+          f"FASHN {base}/fashn/v1 (keys: {', '.join(config.fashn_keys)})", file=sys.stderr, flush=True)
     serve(config, args.host, args.port)
     return 0
 
