@@ -150,10 +150,15 @@ def _check_spending(backend: Any) -> list[checks.CheckMessage]:
                 id="django_tryon.W005",
             )
         )
-    model = getattr(backend, "model", "")
+    from .backends import routes
     from .quotas import price_of
 
-    if budget is not None and model and not price_of(model) and getattr(backend, "name", "") != "local":
+    try:
+        backends = [entry.backend() for entry in routes()]
+    except TryOnConfigurationError:  # reported as E001
+        backends = [backend] if backend is not None else []
+    unpriced = {b.model for b in backends if b.model and b.name != "local" and not price_of(b.model)}
+    for model in sorted(unpriced) if budget is not None else ():
         messages.append(
             checks.Warning(
                 f"No price is known for model {model!r} (TRYON['PRICES'] or the backend's list price): the daily "

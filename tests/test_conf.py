@@ -104,6 +104,12 @@ def test_a_model_without_a_price_warns_when_a_budget_is_set():
         assert "django_tryon.W006" in ids(check_settings())
     with override_settings(TRYON={**edit, "PRICES": {"qwen-image-edit-plus": "0.25"}}):
         assert "django_tryon.W006" not in ids(check_settings())
+    chain = {"BACKENDS": [{"BACKEND": "django_tryon.backends.dashscope.DashScopeBackend", "OPTIONS": {"api_key": "k"}},
+                          {**edit, "OPTIONS": {"api_key": "k", "model": "qwen-image-edit-max"}}],
+             "PRICES": {"qwen-image-edit-plus": "0.25"}}
+    with override_settings(TRYON=chain):  # a later route of the chain counts too
+        warnings = [m for m in check_settings() if m.id == "django_tryon.W006"]
+        assert len(warnings) == 1 and "qwen-image-edit-max" in warnings[0].msg
 
 
 def test_one_price_table():
