@@ -173,3 +173,24 @@ def test_a_retired_model_fails_over_to_its_successor_in_a_real_worker(celery_app
     assert second.status == "succeeded" and second.route == first.route and not second.history
     counts = stats(sandbox)
     assert counts["submits"] == 1 and counts["generations"] == 2  # the refused route was not asked again
+
+
+@pytest.mark.parametrize("backend", ["fashn", "local"])
+def test_the_other_backends_in_a_real_worker(celery_app, live_server, sandbox, product, tmp_path, backend):  # noqa: F811
+    """FASHN (over HTTP, against the sandbox's FASHN API) and the offline engine, each through a Celery
+    worker process like DashScope's and the image-editing models' above."""
+    routes = {
+        "fashn": {"BACKEND": "django_tryon.backends.fashn.FashnBackend",
+                  "OPTIONS": {"api_key": "fa-sandbox", "base_url": f"{sandbox}/fashn", "timeout": [3, 20]}},
+        "local": {"BACKEND": "django_tryon.backends.local.LocalBackend", "OPTIONS": {"work_dir": str(tmp_path)}},
+    }
+    tryon = {"BACKENDS": [routes[backend]], "FIRST_POLL_DELAY": 0.3, "POLL_INTERVAL": 0.3, "POLL_DEADLINE": 120}
+    person = shared("person", "fitdit_model_1.jpg").read_bytes()
+    with worker_process(celery_app, tryon, pool="threads", concurrency=2) as worker:
+        jobs = [services.create_tryon(person_image=person, top_garment=make_garment(product, "top", color=color))
+                for color in ((200, 30, 30), (30, 30, 200))]
+        done = wait_all(jobs, worker)
+    assert [(job.status, job.backend) for job in done] == [("succeeded", backend)] * 2, [j.error_message for j in done]
+    for job in done:
+        with job.result_image.open("rb") as fh:
+            assert Image.open(fh).size[0] > 150
