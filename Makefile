@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs bench chaos clean
+.PHONY: demo test docs bench chaos backends-report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python scripts/chaos.py
+
+# Every HTTP backend against the sandbox on the real photos of ../shared/images (docs/performance.rst).
+backends-report: $(STAMP)
+	$(BIN)/python scripts/backends_report.py
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
