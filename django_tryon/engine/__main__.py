@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 
-# Before anything imports mediapipe. (With ``python -m`` the package's __init__ has already imported
-# it, so this only helps when main() is called from a fresh interpreter; the noise is harmless.)
+# Before anything imports mediapipe (a fresh interpreter calling main()); the models' own start-up
+# lines are written by C++ code straight to file descriptor 2: see silence_native_logs().
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -174,8 +174,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def silence_native_logs() -> None:
+    """Send what mediapipe's C++ code (TensorFlow Lite, absl) writes to file descriptor 2 to /dev/null.
+
+    Those lines bypass Python's ``sys.stderr``; Python's own messages (argparse usage, tracebacks) go
+    to the original stderr, which ``sys.stderr`` keeps through a duplicate of the descriptor.
+    """
+    sys.stderr.flush()
+    original = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = os.fdopen(original, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    silence_native_logs()
     return args.handler(args)
 
 

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .images import ImageInput, to_rgb_array
+from .sleeves import Sleeve, find_hanging_sleeves
 
 #: Largest side used for analysis; the cut-out keeps full resolution.
 ANALYSIS_SIDE = 640
@@ -25,6 +26,8 @@ class GarmentAnalysis:
     background_clean: bool
     fill_ratio: float  # share of the photo the garment covers
     problems: list[str] = field(default_factory=list)
+    #: Sleeves lying along the sides (cut from the torso; the key points describe the torso alone).
+    sleeves: dict[str, Sleeve] = field(default_factory=dict)
 
     @property
     def mask(self) -> np.ndarray:
@@ -32,7 +35,17 @@ class GarmentAnalysis:
 
     @property
     def has_sleeves(self) -> bool:
-        return "sleeve_l" in self.keypoints
+        return "sleeve_l" in self.keypoints or bool(self.sleeves)
+
+    @property
+    def torso_rgba(self) -> np.ndarray:
+        """The cut-out without its hanging sleeves (the whole cut-out when it has none)."""
+        if not self.sleeves:
+            return self.rgba
+        rgba = self.rgba.copy()
+        for sleeve in self.sleeves.values():
+            rgba[..., 3][sleeve.mask] = 0
+        return rgba
 
 
 def _background_distance(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -107,7 +120,8 @@ def _classify(mask: np.ndarray) -> str:
     h, w = mask.shape
     has, left, right = _row_extents(mask)
     widths = np.where(has, right - left + 1, 0).astype(float)
-    if _crotch_y(mask) is not None:
+    crotch = _crotch_y(mask)
+    if crotch is not None and crotch <= 0.8 * h:  # lower down, the "legs" are sleeves below a top's hem
         return "bottom"
     aspect = h / max(w, 1)
     top_ratio = float(np.median(widths[: max(1, h // 10)]) / max(widths.max(), 1))
@@ -270,4 +284,9 @@ def analyze_garment(image: ImageInput, kind: str | None = None) -> GarmentAnalys
         problems.append("The background is not plain: use a clean, evenly lit background.")
     if fill_ratio < 0.15:
         problems.append("The garment is small in the frame: fill the picture with it.")
-    return GarmentAnalysis(chosen, rgba, _keypoints(binary, chosen), pieces, clean, fill_ratio, problems)
+    keypoints = _keypoints(binary, chosen)
+    sleeves = {} if chosen == "bottom" or "sleeve_l" in keypoints else find_hanging_sleeves(binary, chosen)
+    if sleeves:
+        torso = binary & ~np.logical_or.reduce([sleeve.mask for sleeve in sleeves.values()])
+        keypoints = {k: v for k, v in _keypoints(torso, chosen).items() if not k.startswith(("sleeve_", "armpit_"))}
+    return GarmentAnalysis(chosen, rgba, keypoints, pieces, clean, fill_ratio, problems, sleeves)

@@ -10,7 +10,9 @@ from PIL import Image
 
 from . import body as B
 from .body import Body, find_body
+from .fit import fit_frame
 from .garment import GarmentAnalysis, analyze_garment
+from .sleeves import Sleeve
 from .images import ImageInput, to_rgb_array
 from .warp import warp_rgba
 
@@ -155,6 +157,42 @@ def _upper_pairs(g: GarmentAnalysis, f: Frame) -> tuple[list, list, float, float
         src += [tuple(tip), tuple(armpit), tuple(opening)]
         dst += [centre + out * half, place(*armpit), centre - out * half * 0.2]
     return src, dst, kh, kv
+
+
+#: A hanging sleeve at least this long (share of the arm, at the garment's scale) is a long sleeve:
+#: its cuff ends at the wrist.
+LONG_SLEEVE = 0.75
+#: A sleeve's half width on the arm, as shares of the shoulder width: at least the arm, at most a flare.
+SLEEVE_HALF = (0.1, 0.22)
+
+
+def _sleeve_pairs(sleeve: Sleeve, f: Frame, kh: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Key-point pairs that lay a hanging sleeve along its arm, and the arm length it covers.
+
+    The root (shoulder seam, armpit) goes to the shoulder; each cross-section further down goes to the
+    point as far along the upper arm and forearm, at the sleeve's width (scaled like the torso,
+    bounded by ``SLEEVE_HALF``), its outer edge on the arm's outer side. Long sleeves end at the wrist.
+    """
+    side, arm = sleeve.side, f.arms[sleeve.side]
+    arm_length = _length(arm)
+    length = sleeve.length * kh
+    length = arm_length if length >= LONG_SLEEVE * arm_length else max(length, 0.15 * arm_length)
+    outward = -f.u if side == "l" else f.u
+    sw = f.shoulder_width
+    (seam, armpit), *rest = sleeve.sections
+    src = [seam, armpit]
+    dst = [arm[0] + outward * 0.11 * sw - f.d * 0.04 * f.torso, arm[0] + f.d * 0.35 * sw - outward * 0.02 * sw]
+    root = (np.array(seam) + np.array(armpit)) / 2
+    axis = (np.add(*rest[-1]) / 2) - root
+    for outer, inner in rest:
+        t = float(np.clip(np.dot((np.add(outer, inner) / 2) - root, axis) / max(float(np.dot(axis, axis)), 1e-6), 0.05, 1.0))
+        centre = _along(arm, t * length)
+        direction = centre - _along(arm, max(t * length - 5.0, 0.0))
+        out = _perp_out(direction, side, f)
+        half = float(np.clip(np.linalg.norm(np.subtract(outer, inner)) * kh / 2, SLEEVE_HALF[0] * sw, SLEEVE_HALF[1] * sw))
+        src += [outer, inner]
+        dst += [centre + out * half, centre - out * half]
+    return np.array(src, dtype=float), np.array(dst, dtype=float), length
 
 
 def _leg_point(f: Frame, side: str, fraction: float) -> np.ndarray:
@@ -380,19 +418,11 @@ def _composite(out: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int
     return alpha
 
 
-def _fit_resolution(image: Image.Image, resolution: int) -> Image.Image:
-    """Scale into the provider's frame, extending the photo's own edges to fill the rest."""
+def _fit_resolution(image: Image.Image, resolution: int, person: np.ndarray) -> Image.Image:
+    """Into the provider's frame: crop around the ``person`` mask, pad with the blurred background."""
     if resolution == -1:
         return image
-    width, height = OUTPUT_SIZES[resolution]
-    scale = min(width / image.width, height / image.height)
-    fitted = np.asarray(image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS))
-    top = (height - fitted.shape[0]) // 2
-    left = (width - fitted.shape[1]) // 2
-    padded = cv2.copyMakeBorder(
-        fitted, top, height - fitted.shape[0] - top, left, width - fitted.shape[1] - left, cv2.BORDER_REPLICATE
-    )
-    return Image.fromarray(padded)
+    return Image.fromarray(fit_frame(np.asarray(image), person, OUTPUT_SIZES[resolution]))
 
 
 def render_tryon(
@@ -438,6 +468,7 @@ def render_tryon(
         raise RenderError(str(err), code="InvalidGarment") from err
 
     sleeve_cover: dict[str, float] = {}
+    sleeve_pairs: list[tuple[Sleeve, np.ndarray, np.ndarray]] = []
     upper_pairs = None
     if upper is not None:
         upper = _open_neckline(upper)
@@ -449,6 +480,9 @@ def render_tryon(
             if f"sleeve_{side}" in upper.keypoints:
                 opening = dst[src.index(upper.keypoints[f"sleeve_{side}"]) + 2]
                 sleeve_cover[side] = float(np.linalg.norm(opening - f.arms[side][0]))
+            elif side in upper.sleeves:
+                *pairs, sleeve_cover[side] = _sleeve_pairs(upper.sleeves[side], f, kh)
+                sleeve_pairs.append((upper.sleeves[side], *pairs))
             else:
                 sleeve_cover[side] = STRAP_COVER * f.shoulder_width  # the strap rests on the shoulder
         upper_pairs = (np.array(src, dtype=float), np.array(dst, dtype=float))
@@ -459,12 +493,17 @@ def render_tryon(
         patch, box = warp_rgba(lower.rgba, np.array(src, dtype=float), np.array(dst, dtype=float), shape)
         _composite(out, patch, box, _with_skirt(allowed, zones, lower, dst), shade)
     if upper_pairs is not None:
-        patch, box = warp_rgba(upper.rgba, upper_pairs[0], upper_pairs[1], shape)
+        patch, box = warp_rgba(upper.torso_rgba, upper_pairs[0], upper_pairs[1], shape)
         collar = f.neck - f.d * 0.12 * f.torso
         allowed = allowed * _below(collar, f.d, shape)
         skirt = list(upper_pairs[1][-4:]) if upper.kind == "one_piece" else []
         _composite(out, patch, box, _with_skirt(allowed, zones, upper, skirt), shade)
-    return _fit_resolution(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), resolution)
+        for sleeve, src, dst in sleeve_pairs:  # the arms hang in front of the torso's sides
+            rgba = upper.rgba.copy()
+            rgba[..., 3][~sleeve.mask] = 0
+            patch, box = warp_rgba(rgba, src, dst, shape, margin=0.25)
+            _composite(out, patch, box, allowed, shade)
+    return _fit_resolution(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), resolution, silhouette > 0)
 
 
 def _with_skirt(allowed: np.ndarray, protected: np.ndarray, g: GarmentAnalysis, dst: list) -> np.ndarray:
@@ -510,7 +549,7 @@ def _open_neckline(g: GarmentAnalysis) -> GarmentAnalysis:
     cv2.ellipse(alpha, centre, axes, 0, 0, 360, 0, -1)
     alpha[: centre[1], int(lx) : int(rx) + 1] = 0
     rgba[..., 3] = cv2.GaussianBlur(alpha, (0, 0), 1.0)
-    return GarmentAnalysis(g.kind, rgba, kp, g.pieces, g.background_clean, g.fill_ratio, g.problems)
+    return GarmentAnalysis(g.kind, rgba, kp, g.pieces, g.background_clean, g.fill_ratio, g.problems, g.sleeves)
 
 
 def _analyze(garment: ImageInput | GarmentAnalysis, kind: str | None, slot: str) -> GarmentAnalysis:
