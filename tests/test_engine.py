@@ -261,6 +261,12 @@ def test_shared_pairs_render(person, top, bottom):
     assert unchanged_share(np.asarray(original.convert("RGB")), np.asarray(result), np.ones(result.size[::-1], bool)) < 0.97
 
 
+@pytest.mark.parametrize("garment", ["top/ootd_garment_049947_1.jpg", "top/ootd_garment_049920_1.jpg", "dress/ootd_garment_051998_1.jpg"])
+def test_shared_long_sleeves_are_found(garment):
+    analysis = analyze_garment(shared(*garment.split("/")))
+    assert analysis.kind in ("top", "one_piece") and set(analysis.sleeves) == {"l", "r"}
+
+
 # -- command line ----------------------------------------------------------------------------------
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "django_tryon.engine", *args], capture_output=True, text=True, timeout=120)
@@ -291,6 +297,7 @@ def test_cli_render_and_errors(tmp_path):
 def test_cli_check_person_prints_one_json_verdict():
     ok = run_cli("check-person", str(shared("person", "catvton_men_Simon_1.png")))
     assert ok.returncode == 0 and last_json(ok.stdout)["verdict"] == "ok"
+    assert ok.stderr == "" and len(ok.stdout.splitlines()) == 1  # no TensorFlow Lite / absl lines
     refused = run_cli("check-person", str(shared("negative", "ultralytics_bus.jpg")))
     verdict = last_json(refused.stdout)
     assert refused.returncode == 1 and verdict["verdict"] == "several_people" and verdict["reasons"]

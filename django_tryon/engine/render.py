@@ -12,8 +12,8 @@ from . import body as B
 from .body import Body, find_body
 from .fit import fit_frame
 from .garment import GarmentAnalysis, analyze_garment
-from .sleeves import Sleeve
 from .images import ImageInput, to_rgb_array
+from .sleeves import Sleeve
 from .warp import warp_rgba
 
 #: Provider resolutions: -1 keeps the person photo's size.
