@@ -219,7 +219,7 @@ def _keypoints(mask: np.ndarray, kind: str) -> dict[str, tuple[float, float]]:
         points["waist_l"] = (float(left[i]), float(i))
         points["waist_r"] = (float(right[i]), float(i))
     # Sleeves: parts sticking out beyond the torso sides in the upper half.
-    upper = band(0.0, 0.6)
+    upper = band(0.0, 0.6 if kind == "top" else 0.3)  # a dress flares below its waist: no sleeves there
     margin = 0.08 * torso_w
     if len(upper) and left[upper].min() < torso_l - margin and right[upper].max() > torso_r + margin:
         for side, extreme, sign in (("l", left, -1), ("r", right, 1)):

@@ -61,7 +61,7 @@ def _runs(row: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.where(edges == 1)[0], np.where(edges == -1)[0] - 1))
 
 
-def _cuffs(mask: np.ndarray) -> tuple[int, dict[str, tuple[float, float]], tuple[float, float]] | None:
+def _cuffs(mask: np.ndarray, kind: str) -> tuple[int, dict[str, tuple[float, float]], tuple[float, float]] | None:
     """The cuffs' bottom row, each cuff's (outer x, inner x) and the torso's span just below them."""
     h, w = mask.shape
     has, left, right = _extents(mask)
@@ -88,8 +88,10 @@ def _cuffs(mask: np.ndarray) -> tuple[int, dict[str, tuple[float, float]], tuple
         if sleeve_w >= 0.08 * torso_w:
             return y1, {"l": (float(l_out), float(l_in)), "r": (float(r_out), float(r_in))}, (float(l_in), float(r_in))
         return None
-    # The sleeves end beside the torso: the silhouette narrows from both sides below the cuffs.
-    for y in range(y0 + int(0.92 * height), y0 + int(0.25 * height), -1):
+    # The sleeves end beside the torso: the silhouette narrows from both sides below the cuffs (a
+    # dress's sleeves end by its hips, well above a flaring hem).
+    lowest = 0.92 if kind == "top" else 0.7
+    for y in range(y0 + int(lowest * height), y0 + int(0.25 * height), -1):
         below = min(y + span, y1)
         if width[y] <= 0 or width[below] <= 0:
             continue
@@ -131,7 +133,7 @@ def find_hanging_sleeves(mask: np.ndarray, kind: str) -> dict[str, Sleeve]:
     """The sleeves lying along the sides of a top or one-piece flat-lay (``{}`` when there are none)."""
     if kind == "bottom" or not mask.any():
         return {}
-    found = _cuffs(mask)
+    found = _cuffs(mask, kind)
     if found is None:
         return {}
     cuff_y, cuffs, (torso_l, torso_r) = found
@@ -173,4 +175,7 @@ def find_hanging_sleeves(mask: np.ndarray, kind: str) -> dict[str, Sleeve]:
                 sections.append((tuple(cut[0]), tuple(cut[1])))
         sections.append(((outer_x, float(cuff_y)), (inner_x, float(cuff_y))))
         sleeves[side] = Sleeve(side, part, sections)
+    lengths = sorted(sleeve.length for sleeve in sleeves.values())
+    if lengths[0] < 0.75 * lengths[1]:  # a garment's two sleeves match; these are something else
+        return {}
     return sleeves
