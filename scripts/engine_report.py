@@ -511,7 +511,8 @@ def half_body(images: Path, garments: list[Garment]) -> dict[str, list[dict]]:
                 out.setdefault(klass, []).append({"refused": err.code})
                 continue
             same = np.abs(result.astype(np.int16) - rgb).max(axis=2) <= 2
-            figures = {"kept": float(same[zones["outside"]].mean())} if zones else {}
+            outside = zones.get("outside_skirt" if g.paints_gap else "outside")  # as for the full-body renders
+            figures = {"kept": float(same[outside].mean())} if zones else {}
             if "face" in zones:
                 figures["face"] = float(same[zones["face"]].mean())
             out.setdefault(klass, []).append(figures)
