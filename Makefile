@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs bench chaos backends-report clean
+.PHONY: demo test docs bench chaos backends-report precheck-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ chaos: $(STAMP)
 # Every HTTP backend against the sandbox on the real photos of ../shared/images (docs/performance.rst).
 backends-report: $(STAMP)
 	$(BIN)/python scripts/backends_report.py
+
+# The time the person check (TRYON["PERSON_CHECK"]) adds per request at 1024 px: median and p95 (docs/settings.rst).
+precheck-bench: $(STAMP)
+	$(BIN)/python scripts/precheck_bench.py
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html

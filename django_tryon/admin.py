@@ -110,7 +110,8 @@ class TryOnAdmin(admin.ModelAdmin):
         return (
             (None, {"fields": ("public_id", "status", "user", "product", "created_at", "finished_at")}),
             (_("Inputs and result"), {"fields": images}),
-            (_("Request"), {"fields": ("top_garment", "bottom_garment", "backend", "model_name", "resolution", "restore_face")}),
+            (_("Request"), {"fields": ("top_garment", "bottom_garment", "backend", "model_name", "resolution", "restore_face",
+                                       "person_check")}),
             (_("Provider timeline"), {"fields": ("timeline",)}),
             (_("Provider"), {"fields": self.provider_fields, "classes": ("collapse",)}),
         )

@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from .conf import INPUT_URL_STRATEGIES, tryon_settings
+from .conf import INPUT_URL_STRATEGIES, PERSON_CHECK_MODES, tryon_settings
 from .exceptions import TryOnConfigurationError
 
 #: Models the vendor announced for retirement (reference §0 and §15), and the date.
@@ -69,6 +69,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             checks.Error(
                 f"TRYON['INPUT_URLS'] = {tryon_settings.INPUT_URLS!r} is not valid.",
                 hint=f"Use one of {', '.join(INPUT_URL_STRATEGIES)}.",
+                id="django_tryon.E003",
+            )
+        )
+    if tryon_settings.PERSON_CHECK not in PERSON_CHECK_MODES:
+        errors.append(
+            checks.Error(
+                f"TRYON['PERSON_CHECK'] = {tryon_settings.PERSON_CHECK!r} is not valid.",
+                hint=f"Use one of {', '.join(repr(m) for m in PERSON_CHECK_MODES)}.",
                 id="django_tryon.E003",
             )
         )

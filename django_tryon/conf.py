@@ -35,6 +35,10 @@ DEFAULTS: dict[str, Any] = {
     # Default try-on parameters (the provider's meaning).
     "DEFAULT_RESOLUTION": -1,
     "RESTORE_FACE": True,
+    # The person photo is checked once, where it comes in, before anything is paid (needs the engine
+    # extra; skipped without it): "refuse" a photo the check finds unusable (400 InvalidPerson),
+    # "warn" (the job or photo is created and carries warnings) or "off".
+    "PERSON_CHECK": "warn",
     # A second pass by the provider's refiner (DashScope aitryon-refiner) when a job does not say; it
     # needs the shopper's gender and resolution -1 with restore_face.
     "REFINE": False,
@@ -106,6 +110,7 @@ DEFAULTS: dict[str, Any] = {
 IMPORT_STRINGS = ("BACKEND", "API_AUTHENTICATION_CLASSES")
 REMOVED_SETTINGS: dict[str, str] = {}
 INPUT_URL_STRATEGIES = ("auto", "storage", "signed", "upload")
+PERSON_CHECK_MODES = ("refuse", "warn", "off")
 
 
 class TryOnSettings:

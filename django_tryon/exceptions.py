@@ -57,6 +57,35 @@ class TryOnValidationError(TryOnError, ValueError):
     default_code = "InvalidParameter"
 
 
+class TryOnPersonRefused(TryOnValidationError):
+    """The person check refused the photo (``TRYON["PERSON_CHECK"] = "refuse"``): nothing stored or charged.
+
+    ``verdict`` is the check's stable verdict (``no_person``, ``not_full_body``, ...), ``reasons`` the
+    shopper's messages for it (translatable: rendered in the language active when read), ``details``
+    the engine's own figures and English reasons.
+    """
+
+    default_code = "InvalidPerson"
+
+    def __init__(self, *args: Any, verdict: str = "", reasons: Any = (), details: Any = None, **kwargs: Any) -> None:
+        self.verdict = verdict
+        self.reasons = list(reasons)
+        self.details = dict(details or {})
+        super().__init__(*args, **kwargs)
+
+    def messages(self) -> dict[str, str]:
+        """The reasons in English and Simplified Chinese (the verdict's own message, not the code's)."""
+        if not self.reasons:
+            return super().messages()
+        from django.utils import translation
+
+        texts = {}
+        for language in ("en", "zh-hans"):
+            with translation.override(language):
+                texts[language] = " ".join(str(reason) for reason in self.reasons)
+        return texts
+
+
 class TryOnQuotaExceeded(TryOnError):
     """A daily limit or budget is used up; ``reset_at`` says when it resets."""
 

@@ -120,6 +120,10 @@ class PersonPhoto(models.Model):
         _("own clothes"), default=dict, blank=True,
         help_text=_("What this photo's person wears, cut out once for 'keep my own clothes': kind → stored file."),
     )
+    person_check = models.JSONField(
+        _("person check"), null=True, blank=True, default=None,
+        help_text=_("The verdict of the person check, made once when the photo came in (empty: not checked)."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -226,6 +230,10 @@ class TryOn(models.Model):
         verbose_name=_("saved photo used"),
     )
     consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    person_check = models.JSONField(
+        _("person check"), null=True, blank=True, default=None,
+        help_text=_("The verdict of the person check on the person photo (copied from a saved photo; empty: not checked)."),
+    )
     dedup_key = models.CharField(
         _("duplicate key"), max_length=64, blank=True, default="",
         help_text=_("Hash of the photo, garments and parameters: the same request reuses this job."),

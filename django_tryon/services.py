@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import admission, pipeline, quotas, routing
+from . import admission, pipeline, precheck, quotas, routing
 from .conf import tryon_settings
 from .exceptions import TryOnError, TryOnValidationError
 from .backends import route
@@ -87,6 +87,7 @@ def create_tryon(
     gender: str = "",
     keep_own: bool = False,
     dispatch_now: bool = True,
+    person_check: dict[str, Any] | None = None,
 ) -> TryOn:
     """Validate everything, store the inputs under random names and create a ``queued`` job.
 
@@ -94,7 +95,12 @@ def create_tryon(
     ``product``) or as raw flat-lay files (``top_image``/``bottom_image``). After the transaction
     commits, the job is dispatched unless ``dispatch_now`` is false.
 
+    The person photo goes through the person check (``TRYON["PERSON_CHECK"]``) once: a saved photo's
+    stored verdict is reused, an uploaded one is checked here (or ``person_check`` is its known verdict,
+    for a re-run); the verdict is stored on the job.
+
     Raises:
+        TryOnPersonRefused: the person check refused the photo in "refuse" mode (nothing stored or charged).
         TryOnValidationError: bad image or parameter (nothing stored, nothing sent).
         TryOnConfigurationError: the backend is not configured.
     """
@@ -143,12 +149,18 @@ def create_tryon(
     if existing is not None:
         logger.info("try-on %s reused for an identical request", existing.public_id)
         return existing
+    if person_photo is not None:
+        person_check = photo_check(person_photo)
+    elif person_check is None:
+        person_check = precheck.run(checked_person.content)
+    precheck.enforce(person_check, field="person_photo" if person_photo is not None else "person_image")
     quotas.check(owner, backend.model)  # fail fast, before writing any file
 
     job = TryOn(
         **owner.fields(),
         person_photo=person_photo,
         consent_at=(person_photo.consent_at if person_photo is not None else timezone.now()) if consent else None,
+        person_check=person_check,
         dedup_key=dedup_key,
         product=product if product is not None else getattr(top_garment or bottom_garment, "product", None),
         top_garment=top_garment,
@@ -220,7 +232,12 @@ def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "
     """Keep a shopper's person photo for reuse; needs explicit consent (stored with its time).
 
     The same photo is kept once per owner (the existing one is returned, its consent renewed), and at
-    most ``MAX_PHOTOS_PER_OWNER`` photos per owner (the oldest are deleted to make room).
+    most ``MAX_PHOTOS_PER_OWNER`` photos per owner (the oldest are deleted to make room). The person
+    check runs here, once per photo (``TRYON["PERSON_CHECK"]``); its verdict is kept on the photo.
+
+    Raises:
+        TryOnPersonRefused: the check refused the photo in "refuse" mode (nothing stored).
+        TryOnValidationError: no consent, or an image the provider would refuse.
     """
     if not consent:
         err = TryOnValidationError("Consent is required to keep your photo.", code="consent_required")
@@ -232,10 +249,14 @@ def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "
     mine = owner.scope(PersonPhoto.objects.all()) if owner.is_shopper else PersonPhoto.objects.none()
     existing = mine.filter(content_hash=content_hash).first()
     if existing is not None:
+        precheck.enforce(photo_check(existing, checked.content), field="image")
         PersonPhoto.objects.filter(pk=existing.pk).update(consent_at=timezone.now())
         existing.refresh_from_db()
         return existing
-    photo = PersonPhoto(**owner.fields(), content_hash=content_hash, consent_at=timezone.now())
+    person_check = precheck.run(checked.content)
+    precheck.enforce(person_check, field="image")
+    photo = PersonPhoto(**owner.fields(), content_hash=content_hash, consent_at=timezone.now(),
+                        person_check=person_check)
     photo.image.save(f"person.{checked.extension}", ContentFile(checked.content), save=False)
     try:
         photo.save()
@@ -247,6 +268,30 @@ def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "
         for old in mine.exclude(pk=photo.pk).order_by("-created_at", "-pk")[max(0, cap - 1):]:
             delete_photo(old)
     return photo
+
+
+def photo_check(photo: PersonPhoto, content: bytes | None = None) -> dict[str, Any] | None:
+    """The person check's verdict on a saved photo: the stored one, else checked now and stored (once).
+
+    ``content`` is the photo's bytes when the caller has them. None when the check does not run
+    (``PERSON_CHECK`` "off", even for a verdict stored before; no engine extra; an engine failure) or
+    the photo's file is gone.
+    """
+    if precheck.mode() == "off":
+        return None
+    if photo.person_check is not None:
+        return photo.person_check
+    if content is None:
+        try:
+            with photo.image.open("rb") as fh:
+                content = fh.read()
+        except (FileNotFoundError, OSError, ValueError):  # deleted file: nothing to check
+            return None
+    verdict = precheck.run(content)
+    if verdict is not None:
+        PersonPhoto.objects.filter(pk=photo.pk).update(person_check=verdict)
+        photo.person_check = verdict
+    return verdict
 
 
 def delete_photo(photo: PersonPhoto) -> None:
@@ -385,6 +430,7 @@ def rerun(job: TryOn, *, model: str) -> TryOn:
         refine=job.refine,
         gender=job.gender,
         keep_own=job.keep_own,
+        person_check=job.person_check if job.person_image else None,
     )
 
 
@@ -407,7 +453,8 @@ def refine_result(job: TryOn, *, gender: str) -> TryOn:
         raise TryOnValidationError(f"The route {job.route!r} has no second pass.", code="InvalidParameter")
     new = TryOn(
         user=job.user, owner_key=job.owner_key, person_photo=job.person_photo if not job.person_image else None,
-        consent_at=job.consent_at, product=job.product, top_garment=job.top_garment, bottom_garment=job.bottom_garment,
+        consent_at=job.consent_at, person_check=job.person_check, product=job.product,
+        top_garment=job.top_garment, bottom_garment=job.bottom_garment,
         route=job.route, backend=job.backend, model_name=refiner, resolution=-1, restore_face=True,
         refine=True, gender=gender, stage=STAGE_REFINE, keep_own=job.keep_own,
         history=[{"note": "refining the picture of an earlier try-on", "source": str(job.public_id),

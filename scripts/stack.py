@@ -33,8 +33,11 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
 #: What the load runs lift: the per-shopper limits are for strangers, not for a benchmark's own clients.
+#: No limit in the way; no person check either (the drawn load photos would only get warnings, and like the
+#: sandbox's --render copy it keeps the machine's CPU for what is measured: the dispatcher).
 UNLIMITED = {"THROTTLE_RATES": {}, "DAILY_LIMIT_PER_SESSION": None, "DAILY_LIMIT_PER_USER": None,
-             "MAX_QUEUED_PER_OWNER": None, "MAX_QUEUED": None, "DAILY_BUDGET_AMOUNT": None, "DEDUP_TTL": 0}
+             "MAX_QUEUED_PER_OWNER": None, "MAX_QUEUED": None, "DAILY_BUDGET_AMOUNT": None, "DEDUP_TTL": 0,
+             "PERSON_CHECK": "off"}
 PROVIDER_CONCURRENCY = 5
 #: Seconds between a shopper's looks at a job: the widget's pace (tryon.js POLL_MS).
 POLL_EVERY = 1.5

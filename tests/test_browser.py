@@ -203,7 +203,8 @@ def test_photo_checked_in_the_browser_before_any_upload(shop, new_page, tmp_path
 
 
 def test_photo_the_provider_refuses_gets_a_plain_message(shop, new_page, tmp_path):
-    """A noise picture passes every browser and server check; the provider finds no person in it."""
+    """A noise picture passes every browser and server check; the person check warns (the shop's default,
+    "warn"), the shopper uses it anyway, and the provider finds no person in it."""
     from playwright.sync_api import expect
 
     page = new_page(DESKTOP)
@@ -212,6 +213,8 @@ def test_photo_the_provider_refuses_gets_a_plain_message(shop, new_page, tmp_pat
     nobody = tmp_path / "nobody.jpg"
     nobody.write_bytes(images.jpeg(400, 600))
     page.locator("[data-tryon=file]").set_input_files(str(nobody))
+    expect(page.locator("[data-tryon=reasons]")).to_have_text("We could not find a person in this photo. Please use a photo of yourself.")
+    page.get_by_role("button", name="Use this photo anyway").click()
     error = page.locator("[data-tryon=error]")
     expect(error).to_be_visible(timeout=RESULT_TIMEOUT)
     assert error.get_attribute("data-code") == "InvalidPerson"

@@ -12,7 +12,13 @@ from django.utils import timezone, translation
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from ..exceptions import TryOnConfigurationError, TryOnError, TryOnQuotaExceeded, TryOnValidationError
+from ..exceptions import (
+    TryOnConfigurationError,
+    TryOnError,
+    TryOnPersonRefused,
+    TryOnQuotaExceeded,
+    TryOnValidationError,
+)
 from ..messages import MESSAGES, message_for
 
 DRF_CODES = {
@@ -59,6 +65,12 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
                             reset_at=(timezone.now() + timedelta(seconds=wait)).isoformat())
         response["Retry-After"] = str(wait)
         return response
+    if isinstance(exc, TryOnPersonRefused):  # the person check's own message, in the request's language
+        reasons = [str(reason) for reason in exc.reasons]
+        body = {"code": exc.code, "message": reasons[0] if reasons else message_for(exc.code, _language()),
+                "field": getattr(exc, "field", None), "verdict": exc.verdict, "reasons": reasons,
+                "details": exc.details}
+        return Response({"error": body}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, TryOnValidationError):
         return envelope(exc.code, exc.message, getattr(exc, "field", None))
     if isinstance(exc, TryOnConfigurationError):

@@ -8,7 +8,7 @@ from django.utils import translation
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import admission
+from .. import admission, precheck
 from ..owners import request_owner
 from ..messages import message_for
 from ..models import Garment, PersonPhoto, TryOn, get_product_model
@@ -20,6 +20,22 @@ def _owned_photo(request: Any, public_id: Any) -> PersonPhoto:
     if photo is None:
         raise serializers.ValidationError({"person_photo": ["No such saved photo."]}, code="not_found")
     return photo
+
+
+class PersonWarningSerializer(serializers.Serializer):
+    """One finding of the person check on the photo, in the request's language."""
+
+    code = serializers.CharField(help_text="The verdict: no_person, several_people, not_full_body, not_front_facing, "
+                                           "too_dark or blurry.")
+    message = serializers.CharField(help_text="What is wrong with the photo, for the shopper.")
+
+
+class WarningsMixin:
+    """``warnings``: the person check's findings on the photo (``TRYON["PERSON_CHECK"]`` "warn"); [] when fine."""
+
+    @extend_schema_field(PersonWarningSerializer(many=True))
+    def get_warnings(self, obj: Any) -> list[dict[str, str]]:
+        return precheck.warnings(obj.person_check)
 
 
 class TryOnCreateSerializer(serializers.Serializer):
@@ -61,8 +77,9 @@ class TryOnCreateSerializer(serializers.Serializer):
         return data
 
 
-class TryOnSerializer(serializers.ModelSerializer):
+class TryOnSerializer(WarningsMixin, serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
+    warnings = serializers.SerializerMethodField()
     queue_position = serializers.SerializerMethodField()
     eta_seconds = serializers.SerializerMethodField()
     elapsed_seconds = serializers.SerializerMethodField()
@@ -74,7 +91,7 @@ class TryOnSerializer(serializers.ModelSerializer):
         model = TryOn
         fields = ("id", "status", "product", "top_garment", "bottom_garment", "model", "resolution", "restore_face",
                   "refine", "stage", "keep_own", "created_at", "finished_at", "queue_position", "eta_seconds", "elapsed_seconds",
-                  "result_url", "error")
+                  "result_url", "error", "warnings")
         read_only_fields = fields
 
     def _info(self, job: TryOn) -> dict[str, Any]:
@@ -114,13 +131,14 @@ class PhotoCreateSerializer(serializers.Serializer):
     consent = serializers.BooleanField(help_text="The shopper agrees that the photo is kept and processed.")
 
 
-class PhotoSerializer(serializers.ModelSerializer):
+class PhotoSerializer(WarningsMixin, serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     image_url = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
 
     class Meta:
         model = PersonPhoto
-        fields = ("id", "created_at", "consent_at", "image_url")
+        fields = ("id", "created_at", "consent_at", "image_url", "warnings")
         read_only_fields = fields
 
     @extend_schema_field(serializers.CharField())

@@ -57,8 +57,9 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except (TryOnError, TryOnConfigurationError) as err:
             code = getattr(err, "code", "ConfigurationError")
-            errors = {"en": message_for(code, "en", getattr(err, "message", "")), "zh": message_for(code, "zh-hans"),
-                      "code": code}
+            texts = err.messages() if isinstance(err, TryOnError) else {}  # a refused photo: the check's reason
+            errors = {"en": texts.get("en") or message_for(code, "en", getattr(err, "message", "")),
+                      "zh": texts.get("zh-hans") or message_for(code, "zh-hans"), "code": code}
             status = 429 if isinstance(err, TryOnQuotaExceeded) else 503 if code == "ConfigurationError" else 400
         else:
             return redirect("shop:tryon_detail", public_id=job.public_id)

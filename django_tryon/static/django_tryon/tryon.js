@@ -1,9 +1,10 @@
 /* django-tryon: the shopper's "Try it on" dialog. Vanilla JS, no build step (docs/widget.rst).
  *
- * Flow: check the photo in the browser -> POST photos/ (kept, with consent) -> POST tryons/ with
- * person_photo + product -> GET tryons/<id>/ every 1.5 s until it ends. Strings come from Django's
- * JavaScript catalog (gettext). Events "tryon:open|uploaded|result|error|deleted|close" bubble from
- * the button that opened the dialog.
+ * Flow: check the photo in the browser -> POST photos/ (kept, with consent) -> when the server's person
+ * check has warnings, show them and wait for "Use this photo anyway" (nothing is paid before) -> POST
+ * tryons/ with person_photo + product -> GET tryons/<id>/ every 1.5 s until it ends. Strings come from
+ * Django's JavaScript catalog (gettext). Events "tryon:open|uploaded|photo-check|result|error|deleted|close"
+ * bubble from the button that opened the dialog.
  */
 (function () {
   "use strict";
@@ -100,11 +101,14 @@
     }
   }
 
-  /** An API error as {status, code, message, resetAt}; status 0 means no answer at all. */
+  /** An API error as {status, code, message, resetAt, reasons}; status 0 means no answer at all. */
   function apiError(status, data) {
     const error = (data && data.error) || {};
     const fallback = status === 0 ? "network" : status === 404 ? "not_found" : "http_" + status;
-    return { status: status, code: error.code || fallback, message: error.message || "", resetAt: error.reset_at || null };
+    return {
+      status: status, code: error.code || fallback, message: error.message || "", resetAt: error.reset_at || null,
+      reasons: error.reasons || [], // the person check's refusal, in the page's language
+    };
   }
 
   /** The friendly sentence, and the server's message when it adds something. */
@@ -122,7 +126,7 @@
       this.dialog = dialog;
       this.api = dialog.dataset.tryonApi;
       this.language = dialog.dataset.tryonLanguage || document.documentElement.lang || "en";
-      this.opener = this.product = this.photo = this.savedPhoto = this.job = null;
+      this.opener = this.product = this.photo = this.savedPhoto = this.checkedPhoto = this.job = null;
       this.timer = 0;
       document.body.appendChild(dialog); // never inside a form or a link of the page
       dialog.addEventListener("click", (event) => this.onClick(event));
@@ -199,6 +203,8 @@
       const handlers = {
         close: () => this.dialog.close(),
         "use-saved": () => this.startJob(),
+        "use-anyway": () => this.startJob(),
+        "choose-another": () => this.chooseAnother(),
         forget: () => this.deletePhoto(gettext("Your saved photo was deleted.")),
         another: () => this.another(),
         delete: () => this.deleteAll(),
@@ -307,12 +313,41 @@
       try {
         this.savedPhoto = await this.request("POST", "photos/", form, uploading);
       } catch (error) {
+        if (error.code === "InvalidPerson" && error.reasons.length) return this.photoCheck(error.reasons, null);
         this.show("start");
         const message = describe(error);
         return this.setText("check", (message.text + " " + message.detail).trim(), true);
       }
       this.emit("uploaded", { photo: this.savedPhoto });
+      const warnings = this.savedPhoto.warnings || [];
+      if (warnings.length) return this.photoCheck(warnings.map((warning) => warning.message), this.savedPhoto);
       this.startJob();
+    }
+
+    /** The person check's findings, before anything is paid: with ``photo`` (kept, "warn") the shopper may
+     * use it anyway; without (refused) only choose another. */
+    photoCheck(reasons, photo) {
+      this.checkedPhoto = photo;
+      this.part("check-image").src = this.part("preview").src;
+      this.part("check-lead").textContent = photo
+        ? gettext("Your picture may not come out well with this photo:")
+        : gettext("We cannot use this photo:");
+      const list = this.part("reasons");
+      list.textContent = "";
+      reasons.forEach((reason) => (list.appendChild(document.createElement("li")).textContent = reason));
+      this.dialog.querySelector("[data-tryon-action=use-anyway]").hidden = !photo;
+      this.show("photo-check");
+      this.emit("photo-check", { photo: photo, reasons: reasons, refused: !photo });
+    }
+
+    /** Leave a photo the check found fault with: a kept one is deleted (it was never used), then start over. */
+    chooseAnother() {
+      const photo = this.checkedPhoto;
+      this.checkedPhoto = null;
+      if (this.savedPhoto === photo) this.savedPhoto = null;
+      this.reset();
+      const gone = photo ? this.request("DELETE", "photos/" + photo.id + "/").catch(() => {}) : Promise.resolve();
+      gone.then(() => this.loadSavedPhoto()); // an older saved photo is offered again
     }
 
     setPreview(src) {
