@@ -120,3 +120,44 @@ def test_render_at_provider_resolution_keeps_the_person_whole():
     scale = 1024 / 800
     face = framed[int(60 * scale) : int(110 * scale), 288 - 20 : 288 + 20].astype(int)
     assert (np.abs(face - (225, 180, 150)).max(axis=2) < 40).mean() > 0.8
+
+
+def stretched_columns(image: np.ndarray) -> int:
+    """Columns of the top and bottom fifths holding >= 60 identical rows of something with texture
+    across (in stripes of 5+ columns): what repeating the edge rows makes, as in scripts/engine_report.py."""
+    import cv2
+
+    h = image.shape[0]
+    count = 0
+    for rows in (slice(0, h // 5), slice(h - h // 5, h)):
+        band = image[rows].astype(np.int16)
+        across = np.zeros(band.shape[:2], bool)
+        across[:, 2:] = np.abs(band[:, 2:] - band[:, :-2]).max(axis=2) >= 4
+        same = (np.abs(np.diff(band, axis=0)).max(axis=2) <= 1) & across[1:] & across[:-1]
+        run = best = np.zeros(band.shape[1], np.int32)
+        for line in same:
+            run = (run + 1) * line
+            best = np.maximum(best, run)
+        long = (best + 1 >= 60).astype(np.uint8)[None]
+        count += int(cv2.dilate(cv2.erode(long, np.ones((1, 5), np.uint8)), np.ones((1, 5), np.uint8)).sum())
+    return count
+
+
+@pytest.mark.parametrize("name, old_smears", [("fitdit_model_1.jpg", False), ("ootd_model_052472_0.jpg", True)])
+def test_shared_photos_framed_without_stretched_edges(name, old_smears):
+    from .test_engine import shared
+
+    path = shared("person", name)
+    for resolution, size in ((1024, (576, 1024)), (1280, (720, 1280))):
+        framed = np.asarray(render_tryon(path, images.garment_photo(RED), resolution=resolution))
+        assert framed.shape == (size[1], size[0], 3)
+        assert stretched_columns(framed) == 0
+    # The figure does catch the old framing (repeat the edge rows) on the same photo.
+    import cv2
+
+    rgb = np.asarray(Image.open(path).convert("RGB"))
+    scale = min(576 / rgb.shape[1], 1024 / rgb.shape[0])
+    small = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    top = (1024 - small.shape[0]) // 2
+    old = cv2.copyMakeBorder(small, top, 1024 - small.shape[0] - top, 0, 576 - small.shape[1], cv2.BORDER_REPLICATE)
+    assert (stretched_columns(old) > 0) == old_smears  # the person in 052472 touches the frame: the old way stretched her
