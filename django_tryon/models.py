@@ -23,23 +23,35 @@ from .storage import (
 from .validators import check_image, validate_tryon_image
 
 
+PRODUCT_MODEL_HINT = (
+    "Set it to your product model as 'app_label.ModelName', e.g. TRYON_PRODUCT_MODEL = 'shop.Product', "
+    "before the first migrate."
+)
+
+
 def get_product_model_string() -> str:
-    """The ``app_label.ModelName`` of the shop's product model (``settings.TRYON_PRODUCT_MODEL``)."""
+    """The ``app_label.ModelName`` of the shop's product model (``settings.TRYON_PRODUCT_MODEL``).
+
+    Read when the models load (the foreign keys need it), so a missing or malformed value stops
+    ``django.setup()`` with this message rather than a ``KeyError`` deep in the app registry.
+    """
     value = getattr(settings, "TRYON_PRODUCT_MODEL", None)
     if not value:
-        raise TryOnConfigurationError(
-            "Set TRYON_PRODUCT_MODEL = 'app_label.ModelName' (your product model) before the first migrate."
-        )
+        raise TryOnConfigurationError(f"TRYON_PRODUCT_MODEL is not set. {PRODUCT_MODEL_HINT}")
+    if not isinstance(value, str) or value.count(".") != 1 or not all(value.split(".")):
+        raise TryOnConfigurationError(f"TRYON_PRODUCT_MODEL = {value!r} is not 'app_label.ModelName'. {PRODUCT_MODEL_HINT}")
     return value
 
 
 def get_product_model() -> type[models.Model]:
-    """The shop's product model class."""
+    """The shop's product model class (``TryOnConfigurationError`` when it is not an installed model)."""
+    value = get_product_model_string()
     try:
-        return apps.get_model(get_product_model_string(), require_ready=False)
+        return apps.get_model(value, require_ready=False)
     except (ValueError, LookupError) as err:
         raise TryOnConfigurationError(
-            f"TRYON_PRODUCT_MODEL refers to {settings.TRYON_PRODUCT_MODEL!r}, which is not an installed model."
+            f"TRYON_PRODUCT_MODEL = {value!r} is not an installed model. Use the 'app_label.ModelName' of a model "
+            "of an app in INSTALLED_APPS."
         ) from err
 
 

@@ -102,7 +102,7 @@ def create_tryon(
     Raises:
         TryOnPersonRefused: the person check refused the photo in "refuse" mode (nothing stored or charged).
         TryOnValidationError: bad image or parameter (nothing stored, nothing sent).
-        TryOnConfigurationError: the backend is not configured.
+        TryOnConfigurationError: the backend is not configured (for example, it has no API key).
     """
     resolution = tryon_settings.DEFAULT_RESOLUTION if resolution is None else resolution
     restore_face = tryon_settings.RESTORE_FACE if restore_face is None else restore_face
@@ -142,6 +142,7 @@ def create_tryon(
         refine = False
     entry = routing.first(garments=len(checked_garments))
     backend = entry.backend(model=model)
+    backend.check_credentials()  # no key: refused now, before anything is stored or charged
     owner = Owner.of(user, owner_key)
     dedup_key = _dedup_key(owner, person_hash, checked_garments, backend, resolution, restore_face, refine,
                            gender + ("+own" if keep_own else ""))

@@ -41,14 +41,22 @@ def test_key_from_environment(monkeypatch):
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-env")
     with override_settings(TRYON={"OPTIONS": {}}):
         backend = get_backend()
-    assert backend._api_key == "sk-env" and backend.base_url == "https://dashscope.aliyuncs.com/api/v1"
+    assert backend.api_key == "sk-env" and backend.base_url == "https://dashscope.aliyuncs.com/api/v1"
 
 
-def test_missing_key_names_the_setting(monkeypatch):
+def test_missing_key_names_the_setting_when_first_needed(monkeypatch):
+    """Like anymail at first send: the backend builds (checks, prices, the admin work), its first call refuses."""
     monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
-    with override_settings(TRYON={"OPTIONS": {}}), pytest.raises(TryOnConfigurationError) as info:
-        get_backend()
+    with override_settings(TRYON={"OPTIONS": {}}):
+        backend = get_backend()
+        assert backend.capabilities.max_concurrency == 5
+        with pytest.raises(TryOnConfigurationError) as info:
+            backend.poll("task-1")
     assert "TRYON['OPTIONS']['api_key']" in str(info.value) and "DASHSCOPE_API_KEY" in str(info.value)
+    with pytest.raises(TryOnConfigurationError):
+        backend.check_credentials()
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-later")  # read on use, not when the backend was built
+    backend.check_credentials()
 
 
 def test_unknown_option_is_refused():

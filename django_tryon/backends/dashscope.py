@@ -11,7 +11,6 @@ from typing import Any
 
 
 from ..exceptions import (
-    TryOnConfigurationError,
     TryOnModelUnavailable,
     TryOnProviderError,
     TryOnProviderRejected,
@@ -141,15 +140,10 @@ class DashScopeHTTPBackend(HTTPBackend):
         "workspace": None,  # X-DashScope-WorkSpace
         "debug_api_requests": None,  # defaults to TRYON["DEBUG_API_REQUESTS"]
     }
+    api_key_env = "DASHSCOPE_API_KEY"
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._api_key = self.options["api_key"] or os.environ.get("DASHSCOPE_API_KEY", "")
-        if not self._api_key:
-            raise TryOnConfigurationError(
-                f"{type(self).__name__} needs an API key: set TRYON['OPTIONS']['api_key'] or the DASHSCOPE_API_KEY "
-                "environment variable."
-            )
         base = self.options["base_url"] or os.environ.get("DASHSCOPE_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = base.rstrip("/")
         self._init_http(self.options["debug_api_requests"])
@@ -158,7 +152,7 @@ class DashScopeHTTPBackend(HTTPBackend):
         return f"<{type(self).__name__} model={self.model!r} base_url={self.base_url!r}>"
 
     def _headers(self, **extra: str) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
         if self.options["workspace"]:
             headers["X-DashScope-WorkSpace"] = str(self.options["workspace"])
         headers.update(extra)
