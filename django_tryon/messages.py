@@ -153,12 +153,35 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+#: The catalogue's languages, in the order of each entry's texts.
+LANGUAGES = ("en", "zh-hans")
+
+
+def catalogue_language(language: str | None) -> str:
+    """The catalogue's language for a language code: "zh-hans" for any Chinese one ("zh", "zh-cn"), else "en"."""
+    return LANGUAGES[1] if (language or "en").lower().startswith("zh") else LANGUAGES[0]
+
+
+def active_language() -> str:
+    """The catalogue's language for Django's active language (the request's, under ``LocaleMiddleware``)."""
+    from django.utils import translation
+
+    return catalogue_language(translation.get_language())
+
+
 def message_for(code: str, language: str = "en", default: str = "") -> str:
     """The message for ``code`` in ``language`` ("en" or "zh-hans"; "zh*" means Simplified Chinese).
 
     Dotted provider codes fall back to their family (``Throttling.RateQuota`` → ``Throttling``).
     """
+    index = LANGUAGES.index(catalogue_language(language))
     entry = MESSAGES.get(code) or MESSAGES.get(code.split(".")[0])
     if entry is None:
-        return default or MESSAGES["TryOnError"][1 if language.lower().startswith("zh") else 0]
-    return entry[1] if language.lower().startswith("zh") else entry[0]
+        return default or MESSAGES["TryOnError"][index]
+    return entry[index]
+
+
+def catalogue(language: str) -> dict[str, str]:
+    """Every code's message in ``language``: the table the widget shows (rendered into the page)."""
+    index = LANGUAGES.index(catalogue_language(language))
+    return {code: texts[index] for code, texts in MESSAGES.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import mimetypes
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -408,8 +409,8 @@ def input_url(field_file: Any, backend: BaseTryOnBackend) -> str:
     if strategy in ("auto", "upload") and backend.capabilities.supports_upload:
         with get_tryon_storage().open(name, "rb") as fh:
             content = fh.read()
-        ext = name.rsplit(".", 1)[-1]
-        return backend.upload(content, name.rsplit("/", 1)[-1], f"image/{'jpeg' if ext == 'jpg' else ext}")
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return backend.upload(content, name.rsplit("/", 1)[-1], content_type)
     raise TryOnConfigurationError(
         "The provider cannot reach the input images: set TRYON['PUBLIC_BASE_URL'] to this site's public URL, "
         "or use a storage with presigned URLs (django-storages S3/OSS)."

@@ -140,6 +140,14 @@ def test_one_price_table():
     with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PRICES": {"aitryon": "0.18"}}):
         assert price_of("aitryon") == Decimal("0.18")  # the shop's own price list wins
     assert price_of("unknown-model") == Decimal("0")
+    usd = {"OPTIONS": {"api_key": "k", "base_url": "http://sandbox/api/v1"}, "CURRENCY": "USD"}
+    with override_settings(TRYON=usd):  # a CNY list price is no USD price: unknown, and W006 says so
+        assert price_of("aitryon") == Decimal("0")
+        assert [m.msg for m in check_settings() if m.id == "django_tryon.W006"] == [
+            "No price is known for model 'aitryon' (TRYON['PRICES'] or the backend's list price): the daily money "
+            "budget counts it as free."]
+    with override_settings(TRYON={**usd, "PRICES": {"aitryon": "0.03"}}):
+        assert price_of("aitryon") == Decimal("0.03")
 
 
 def test_a_public_bucket_warns():

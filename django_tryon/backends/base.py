@@ -33,6 +33,7 @@ class Capabilities:
     submit_rate: float  # submits per second
     typical_duration: float  # seconds from submit to result
     price_per_image: Decimal
+    #: The currency of ``price_per_image``: the budget uses it only when it is ``TRYON["CURRENCY"]``.
     currency: str = "CNY"
     supports_upload: bool = False
     prefers_upload: bool = False  # "auto" input URLs use upload() first (in-process backends)
