@@ -36,7 +36,7 @@ DASHSCOPE_HOSTS = ("dashscope.aliyuncs.com", "maas.aliyuncs.com", "dashscope-int
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     tryon_settings.reload()
-    from .models import get_product_model
+    from .models import TryOn, get_product_model
 
     try:
         get_product_model()
@@ -67,7 +67,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="django_tryon.E003",
             )
         )
-    if tryon_settings.DEFAULT_RESOLUTION not in (-1, 1024, 1280):
+    if tryon_settings.DEFAULT_RESOLUTION not in TryOn.Resolution.values:
         errors.append(
             checks.Error(
                 f"TRYON['DEFAULT_RESOLUTION'] = {tryon_settings.DEFAULT_RESOLUTION!r} is not valid.",

@@ -373,10 +373,12 @@ class TryOn(models.Model):
         photo = self.person_photo
         return photo.image if photo is not None else self.person_image
 
+    #: The file fields a job owns (a referenced saved photo is the shopper's, not the job's).
+    FILE_FIELDS = ("person_image", "top_image", "bottom_image", "result_image", "coarse_image")
+
     def owned_files(self) -> list[str]:
-        """Storage names of the files this job owns (not a referenced saved photo): deleted with the job."""
-        files = (self.person_image, self.top_image, self.bottom_image, self.result_image, self.coarse_image)
-        return [f.name for f in files if f]
+        """Storage names of the files this job owns (``FILE_FIELDS``): deleted with the job."""
+        return [f.name for f in (getattr(self, name) for name in self.FILE_FIELDS) if f]
 
     def image_files(self) -> tuple[Any, Any, Any, Any]:
         """Person photo, top, bottom and result (each possibly empty), as shown to reviewers."""

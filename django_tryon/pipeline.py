@@ -41,6 +41,7 @@ from .storage import (
     get_tryon_storage,
     person_upload_to,
     public_signed_url,
+    read_bytes,
     result_upload_to,
     snapshot_upload_to,
     storage_absolute_url,
@@ -319,8 +320,7 @@ def _add_own_clothes(job: TryOn, backend: BaseTryOnBackend) -> None:
 
 def _parse_own_clothes(job: TryOn, kind: str) -> bytes | None:
     """The provider's parsing model where the route has one, else the engine's segmentation."""
-    with job.person_file.open("rb") as fh:
-        person = fh.read()
+    person = read_bytes(job.person_file)
     parser_model = backend_for(job).capabilities.parser_model
     if parser_model:
         try:
@@ -342,8 +342,7 @@ def _cached_own_clothes(photo: PersonPhoto | None, kind: str) -> bytes | None:
     if not name:
         return None
     try:
-        with get_tryon_storage().open(name, "rb") as fh:
-            return fh.read()
+        return read_bytes(name)
     except OSError:
         return None
 
@@ -407,8 +406,7 @@ def input_url(field_file: Any, backend: BaseTryOnBackend) -> str:
     if strategy in ("auto", "signed") and tryon_settings.PUBLIC_BASE_URL:
         return public_signed_url(field_file)
     if strategy in ("auto", "upload") and backend.capabilities.supports_upload:
-        with get_tryon_storage().open(name, "rb") as fh:
-            content = fh.read()
+        content = read_bytes(name)
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         return backend.upload(content, name.rsplit("/", 1)[-1], content_type)
     raise TryOnConfigurationError(
@@ -475,7 +473,7 @@ def _resubmit_transient(job: TryOn, backend: BaseTryOnBackend, state: Any) -> bo
     """A task that failed for a passing reason on the provider's side goes back to the queue (once, by default)."""
     if job.resubmits >= int(tryon_settings.TRANSIENT_RESUBMITS) or not backend.is_transient_failure(state.error_code):
         return False
-    entry = _history_entry(job, status="failed", error_code=state.error_code, error_message=state.error_message,
+    entry = history_entry(job, status="failed", error_code=state.error_code, error_message=state.error_message,
                            note="resubmitted: transient provider failure")
     moved = TryOn.objects.transition(
         job.pk, IN_FLIGHT, Status.QUEUED, history=[*job.history, entry], resubmits=F("resubmits") + 1,
@@ -489,7 +487,8 @@ def _resubmit_transient(job: TryOn, backend: BaseTryOnBackend, state: Any) -> bo
     return moved
 
 
-def _history_entry(job: TryOn, **fields: Any) -> dict[str, Any]:
+def history_entry(job: TryOn, **fields: Any) -> dict[str, Any]:
+    """The ``history`` record of a job's current attempt (kept when it is retried or resubmitted)."""
     entry = {"attempt": job.attempts, "remote_id": job.remote_id, "request_id": job.request_id, "status": job.status,
              "error_code": job.error_code, "error_message": job.error_message,
              "finished_at": job.finished_at.isoformat() if job.finished_at else None}
@@ -536,7 +535,7 @@ def _start_refine(job: TryOn, backend: BaseTryOnBackend, coarse: str) -> None:
     """The try-on's picture is in: queue the second pass (a paid attempt of the merchant's: only the site
     budget applies). Without budget, the first picture is the result."""
     refiner = backend.capabilities.refiner_model
-    entry = _history_entry(job, status="succeeded", note="first pass; refining")
+    entry = history_entry(job, status="succeeded", note="first pass; refining")
     try:
         with transaction.atomic():
             quotas.gate(Owner(), refiner)
@@ -562,7 +561,7 @@ def _start_refine(job: TryOn, backend: BaseTryOnBackend, coarse: str) -> None:
 def _finish_with_coarse(pk: int, code: str, message: str) -> bool:
     """The second pass failed or was skipped: the first pass's picture is the result (noted in history)."""
     job = TryOn.objects.get(pk=pk)
-    entry = _history_entry(job, status="failed", error_code=code, error_message=message, note="second pass failed")
+    entry = history_entry(job, status="failed", error_code=code, error_message=message, note="second pass failed")
     done = TryOn.objects.transition(pk, UNFINISHED, Status.SUCCEEDED, result_image=job.coarse_image.name,
                                     coarse_image="", image_count=1, error_code="", error_message="",
                                     history=[*job.history, entry], submit_sent_at=None, lease_until=None)

@@ -22,6 +22,18 @@ def get_tryon_storage() -> Storage:
     return storages[tryon_settings.STORAGE]
 
 
+def read_bytes(file: Any) -> bytes:
+    """The content of a stored file: a ``FieldFile``, or a name in the try-on storage.
+
+    Raises ``OSError`` (``FileNotFoundError``) when the file is gone, ``ValueError`` for an empty field.
+    """
+    if isinstance(file, str):
+        with get_tryon_storage().open(file, "rb") as fh:
+            return fh.read()
+    with file.open("rb") as fh:
+        return fh.read()
+
+
 def _random_path(folder: str, filename: str) -> str:
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     ext = ext if ext in KNOWN_EXTENSIONS else "jpg"

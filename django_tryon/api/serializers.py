@@ -45,7 +45,7 @@ class TryOnCreateSerializer(serializers.Serializer):
     product = serializers.IntegerField(required=False, help_text="Use this product's active garments.")
     top_garment = serializers.IntegerField(required=False, help_text="A garment id for the top slot (top or one-piece).")
     bottom_garment = serializers.IntegerField(required=False, help_text="A garment id for the bottom slot.")
-    resolution = serializers.ChoiceField(choices=(-1, 1024, 1280), required=False)
+    resolution = serializers.ChoiceField(choices=TryOn.Resolution.values, required=False)
     restore_face = serializers.BooleanField(required=False, default=None, allow_null=True)
     refine = serializers.BooleanField(required=False, default=None, allow_null=True,
                                       help_text="A second pass for a sharper, truer picture (needs gender; takes longer).")
