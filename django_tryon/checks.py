@@ -192,15 +192,15 @@ def _check_spending(backend: Any) -> list[checks.CheckMessage]:
 
 def _check_public_storage() -> list[checks.CheckMessage]:
     """Warn when anyone who learns a file's URL can fetch it without the app's signed, expiring link."""
-    from .storage import get_tryon_storage
+    from .storage import get_tryon_storage, presigns_urls
 
     try:
         storage = get_tryon_storage()
     except Exception:  # noqa: BLE001 - a broken STORAGES alias is Django's own check's business
         return []
     reasons = []
-    if hasattr(storage, "querystring_auth") and not storage.querystring_auth:
-        reasons.append("its URLs are not signed (querystring_auth is off)")
+    if hasattr(storage, "querystring_auth") and not presigns_urls(storage):
+        reasons.append("its URLs are not signed (querystring_auth is off, or a custom_domain has no cloudfront_signer)")
     if str(getattr(storage, "default_acl", "") or "").startswith("public-read"):
         reasons.append(f"it uploads with the ACL {storage.default_acl!r}")
     if _served_by_django(storage):

@@ -40,6 +40,7 @@ from .scheduling import is_synchronous, schedule_admission, schedule_step
 from .storage import (
     get_tryon_storage,
     person_upload_to,
+    presigns_urls,
     public_signed_url,
     read_bytes,
     result_upload_to,
@@ -50,8 +51,6 @@ from .validators import check_image
 
 logger = logging.getLogger("django_tryon")
 
-#: Query-string markers of a presigned storage URL (S3, OSS, GCS, Azure SAS).
-PRESIGNED_MARKERS = ("X-Amz-Signature=", "Signature=", "X-Goog-Signature=", "sig=")
 #: How long the provider keeps a temporary upload (48 h), minus a margin.
 UPLOAD_REUSE = timedelta(hours=47)
 #: Clock difference allowed between this site and the provider when matching an unanswered submit.
@@ -389,15 +388,16 @@ def _strategy(backend: BaseTryOnBackend) -> str:
 def input_url(field_file: Any, backend: BaseTryOnBackend) -> str:
     """A URL the provider can download a stored file from, per ``TRYON["INPUT_URLS"]``.
 
-    ``auto``: a presigned storage URL (S3/OSS) if the storage gives one, else a signed, expiring URL
-    of this app under ``PUBLIC_BASE_URL``, else the provider's temporary upload. In-process backends
-    (``prefers_upload``) always get the bytes through their upload.
+    ``auto``: the storage's URL when the storage presigns its URLs (``storage.presigns_urls``: django-storages
+    S3, Google Cloud, Azure), else a signed, expiring URL of this app under ``PUBLIC_BASE_URL``, else the
+    provider's temporary upload. In-process backends (``prefers_upload``) always get the bytes through
+    their upload.
     """
     name = field_file.name
     strategy = _strategy(backend)
-    if strategy in ("auto", "storage"):
+    if strategy == "storage" or (strategy == "auto" and presigns_urls(get_tryon_storage())):
         url = storage_absolute_url(name)
-        if url and (strategy == "storage" or any(m in url for m in PRESIGNED_MARKERS)):
+        if url:
             return url
         if strategy == "storage":
             raise TryOnConfigurationError(
@@ -411,7 +411,7 @@ def input_url(field_file: Any, backend: BaseTryOnBackend) -> str:
         return backend.upload(content, name.rsplit("/", 1)[-1], content_type)
     raise TryOnConfigurationError(
         "The provider cannot reach the input images: set TRYON['PUBLIC_BASE_URL'] to this site's public URL, "
-        "or use a storage with presigned URLs (django-storages S3/OSS)."
+        "or use a storage with presigned URLs (django-storages S3, Google Cloud or Azure)."
     )
 
 

@@ -103,6 +103,20 @@ def public_signed_url(field_file: Any) -> str:
     return f"{base}{signed_path(field_file)}"
 
 
+def presigns_urls(storage: Storage) -> bool:
+    """Whether ``storage.url()`` gives presigned, expiring URLs, as the storage's own settings say.
+
+    django-storages: S3 and Google Cloud with ``querystring_auth`` (S3 behind a ``custom_domain`` only with
+    a ``cloudfront_signer``; Google Cloud not with the ``publicRead`` ACL), Azure with ``expiration_secs``.
+    Any other storage (``FileSystemStorage``...) is taken to give plain URLs.
+    """
+    if getattr(storage, "querystring_auth", False):
+        if getattr(storage, "custom_domain", None) and not getattr(storage, "cloudfront_signer", None):
+            return False  # S3 behind a custom domain signs only with a CloudFront signer
+        return getattr(storage, "default_acl", None) != "publicRead"  # Google Cloud leaves public objects unsigned
+    return bool(getattr(storage, "expiration_secs", None))  # Azure: SAS URLs
+
+
 def storage_absolute_url(name: str) -> str | None:
     """The storage's own URL for ``name`` when it is absolute (S3/OSS presigned), else None."""
     try:
