@@ -60,17 +60,41 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The shop's try-on account has no credits left.",
         "商家的试衣服务账户额度已用完。",
     ),
-    "Throttling": (
-        "The try-on service is busy. Your request will be retried shortly.",
-        "试衣服务繁忙，系统将稍后自动重试。",
+    "Throttling": (  # a job fails with it only once its retries are used up
+        "The try-on service is busy. Please try again in a few minutes.",
+        "试衣服务繁忙，请几分钟后重试。",
+    ),
+    "ModelServingError": (
+        "The try-on service is busy. Please try again in a few minutes.",
+        "试衣服务繁忙，请几分钟后重试。",
     ),
     "InternalError": (
         "The try-on service had an internal error. Please try again.",
         "试衣服务内部错误，请重试。",
     ),
+    "SystemError": (
+        "The try-on service had an internal error. Please try again.",
+        "试衣服务内部错误，请重试。",
+    ),
+    "RequestTimeOut": (
+        "The try-on service did not answer in time. Please try again.",
+        "试衣服务响应超时，请重试。",
+    ),
+    "GatewayTimeout": (
+        "The try-on service did not answer in time. Please try again.",
+        "试衣服务响应超时，请重试。",
+    ),
     "ModelUnavailable": (
         "The try-on model is temporarily unavailable. Please try again later.",
         "试衣模型暂时不可用，请稍后重试。",
+    ),
+    "ServiceUnavailable": (
+        "The try-on service is temporarily unavailable. Please try again later.",
+        "试衣服务暂时不可用，请稍后重试。",
+    ),
+    "BadRequest": (  # BadRequest.EmptyInput and the like: a request the provider could not read
+        "The try-on service refused the request.",
+        "试衣服务拒绝了该请求。",
     ),
     "UnsupportedOperation": (
         "The try-on has already started and can no longer be canceled.",
