@@ -27,7 +27,7 @@ from django.core import checks
 from .conf import INPUT_URL_STRATEGIES, PERSON_CHECK_MODES, tryon_settings
 from .exceptions import TryOnConfigurationError
 
-#: Models the vendor announced for retirement (reference §0 and §15), and the date.
+#: Models the vendor announced for retirement (its model-retirement page, docs/backends/dashscope.rst), and the date.
 RETIRED_MODELS = {m: date(2026, 10, 10) for m in ("aitryon", "aitryon-plus", "aitryon-refiner", "aitryon-parsing-v1")}
 DASHSCOPE_HOSTS = ("dashscope.aliyuncs.com", "maas.aliyuncs.com", "dashscope-intl.aliyuncs.com")
 

@@ -7,7 +7,7 @@ Codes are the provider's own where one exists; ours otherwise.
 from __future__ import annotations
 
 MESSAGES: dict[str, tuple[str, str]] = {
-    # Provider codes (DashScope aitryon, reference §10).
+    # Provider codes (DashScope's OutfitAnyone API and error-code pages; see docs/backends/dashscope.rst).
     "InvalidInputLength": (
         "The image must be 5 KB to 5 MB, and each side more than 150 and at most 4096 pixels.",
         "图片大小须在 5KB 到 5MB 之间，且每条边须大于 150 像素、不超过 4096 像素。",

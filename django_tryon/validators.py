@@ -1,6 +1,6 @@
 """Check images against the provider's rules before any money is spent.
 
-The rules (DashScope aitryon, reference §3.1): 5 KB ≤ file ≤ 5 MB; each side > 150 px and ≤ 4096 px;
+The rules (DashScope's OutfitAnyone API page; see docs/backends/dashscope.rst, "The provider's documentation"): 5 KB ≤ file ≤ 5 MB; each side > 150 px and ≤ 4096 px;
 one decodable still image. Formats sent to the provider: JPEG, PNG, BMP. WebP is accepted from shoppers
 and converted to JPEG (only the provider's error text mentions WebP, its parameter table does not);
 HEIC and GIF are refused (Pillow cannot decode HEIC without a plugin; GIF is not a provider format).

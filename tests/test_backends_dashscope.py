@@ -1,4 +1,4 @@
-"""Wire format of the DashScope backend, against the JSON shapes of the reference (``responses``)."""
+"""Wire format of the DashScope backend, against the JSON shapes of the provider's pages (``responses``)."""
 
 from __future__ import annotations
 
@@ -239,13 +239,13 @@ def test_upload_flow_returns_an_oss_url(backend):
 
 # -- errors ----------------------------------------------------------------------------------------
 ERROR_TABLE = [
-    # §10.1
+    # the OutfitAnyone API page's own codes
     (400, "InvalidParameter", TryOnProviderRejected),
     (400, "InvalidURL", TryOnProviderRejected),
     (400, "InvalidPerson", TryOnProviderRejected),
     (400, "InvalidGarment", TryOnProviderRejected),
     (400, "InvalidInputLength", TryOnProviderRejected),
-    # §10.2
+    # the error-code page's platform codes
     (400, "BadRequest.EmptyInput", TryOnProviderRejected),
     (400, "BadRequest.EmptyParameters", TryOnProviderRejected),
     (400, "BadRequest.EmptyModel", TryOnProviderRejected),
@@ -285,6 +285,16 @@ ERROR_TABLE = [
     (503, "ModelServingError", TryOnRetryableError),
     (503, "ModelUnavailable", TryOnRetryableError),
 ]
+
+
+def test_str_of_an_error_is_code_message_status_and_request_id_never_the_body():
+    from django_tryon.exceptions import TryOnProviderRejected
+
+    body = {"code": "InvalidApiKey", "message": "Invalid API-key provided.", "echo": {"Authorization": f"Bearer {KEY}"}}
+    err = TryOnProviderRejected("Invalid API-key provided.", code="InvalidApiKey", status_code=401,
+                                response_body=body, request_id="req-1")
+    assert str(err) == "InvalidApiKey: Invalid API-key provided. (HTTP 401) [request_id req-1]"
+    assert err.response_body is body and KEY not in str(err) + repr(err)
 
 
 @pytest.mark.parametrize("status, code, expected", ERROR_TABLE)

@@ -228,7 +228,7 @@ def test_backoff_is_capped_and_honours_retry_after():
 
 # -- unanswered submits are reconciled, never blindly resubmitted -----------------------------------
 def task_list(dashscope, *tasks: tuple[str, str]) -> None:
-    """The provider's task list (§6): (task_id, model) pairs created just now."""
+    """The provider's task list (the asynchronous-task page): (task_id, model) pairs created just now."""
     now_ms = int(timezone.now().timestamp() * 1000)
     data = [{"task_id": tid, "model_name": model, "status": "RUNNING", "gmt_create": now_ms} for tid, model in tasks]
     dashscope.rsps.get(re.compile(rf"{re.escape(BASE)}/tasks\?.*"),
