@@ -4,8 +4,9 @@
  * check has warnings, show them and wait for "Use this photo anyway" (nothing is paid before) -> POST
  * tryons/ with person_photo + product -> GET tryons/<id>/ every 1.5 s until it ends. Strings come from
  * Django's JavaScript catalog (gettext); error messages from the server's own table, which the template tag
- * renders into the dialog (script#tryon-messages), so the widget and the API never say different things. Events "tryon:open|uploaded|photo-check|result|error|deleted|close"
- * bubble from the button that opened the dialog.
+ * renders into the dialog (script#tryon-messages), so the widget and the API never say different things.
+ * Events "tryon:open|uploaded|photo-check|result|error|deleted|close" bubble from the button that opened
+ * the dialog.
  */
 (function () {
   "use strict";
