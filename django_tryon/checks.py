@@ -1,8 +1,11 @@
 """System checks. Each message names the exact setting to fix.
 
-- django_tryon.E001: the backend cannot be built (missing API key, unknown option, bad import).
-- django_tryon.E002: TRYON_PRODUCT_MODEL is missing or not an installed model.
+- django_tryon.E001: the backend cannot be built (unknown option, bad import).
+- django_tryon.E002: TRYON_PRODUCT_MODEL names no installed model (a missing or malformed value stops
+  django.setup() itself, with the same advice: models.get_product_model_string()).
 - django_tryon.E003: an invalid value in TRYON.
+- django_tryon.E004: a route or pool key has no API key (``check --deploy`` only: a build step that runs
+  ``migrate`` or ``collectstatic`` without secrets must not fail; a try-on without a key is refused at once).
 - django_tryon.W001: the provider may be unable to download input images.
 - django_tryon.W002: DEBUG_API_REQUESTS is on without DEBUG.
 - django_tryon.W003: unknown keys in TRYON (typos).
@@ -24,7 +27,7 @@ from django.core import checks
 from .conf import INPUT_URL_STRATEGIES, PERSON_CHECK_MODES, tryon_settings
 from .exceptions import TryOnConfigurationError
 
-#: Models the vendor announced for retirement (reference §0 and §15), and the date.
+#: Models the vendor announced for retirement (its model-retirement page, docs/backends/dashscope.rst), and the date.
 RETIRED_MODELS = {m: date(2026, 10, 10) for m in ("aitryon", "aitryon-plus", "aitryon-refiner", "aitryon-parsing-v1")}
 DASHSCOPE_HOSTS = ("dashscope.aliyuncs.com", "maas.aliyuncs.com", "dashscope-intl.aliyuncs.com")
 
@@ -33,28 +36,12 @@ DASHSCOPE_HOSTS = ("dashscope.aliyuncs.com", "maas.aliyuncs.com", "dashscope-int
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     tryon_settings.reload()
-    product_model = getattr(settings, "TRYON_PRODUCT_MODEL", None)
-    if not product_model:
-        errors.append(
-            checks.Error(
-                "TRYON_PRODUCT_MODEL is not set.",
-                hint="Set TRYON_PRODUCT_MODEL = 'app_label.ModelName' (your product model) before the first migrate.",
-                id="django_tryon.E002",
-            )
-        )
-    else:
-        from django.apps import apps
+    from .models import TryOn, get_product_model
 
-        try:
-            apps.get_model(product_model)
-        except (ValueError, LookupError):
-            errors.append(
-                checks.Error(
-                    f"TRYON_PRODUCT_MODEL = {product_model!r} is not an installed model.",
-                    hint="Use 'app_label.ModelName' of an app in INSTALLED_APPS.",
-                    id="django_tryon.E002",
-                )
-            )
+    try:
+        get_product_model()
+    except TryOnConfigurationError as err:  # a value that is set but names no installed model
+        errors.append(checks.Error(str(err), id="django_tryon.E002"))
     unknown = tryon_settings.unknown_keys()
     if unknown:
         errors.append(
@@ -80,7 +67,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="django_tryon.E003",
             )
         )
-    if tryon_settings.DEFAULT_RESOLUTION not in (-1, 1024, 1280):
+    if tryon_settings.DEFAULT_RESOLUTION not in TryOn.Resolution.values:
         errors.append(
             checks.Error(
                 f"TRYON['DEFAULT_RESOLUTION'] = {tryon_settings.DEFAULT_RESOLUTION!r} is not valid.",
@@ -110,6 +97,31 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="django_tryon.W002",
             )
         )
+    return errors
+
+
+@checks.register(deploy=True)
+def check_credentials(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Every key of every route has its credentials (``manage.py check --deploy``)."""
+    from .backends import routes
+
+    try:
+        chain = routes()
+    except TryOnConfigurationError:  # reported as E001 by the check every command runs
+        return []
+    errors: list[checks.CheckMessage] = []
+    for entry in chain:
+        for slot in entry.keys:
+            try:
+                backend = entry.backend(key=slot.name)
+            except TryOnConfigurationError:  # E001
+                continue
+            try:
+                backend.check_credentials()
+            except TryOnConfigurationError as err:
+                where = f"route {entry.name!r}" + (f", key {slot.name!r}" if len(entry.keys) > 1 else "")
+                errors.append(checks.Error(f"{where}: {err}", hint="Try-ons are refused until the key is set.",
+                                           id="django_tryon.E004"))
     return errors
 
 
@@ -180,15 +192,15 @@ def _check_spending(backend: Any) -> list[checks.CheckMessage]:
 
 def _check_public_storage() -> list[checks.CheckMessage]:
     """Warn when anyone who learns a file's URL can fetch it without the app's signed, expiring link."""
-    from .storage import get_tryon_storage
+    from .storage import get_tryon_storage, presigns_urls
 
     try:
         storage = get_tryon_storage()
     except Exception:  # noqa: BLE001 - a broken STORAGES alias is Django's own check's business
         return []
     reasons = []
-    if hasattr(storage, "querystring_auth") and not storage.querystring_auth:
-        reasons.append("its URLs are not signed (querystring_auth is off)")
+    if hasattr(storage, "querystring_auth") and not presigns_urls(storage):
+        reasons.append("its URLs are not signed (querystring_auth is off, or a custom_domain has no cloudfront_signer)")
     if str(getattr(storage, "default_acl", "") or "").startswith("public-read"):
         reasons.append(f"it uploads with the ACL {storage.default_acl!r}")
     if _served_by_django(storage):

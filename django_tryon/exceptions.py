@@ -12,8 +12,9 @@ from .messages import message_for
 class TryOnError(Exception):
     """Base of every django-tryon error. Carries a stable ``code`` and optional context.
 
-    ``str()`` never contains credentials: only the code, the message, the HTTP status and the
-    provider's JSON body (which DashScope never fills with the key).
+    ``str()`` is the code, the message, the HTTP status and the provider's request id: never a
+    credential, and never the response body, which is kept in ``response_body`` for code that
+    inspects it (an answer may echo what was sent, and a proxy's error page anything at all).
     """
 
     default_code = "TryOnError"

@@ -7,7 +7,7 @@ Codes are the provider's own where one exists; ours otherwise.
 from __future__ import annotations
 
 MESSAGES: dict[str, tuple[str, str]] = {
-    # Provider codes (DashScope aitryon, reference §10).
+    # Provider codes (DashScope's OutfitAnyone API and error-code pages; see docs/backends/dashscope.rst).
     "InvalidInputLength": (
         "The image must be 5 KB to 5 MB, and each side more than 150 and at most 4096 pixels.",
         "图片大小须在 5KB 到 5MB 之间，且每条边须大于 150 像素、不超过 4096 像素。",
@@ -60,17 +60,41 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The shop's try-on account has no credits left.",
         "商家的试衣服务账户额度已用完。",
     ),
-    "Throttling": (
-        "The try-on service is busy. Your request will be retried shortly.",
-        "试衣服务繁忙，系统将稍后自动重试。",
+    "Throttling": (  # a job fails with it only once its retries are used up
+        "The try-on service is busy. Please try again in a few minutes.",
+        "试衣服务繁忙，请几分钟后重试。",
+    ),
+    "ModelServingError": (
+        "The try-on service is busy. Please try again in a few minutes.",
+        "试衣服务繁忙，请几分钟后重试。",
     ),
     "InternalError": (
         "The try-on service had an internal error. Please try again.",
         "试衣服务内部错误，请重试。",
     ),
+    "SystemError": (
+        "The try-on service had an internal error. Please try again.",
+        "试衣服务内部错误，请重试。",
+    ),
+    "RequestTimeOut": (
+        "The try-on service did not answer in time. Please try again.",
+        "试衣服务响应超时，请重试。",
+    ),
+    "GatewayTimeout": (
+        "The try-on service did not answer in time. Please try again.",
+        "试衣服务响应超时，请重试。",
+    ),
     "ModelUnavailable": (
         "The try-on model is temporarily unavailable. Please try again later.",
         "试衣模型暂时不可用，请稍后重试。",
+    ),
+    "ServiceUnavailable": (
+        "The try-on service is temporarily unavailable. Please try again later.",
+        "试衣服务暂时不可用，请稍后重试。",
+    ),
+    "BadRequest": (  # BadRequest.EmptyInput and the like: a request the provider could not read
+        "The try-on service refused the request.",
+        "试衣服务拒绝了该请求。",
     ),
     "UnsupportedOperation": (
         "The try-on has already started and can no longer be canceled.",
@@ -153,12 +177,35 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+#: The catalogue's languages, in the order of each entry's texts.
+LANGUAGES = ("en", "zh-hans")
+
+
+def catalogue_language(language: str | None) -> str:
+    """The catalogue's language for a language code: "zh-hans" for any Chinese one ("zh", "zh-cn"), else "en"."""
+    return LANGUAGES[1] if (language or "en").lower().startswith("zh") else LANGUAGES[0]
+
+
+def active_language() -> str:
+    """The catalogue's language for Django's active language (the request's, under ``LocaleMiddleware``)."""
+    from django.utils import translation
+
+    return catalogue_language(translation.get_language())
+
+
 def message_for(code: str, language: str = "en", default: str = "") -> str:
     """The message for ``code`` in ``language`` ("en" or "zh-hans"; "zh*" means Simplified Chinese).
 
     Dotted provider codes fall back to their family (``Throttling.RateQuota`` → ``Throttling``).
     """
+    index = LANGUAGES.index(catalogue_language(language))
     entry = MESSAGES.get(code) or MESSAGES.get(code.split(".")[0])
     if entry is None:
-        return default or MESSAGES["TryOnError"][1 if language.lower().startswith("zh") else 0]
-    return entry[1] if language.lower().startswith("zh") else entry[0]
+        return default or MESSAGES["TryOnError"][index]
+    return entry[index]
+
+
+def catalogue(language: str) -> dict[str, str]:
+    """Every code's message in ``language``: the table the widget shows (rendered into the page)."""
+    index = LANGUAGES.index(catalogue_language(language))
+    return {code: texts[index] for code, texts in MESSAGES.items()}

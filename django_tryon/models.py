@@ -23,23 +23,35 @@ from .storage import (
 from .validators import check_image, validate_tryon_image
 
 
+PRODUCT_MODEL_HINT = (
+    "Set it to your product model as 'app_label.ModelName', e.g. TRYON_PRODUCT_MODEL = 'shop.Product', "
+    "before the first migrate."
+)
+
+
 def get_product_model_string() -> str:
-    """The ``app_label.ModelName`` of the shop's product model (``settings.TRYON_PRODUCT_MODEL``)."""
+    """The ``app_label.ModelName`` of the shop's product model (``settings.TRYON_PRODUCT_MODEL``).
+
+    Read when the models load (the foreign keys need it), so a missing or malformed value stops
+    ``django.setup()`` with this message rather than a ``KeyError`` deep in the app registry.
+    """
     value = getattr(settings, "TRYON_PRODUCT_MODEL", None)
     if not value:
-        raise TryOnConfigurationError(
-            "Set TRYON_PRODUCT_MODEL = 'app_label.ModelName' (your product model) before the first migrate."
-        )
+        raise TryOnConfigurationError(f"TRYON_PRODUCT_MODEL is not set. {PRODUCT_MODEL_HINT}")
+    if not isinstance(value, str) or value.count(".") != 1 or not all(value.split(".")):
+        raise TryOnConfigurationError(f"TRYON_PRODUCT_MODEL = {value!r} is not 'app_label.ModelName'. {PRODUCT_MODEL_HINT}")
     return value
 
 
 def get_product_model() -> type[models.Model]:
-    """The shop's product model class."""
+    """The shop's product model class (``TryOnConfigurationError`` when it is not an installed model)."""
+    value = get_product_model_string()
     try:
-        return apps.get_model(get_product_model_string(), require_ready=False)
+        return apps.get_model(value, require_ready=False)
     except (ValueError, LookupError) as err:
         raise TryOnConfigurationError(
-            f"TRYON_PRODUCT_MODEL refers to {settings.TRYON_PRODUCT_MODEL!r}, which is not an installed model."
+            f"TRYON_PRODUCT_MODEL = {value!r} is not an installed model. Use the 'app_label.ModelName' of a model "
+            "of an app in INSTALLED_APPS."
         ) from err
 
 
@@ -361,10 +373,12 @@ class TryOn(models.Model):
         photo = self.person_photo
         return photo.image if photo is not None else self.person_image
 
+    #: The file fields a job owns (a referenced saved photo is the shopper's, not the job's).
+    FILE_FIELDS = ("person_image", "top_image", "bottom_image", "result_image", "coarse_image")
+
     def owned_files(self) -> list[str]:
-        """Storage names of the files this job owns (not a referenced saved photo): deleted with the job."""
-        files = (self.person_image, self.top_image, self.bottom_image, self.result_image, self.coarse_image)
-        return [f.name for f in files if f]
+        """Storage names of the files this job owns (``FILE_FIELDS``): deleted with the job."""
+        return [f.name for f in (getattr(self, name) for name in self.FILE_FIELDS) if f]
 
     def image_files(self) -> tuple[Any, Any, Any, Any]:
         """Person photo, top, bottom and result (each possibly empty), as shown to reviewers."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import mimetypes
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,7 +40,9 @@ from .scheduling import is_synchronous, schedule_admission, schedule_step
 from .storage import (
     get_tryon_storage,
     person_upload_to,
+    presigns_urls,
     public_signed_url,
+    read_bytes,
     result_upload_to,
     snapshot_upload_to,
     storage_absolute_url,
@@ -48,8 +51,6 @@ from .validators import check_image
 
 logger = logging.getLogger("django_tryon")
 
-#: Query-string markers of a presigned storage URL (S3, OSS, GCS, Azure SAS).
-PRESIGNED_MARKERS = ("X-Amz-Signature=", "Signature=", "X-Goog-Signature=", "sig=")
 #: How long the provider keeps a temporary upload (48 h), minus a margin.
 UPLOAD_REUSE = timedelta(hours=47)
 #: Clock difference allowed between this site and the provider when matching an unanswered submit.
@@ -318,8 +319,7 @@ def _add_own_clothes(job: TryOn, backend: BaseTryOnBackend) -> None:
 
 def _parse_own_clothes(job: TryOn, kind: str) -> bytes | None:
     """The provider's parsing model where the route has one, else the engine's segmentation."""
-    with job.person_file.open("rb") as fh:
-        person = fh.read()
+    person = read_bytes(job.person_file)
     parser_model = backend_for(job).capabilities.parser_model
     if parser_model:
         try:
@@ -341,8 +341,7 @@ def _cached_own_clothes(photo: PersonPhoto | None, kind: str) -> bytes | None:
     if not name:
         return None
     try:
-        with get_tryon_storage().open(name, "rb") as fh:
-            return fh.read()
+        return read_bytes(name)
     except OSError:
         return None
 
@@ -389,15 +388,16 @@ def _strategy(backend: BaseTryOnBackend) -> str:
 def input_url(field_file: Any, backend: BaseTryOnBackend) -> str:
     """A URL the provider can download a stored file from, per ``TRYON["INPUT_URLS"]``.
 
-    ``auto``: a presigned storage URL (S3/OSS) if the storage gives one, else a signed, expiring URL
-    of this app under ``PUBLIC_BASE_URL``, else the provider's temporary upload. In-process backends
-    (``prefers_upload``) always get the bytes through their upload.
+    ``auto``: the storage's URL when the storage presigns its URLs (``storage.presigns_urls``: django-storages
+    S3, Google Cloud, Azure), else a signed, expiring URL of this app under ``PUBLIC_BASE_URL``, else the
+    provider's temporary upload. In-process backends (``prefers_upload``) always get the bytes through
+    their upload.
     """
     name = field_file.name
     strategy = _strategy(backend)
-    if strategy in ("auto", "storage"):
+    if strategy == "storage" or (strategy == "auto" and presigns_urls(get_tryon_storage())):
         url = storage_absolute_url(name)
-        if url and (strategy == "storage" or any(m in url for m in PRESIGNED_MARKERS)):
+        if url:
             return url
         if strategy == "storage":
             raise TryOnConfigurationError(
@@ -406,13 +406,12 @@ def input_url(field_file: Any, backend: BaseTryOnBackend) -> str:
     if strategy in ("auto", "signed") and tryon_settings.PUBLIC_BASE_URL:
         return public_signed_url(field_file)
     if strategy in ("auto", "upload") and backend.capabilities.supports_upload:
-        with get_tryon_storage().open(name, "rb") as fh:
-            content = fh.read()
-        ext = name.rsplit(".", 1)[-1]
-        return backend.upload(content, name.rsplit("/", 1)[-1], f"image/{'jpeg' if ext == 'jpg' else ext}")
+        content = read_bytes(name)
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return backend.upload(content, name.rsplit("/", 1)[-1], content_type)
     raise TryOnConfigurationError(
         "The provider cannot reach the input images: set TRYON['PUBLIC_BASE_URL'] to this site's public URL, "
-        "or use a storage with presigned URLs (django-storages S3/OSS)."
+        "or use a storage with presigned URLs (django-storages S3, Google Cloud or Azure)."
     )
 
 
@@ -474,7 +473,7 @@ def _resubmit_transient(job: TryOn, backend: BaseTryOnBackend, state: Any) -> bo
     """A task that failed for a passing reason on the provider's side goes back to the queue (once, by default)."""
     if job.resubmits >= int(tryon_settings.TRANSIENT_RESUBMITS) or not backend.is_transient_failure(state.error_code):
         return False
-    entry = _history_entry(job, status="failed", error_code=state.error_code, error_message=state.error_message,
+    entry = history_entry(job, status="failed", error_code=state.error_code, error_message=state.error_message,
                            note="resubmitted: transient provider failure")
     moved = TryOn.objects.transition(
         job.pk, IN_FLIGHT, Status.QUEUED, history=[*job.history, entry], resubmits=F("resubmits") + 1,
@@ -488,7 +487,8 @@ def _resubmit_transient(job: TryOn, backend: BaseTryOnBackend, state: Any) -> bo
     return moved
 
 
-def _history_entry(job: TryOn, **fields: Any) -> dict[str, Any]:
+def history_entry(job: TryOn, **fields: Any) -> dict[str, Any]:
+    """The ``history`` record of a job's current attempt (kept when it is retried or resubmitted)."""
     entry = {"attempt": job.attempts, "remote_id": job.remote_id, "request_id": job.request_id, "status": job.status,
              "error_code": job.error_code, "error_message": job.error_message,
              "finished_at": job.finished_at.isoformat() if job.finished_at else None}
@@ -535,7 +535,7 @@ def _start_refine(job: TryOn, backend: BaseTryOnBackend, coarse: str) -> None:
     """The try-on's picture is in: queue the second pass (a paid attempt of the merchant's: only the site
     budget applies). Without budget, the first picture is the result."""
     refiner = backend.capabilities.refiner_model
-    entry = _history_entry(job, status="succeeded", note="first pass; refining")
+    entry = history_entry(job, status="succeeded", note="first pass; refining")
     try:
         with transaction.atomic():
             quotas.gate(Owner(), refiner)
@@ -561,7 +561,7 @@ def _start_refine(job: TryOn, backend: BaseTryOnBackend, coarse: str) -> None:
 def _finish_with_coarse(pk: int, code: str, message: str) -> bool:
     """The second pass failed or was skipped: the first pass's picture is the result (noted in history)."""
     job = TryOn.objects.get(pk=pk)
-    entry = _history_entry(job, status="failed", error_code=code, error_message=message, note="second pass failed")
+    entry = history_entry(job, status="failed", error_code=code, error_message=message, note="second pass failed")
     done = TryOn.objects.transition(pk, UNFINISHED, Status.SUCCEEDED, result_image=job.coarse_image.name,
                                     coarse_image="", image_count=1, error_code="", error_message="",
                                     history=[*job.history, entry], submit_sent_at=None, lease_until=None)

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .exceptions import TryOnValidationError
+from .storage import read_bytes
 from .validators import check_image
 
 FIXES = {
@@ -26,9 +27,8 @@ class Finding:
 def check_garment(garment: Any) -> list[Finding]:
     """What is wrong with a garment's image, and how to fix it (an empty list: ready for try-on)."""
     try:
-        with garment.image.open("rb") as fh:
-            data = fh.read()
-    except (FileNotFoundError, OSError, ValueError):
+        data = read_bytes(garment.image)
+    except (OSError, ValueError):
         return [Finding(_("The image file is missing from storage."), _("Upload the garment photo again."))]
     try:
         check_image(data)

@@ -36,7 +36,8 @@ def reset_at(now: datetime | None = None) -> datetime:
 
 def price_of(model: str) -> Decimal:
     """The price of one image on ``model``: ``TRYON["PRICES"]`` (your price list) first, else the list
-    price a backend of the chain knows for it (``Capabilities.price_per_image``); 0 when unknown."""
+    price a backend of the chain knows for it (``Capabilities.price_per_image``) when it is in
+    ``TRYON["CURRENCY"]`` (the budget converts no currencies); 0 when unknown (check W006 says so)."""
     if model in tryon_settings.PRICES:
         return Decimal(str(tryon_settings.PRICES[model]))
     from .backends import routes
@@ -44,11 +45,11 @@ def price_of(model: str) -> Decimal:
 
     for entry in routes():
         try:
-            price = entry.backend(model=model).capabilities.price_per_image
+            capabilities = entry.backend(model=model).capabilities
         except TryOnConfigurationError:  # this route's backend does not speak that model
             continue
-        if price:
-            return Decimal(price)
+        if capabilities.price_per_image and capabilities.currency == tryon_settings.CURRENCY:
+            return Decimal(capabilities.price_per_image)
     return Decimal("0")
 
 

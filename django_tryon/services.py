@@ -24,12 +24,11 @@ from .exceptions import TryOnError, TryOnValidationError
 from .backends import route
 from .models import ACTIVE, ENDED_BADLY, IN_FLIGHT, STAGE_REFINE, STAGE_TRYON, TERMINAL, Garment, PersonPhoto, Status, TryOn
 from .owners import Owner
-from .storage import get_tryon_storage
+from .storage import get_tryon_storage, read_bytes
 from .validators import CheckedImage, check_image
 
 logger = logging.getLogger("django_tryon")
 
-RESOLUTIONS = (-1, 1024, 1280)
 GENDERS = ("woman", "man")
 
 
@@ -61,11 +60,6 @@ def _pick_garments(
     if top is not None and top.kind == Garment.Kind.ONE_PIECE and bottom is not None:
         raise TryOnValidationError("A one-piece is tried on alone, without a bottom.", code="InvalidGarment")
     return top, bottom
-
-
-def _garment_bytes(garment: Garment) -> bytes:
-    with garment.image.open("rb") as fh:
-        return fh.read()
 
 
 def create_tryon(
@@ -102,11 +96,11 @@ def create_tryon(
     Raises:
         TryOnPersonRefused: the person check refused the photo in "refuse" mode (nothing stored or charged).
         TryOnValidationError: bad image or parameter (nothing stored, nothing sent).
-        TryOnConfigurationError: the backend is not configured.
+        TryOnConfigurationError: the backend is not configured (for example, it has no API key).
     """
     resolution = tryon_settings.DEFAULT_RESOLUTION if resolution is None else resolution
     restore_face = tryon_settings.RESTORE_FACE if restore_face is None else restore_face
-    if resolution not in RESOLUTIONS:
+    if resolution not in TryOn.Resolution.values:
         raise TryOnValidationError("resolution must be -1, 1024 or 1280.", code="InvalidParameter")
     if not isinstance(restore_face, bool):
         raise TryOnValidationError("restore_face must be true or false.", code="InvalidParameter")
@@ -130,8 +124,8 @@ def create_tryon(
     checked_person = check_image(person_image, field="person_image") if person_image is not None else None
     person_hash = person_photo.content_hash if person_photo is not None else _sha256(checked_person.content)
     sources = {
-        "top_image": top_image if top_image is not None else (top_garment and _garment_bytes(top_garment)),
-        "bottom_image": bottom_image if bottom_image is not None else (bottom_garment and _garment_bytes(bottom_garment)),
+        "top_image": top_image if top_image is not None else (top_garment and read_bytes(top_garment.image)),
+        "bottom_image": bottom_image if bottom_image is not None else (bottom_garment and read_bytes(bottom_garment.image)),
     }
     checked_garments = {f: check_image(src, field=f) for f, src in sources.items() if src}
     if not checked_garments:
@@ -142,6 +136,7 @@ def create_tryon(
         refine = False
     entry = routing.first(garments=len(checked_garments))
     backend = entry.backend(model=model)
+    backend.check_credentials()  # no key: refused now, before anything is stored or charged
     owner = Owner.of(user, owner_key)
     dedup_key = _dedup_key(owner, person_hash, checked_garments, backend, resolution, restore_face, refine,
                            gender + ("+own" if keep_own else ""))
@@ -283,9 +278,8 @@ def photo_check(photo: PersonPhoto, content: bytes | None = None) -> dict[str, A
         return photo.person_check
     if content is None:
         try:
-            with photo.image.open("rb") as fh:
-                content = fh.read()
-        except (FileNotFoundError, OSError, ValueError):  # deleted file: nothing to check
+            content = read_bytes(photo.image)
+        except (OSError, ValueError):  # deleted file: nothing to check
             return None
     verdict = precheck.run(content)
     if verdict is not None:
@@ -334,15 +328,7 @@ def retry(job: TryOn, *, owner: Owner | None = None) -> bool:
         return False
     if not job.person_file:
         raise TryOnValidationError("The person photo of this try-on was deleted.", code="InvalidParameter")
-    entry = {
-        "attempt": job.attempts,
-        "remote_id": job.remote_id,
-        "request_id": job.request_id,
-        "status": job.status,
-        "error_code": job.error_code,
-        "error_message": job.error_message,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-    }
+    entry = pipeline.history_entry(job)
     with transaction.atomic():
         quotas.gate(owner, job.model_name)
         done = TryOn.objects.transition(
@@ -411,10 +397,7 @@ def rerun(job: TryOn, *, model: str) -> TryOn:
     The owner's daily limit is not charged (the merchant asks for it); the site budget still applies.
     """
     def read(field_file: Any) -> bytes | None:
-        if not field_file:
-            return None
-        with field_file.open("rb") as fh:
-            return fh.read()
+        return read_bytes(field_file) if field_file else None
 
     if not job.person_file:
         raise TryOnValidationError("The person photo of this try-on was deleted.", code="InvalidParameter")
@@ -466,8 +449,7 @@ def refine_result(job: TryOn, *, gender: str) -> TryOn:
     try:
         for field, stem, source in copies:
             if source:
-                with source.open("rb") as fh:
-                    _save_file(getattr(new, field), stem, check_image(fh.read(), field=field), written)
+                _save_file(getattr(new, field), stem, check_image(read_bytes(source), field=field), written)
         with transaction.atomic():
             quotas.gate(Owner(), refiner)
             new.save()
@@ -491,8 +473,8 @@ def delete_images(job: TryOn) -> int:
     names = job.owned_files()
     for name in names:
         storage.delete(name)
-    TryOn.objects.filter(pk=job.pk).update(person_image="", person_photo=None, top_image="", bottom_image="",
-                                           result_image="", coarse_image="", updated_at=timezone.now())
+    TryOn.objects.filter(pk=job.pk).update(**dict.fromkeys(TryOn.FILE_FIELDS, ""), person_photo=None,
+                                           updated_at=timezone.now())
     job.refresh_from_db()
     return len(names)
 
@@ -508,8 +490,7 @@ def purge(*, now: datetime | None = None) -> dict[str, int]:
     days = tryon_settings.RETENTION_DAYS
     if days is not None:
         old = TryOn.objects.filter(status__in=TERMINAL, created_at__lt=now - timedelta(days=days))
-        for job in old.exclude(person_image="", result_image="", top_image="", bottom_image="", coarse_image="",
-                               person_photo__isnull=True).iterator():
+        for job in old.exclude(**dict.fromkeys(TryOn.FILE_FIELDS, ""), person_photo__isnull=True).iterator():
             counts["images"] += delete_images(job)
             counts["tryons"] += 1
     photo_days = tryon_settings.PHOTO_RETENTION_DAYS

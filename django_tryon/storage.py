@@ -22,6 +22,18 @@ def get_tryon_storage() -> Storage:
     return storages[tryon_settings.STORAGE]
 
 
+def read_bytes(file: Any) -> bytes:
+    """The content of a stored file: a ``FieldFile``, or a name in the try-on storage.
+
+    Raises ``OSError`` (``FileNotFoundError``) when the file is gone, ``ValueError`` for an empty field.
+    """
+    if isinstance(file, str):
+        with get_tryon_storage().open(file, "rb") as fh:
+            return fh.read()
+    with file.open("rb") as fh:
+        return fh.read()
+
+
 def _random_path(folder: str, filename: str) -> str:
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     ext = ext if ext in KNOWN_EXTENSIONS else "jpg"
@@ -89,6 +101,20 @@ def public_signed_url(field_file: Any) -> str:
     """An absolute signed URL under ``TRYON["PUBLIC_BASE_URL"]`` that the provider can download."""
     base = tryon_settings.PUBLIC_BASE_URL.rstrip("/")
     return f"{base}{signed_path(field_file)}"
+
+
+def presigns_urls(storage: Storage) -> bool:
+    """Whether ``storage.url()`` gives presigned, expiring URLs, as the storage's own settings say.
+
+    django-storages: S3 and Google Cloud with ``querystring_auth`` (S3 behind a ``custom_domain`` only with
+    a ``cloudfront_signer``; Google Cloud not with the ``publicRead`` ACL), Azure with ``expiration_secs``.
+    Any other storage (``FileSystemStorage``...) is taken to give plain URLs.
+    """
+    if getattr(storage, "querystring_auth", False):
+        if getattr(storage, "custom_domain", None) and not getattr(storage, "cloudfront_signer", None):
+            return False  # S3 behind a custom domain signs only with a CloudFront signer
+        return getattr(storage, "default_acl", None) != "publicRead"  # Google Cloud leaves public objects unsigned
+    return bool(getattr(storage, "expiration_secs", None))  # Azure: SAS URLs
 
 
 def storage_absolute_url(name: str) -> str | None:

@@ -1,6 +1,6 @@
 """Check images against the provider's rules before any money is spent.
 
-The rules (DashScope aitryon, reference §3.1): 5 KB ≤ file ≤ 5 MB; each side > 150 px and ≤ 4096 px;
+The rules (DashScope's OutfitAnyone API page; see docs/backends/dashscope.rst, "The provider's documentation"): 5 KB ≤ file ≤ 5 MB; each side > 150 px and ≤ 4096 px;
 one decodable still image. Formats sent to the provider: JPEG, PNG, BMP. WebP is accepted from shoppers
 and converted to JPEG (only the provider's error text mentions WebP, its parameter table does not);
 HEIC and GIF are refused (Pillow cannot decode HEIC without a plugin; GIF is not a provider format).
@@ -31,12 +31,9 @@ MAX_BYTES = 5 * 1024 * 1024
 MIN_SIDE_EXCLUSIVE = 150
 MAX_SIDE = 4096
 
-#: Pillow format → (extension, content type) for what we send as is.
-SENDABLE_FORMATS = {
-    "JPEG": ("jpg", "image/jpeg"),
-    "PNG": ("png", "image/png"),
-    "BMP": ("bmp", "image/bmp"),
-}
+#: Pillow format → the extension it is stored under, for what we send as is (the content type follows
+#: from the extension: ``mimetypes``, as the file view and the provider uploads use).
+SENDABLE_FORMATS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp"}
 #: Formats accepted from the user and re-encoded before sending.
 CONVERTED_FORMATS = {"WEBP", "MPO"}
 EXIF_ORIENTATION = 0x0112
@@ -61,11 +58,7 @@ class CheckedImage:
 
     @property
     def extension(self) -> str:
-        return SENDABLE_FORMATS[self.format][0]
-
-    @property
-    def content_type(self) -> str:
-        return SENDABLE_FORMATS[self.format][1]
+        return SENDABLE_FORMATS[self.format]
 
 
 def _error(code: str, message: str, field: str) -> TryOnValidationError:

@@ -61,7 +61,7 @@ def bottom_garment(product):
 
 
 class MockDashScope:
-    """``responses`` routes with the JSON shapes of the reference (§3.2, §3.3, §6)."""
+    """``responses`` routes with the JSON shapes of DashScope's OutfitAnyone and asynchronous-task pages."""
 
     def __init__(self, rsps: responses_lib.RequestsMock) -> None:
         self.rsps = rsps

@@ -57,6 +57,19 @@ def test_create_answers_202_with_location(client, top_garment):
     assert job.owner_key and job.user is None and job.consent_at is not None
 
 
+def test_no_api_key_refuses_the_try_on_with_a_stable_code(client, top_garment, monkeypatch):
+    """A site deployed without its key: 503 service_unavailable, nothing stored, nothing charged, no 500."""
+    from django_tryon.models import TryOnAttempt
+
+    monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
+    with override_settings(TRYON={**BASE, "OPTIONS": {"base_url": "https://dashscope.test/api/v1"}}):
+        response = create(client, top_garment.product)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert "sk-" not in response.content.decode() and "api_key" not in response.content.decode()
+    assert not TryOn.objects.exists() and not TryOnAttempt.objects.exists()
+
+
 def test_outfit_from_two_products(client, product, django_user_model):
     from tests.testapp.models import Product
 

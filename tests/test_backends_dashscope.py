@@ -1,4 +1,4 @@
-"""Wire format of the DashScope backend, against the JSON shapes of the reference (``responses``)."""
+"""Wire format of the DashScope backend, against the JSON shapes of the provider's pages (``responses``)."""
 
 from __future__ import annotations
 
@@ -41,14 +41,22 @@ def test_key_from_environment(monkeypatch):
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-env")
     with override_settings(TRYON={"OPTIONS": {}}):
         backend = get_backend()
-    assert backend._api_key == "sk-env" and backend.base_url == "https://dashscope.aliyuncs.com/api/v1"
+    assert backend.api_key == "sk-env" and backend.base_url == "https://dashscope.aliyuncs.com/api/v1"
 
 
-def test_missing_key_names_the_setting(monkeypatch):
+def test_missing_key_names_the_setting_when_first_needed(monkeypatch):
+    """Like anymail at first send: the backend builds (checks, prices, the admin work), its first call refuses."""
     monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
-    with override_settings(TRYON={"OPTIONS": {}}), pytest.raises(TryOnConfigurationError) as info:
-        get_backend()
+    with override_settings(TRYON={"OPTIONS": {}}):
+        backend = get_backend()
+        assert backend.capabilities.max_concurrency == 5
+        with pytest.raises(TryOnConfigurationError) as info:
+            backend.poll("task-1")
     assert "TRYON['OPTIONS']['api_key']" in str(info.value) and "DASHSCOPE_API_KEY" in str(info.value)
+    with pytest.raises(TryOnConfigurationError):
+        backend.check_credentials()
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-later")  # read on use, not when the backend was built
+    backend.check_credentials()
 
 
 def test_unknown_option_is_refused():
@@ -231,13 +239,13 @@ def test_upload_flow_returns_an_oss_url(backend):
 
 # -- errors ----------------------------------------------------------------------------------------
 ERROR_TABLE = [
-    # §10.1
+    # the OutfitAnyone API page's own codes
     (400, "InvalidParameter", TryOnProviderRejected),
     (400, "InvalidURL", TryOnProviderRejected),
     (400, "InvalidPerson", TryOnProviderRejected),
     (400, "InvalidGarment", TryOnProviderRejected),
     (400, "InvalidInputLength", TryOnProviderRejected),
-    # §10.2
+    # the error-code page's platform codes
     (400, "BadRequest.EmptyInput", TryOnProviderRejected),
     (400, "BadRequest.EmptyParameters", TryOnProviderRejected),
     (400, "BadRequest.EmptyModel", TryOnProviderRejected),
@@ -277,6 +285,16 @@ ERROR_TABLE = [
     (503, "ModelServingError", TryOnRetryableError),
     (503, "ModelUnavailable", TryOnRetryableError),
 ]
+
+
+def test_str_of_an_error_is_code_message_status_and_request_id_never_the_body():
+    from django_tryon.exceptions import TryOnProviderRejected
+
+    body = {"code": "InvalidApiKey", "message": "Invalid API-key provided.", "echo": {"Authorization": f"Bearer {KEY}"}}
+    err = TryOnProviderRejected("Invalid API-key provided.", code="InvalidApiKey", status_code=401,
+                                response_body=body, request_id="req-1")
+    assert str(err) == "InvalidApiKey: Invalid API-key provided. (HTTP 401) [request_id req-1]"
+    assert err.response_body is body and KEY not in str(err) + repr(err)
 
 
 @pytest.mark.parametrize("status, code, expected", ERROR_TABLE)

@@ -44,15 +44,34 @@ def test_clean_settings_pass_the_checks():
     assert check_settings() == []
 
 
-def test_missing_api_key_names_the_setting(monkeypatch):
+def test_missing_api_key_is_a_deploy_check(monkeypatch):
+    """A build step without secrets (migrate, collectstatic) passes; ``check --deploy`` names the setting."""
+    from django_tryon.checks import check_credentials
+
     monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
-    with override_settings(TRYON={"PUBLIC_BASE_URL": "https://x"}):
-        errors = check_settings()
-    assert ids(errors) == ["django_tryon.E001"]
-    assert "DASHSCOPE_API_KEY" in errors[0].msg and "TRYON['OPTIONS']['api_key']" in errors[0].msg
-    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-env")
-    with override_settings(TRYON={"PUBLIC_BASE_URL": "https://x", "OPTIONS": {"base_url": "http://127.0.0.1:8765/api/v1"}}):
+    sandbox = {"PUBLIC_BASE_URL": "https://x", "OPTIONS": {"base_url": "http://127.0.0.1:8765/api/v1"}}
+    with override_settings(TRYON=sandbox):
         assert check_settings() == []
+        errors = check_credentials()
+    assert ids(errors) == ["django_tryon.E004"]
+    assert "DASHSCOPE_API_KEY" in errors[0].msg and "TRYON['OPTIONS']['api_key']" in errors[0].msg
+    assert check_credentials in checks.registry.registry.get_checks(include_deployment_checks=True)
+    assert check_credentials not in checks.registry.registry.get_checks(include_deployment_checks=False)
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-env")
+    with override_settings(TRYON=sandbox):
+        assert check_settings() == [] and check_credentials() == []
+
+
+def test_each_key_of_a_pool_needs_its_credentials(monkeypatch):
+    from django_tryon.checks import check_credentials
+
+    monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
+    pool = [{"name": "hangzhou", "api_key": "sk-hz"}, {"name": "beijing"}]
+    with override_settings(TRYON={"KEY_POOL": pool, "PUBLIC_BASE_URL": "https://x"}):
+        errors = check_credentials()
+    assert ids(errors) == ["django_tryon.E004"] and "key 'beijing'" in errors[0].msg and "sk-hz" not in errors[0].msg
+    with override_settings(TRYON={"BACKEND": "nowhere.Backend"}):
+        assert check_credentials() == []  # E001 says it, from the check every command runs
 
 
 def test_product_model_checks():
@@ -121,6 +140,14 @@ def test_one_price_table():
     with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PRICES": {"aitryon": "0.18"}}):
         assert price_of("aitryon") == Decimal("0.18")  # the shop's own price list wins
     assert price_of("unknown-model") == Decimal("0")
+    usd = {"OPTIONS": {"api_key": "k", "base_url": "http://sandbox/api/v1"}, "CURRENCY": "USD"}
+    with override_settings(TRYON=usd):  # a CNY list price is no USD price: unknown, and W006 says so
+        assert price_of("aitryon") == Decimal("0")
+        assert [m.msg for m in check_settings() if m.id == "django_tryon.W006"] == [
+            "No price is known for model 'aitryon' (TRYON['PRICES'] or the backend's list price): the daily money "
+            "budget counts it as free."]
+    with override_settings(TRYON={**usd, "PRICES": {"aitryon": "0.03"}}):
+        assert price_of("aitryon") == Decimal("0.03")
 
 
 def test_a_public_bucket_warns():

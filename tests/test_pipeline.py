@@ -100,6 +100,19 @@ def test_a_transient_task_failure_is_submitted_once_more(dashscope, person_bytes
         assert TryOn.objects.get(pk=other.pk).status == "failed"
 
 
+def test_a_key_gone_before_the_submit_fails_the_job_with_a_stable_code(dashscope, person_bytes, monkeypatch,
+                                                                       top_garment):
+    """The key was removed (or rotated out) after the try-on was accepted: the job fails, nothing is sent."""
+    monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
+    job = admit(new_job(person_bytes, top_garment))
+    with override_settings(TRYON={**SETTINGS, "OPTIONS": {"base_url": BASE}}):
+        assert step(job) is None
+    job.refresh_from_db()
+    assert (job.status, job.error_code, submits(dashscope)) == ("failed", "ConfigurationError", 0)
+    assert "TRYON['OPTIONS']['api_key']" in job.error_message and "DASHSCOPE_API_KEY" in job.error_message
+    assert "sk-test-secret-key" not in json.dumps(job.provider_error) + job.error_message
+
+
 def test_final_submit_error_fails_the_job(dashscope, person_bytes, top_garment):
     dashscope.error("POST", SUBMIT_URL, 401, "InvalidApiKey", "Invalid API-key provided.")
     job = admit(new_job(person_bytes, top_garment))
@@ -215,7 +228,7 @@ def test_backoff_is_capped_and_honours_retry_after():
 
 # -- unanswered submits are reconciled, never blindly resubmitted -----------------------------------
 def task_list(dashscope, *tasks: tuple[str, str]) -> None:
-    """The provider's task list (§6): (task_id, model) pairs created just now."""
+    """The provider's task list (the asynchronous-task page): (task_id, model) pairs created just now."""
     now_ms = int(timezone.now().timestamp() * 1000)
     data = [{"task_id": tid, "model_name": model, "status": "RUNNING", "gmt_create": now_ms} for tid, model in tasks]
     dashscope.rsps.get(re.compile(rf"{re.escape(BASE)}/tasks\?.*"),

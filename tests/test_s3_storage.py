@@ -68,6 +68,24 @@ def test_signed_strategy_ignores_the_storage_url(s3_storage):
         assert pipeline.input_url(photo, get_backend()).startswith("https://shop.test/tryon/files/")
 
 
+def test_presigning_is_read_from_the_storages_settings(s3_endpoint):
+    from types import SimpleNamespace
+
+    from django.core.files.storage import FileSystemStorage
+
+    def s3(**options):
+        return S3Storage(bucket_name="shop-media", endpoint_url=s3_endpoint, access_key="test", secret_key="test",
+                         region_name="us-east-1", **options)
+
+    assert storage.presigns_urls(s3()) and not storage.presigns_urls(s3(querystring_auth=False))
+    behind_cdn = s3(custom_domain="cdn.shop.test")  # a custom domain signs only with a CloudFront signer
+    assert not storage.presigns_urls(behind_cdn) and "?" not in behind_cdn.url("a.jpg")
+    assert "Signature=" in s3().url("a.jpg")
+    assert not storage.presigns_urls(FileSystemStorage())
+    assert storage.presigns_urls(SimpleNamespace(expiration_secs=600))  # Azure's SAS URLs
+    assert not storage.presigns_urls(SimpleNamespace(querystring_auth=True, default_acl="publicRead"))  # GCS
+
+
 def test_a_public_bucket_is_reported(s3_endpoint, monkeypatch):
     """django_tryon.W007 reads django-storages' own settings: unsigned URLs or a public ACL."""
     from django_tryon.checks import check_settings

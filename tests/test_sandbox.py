@@ -1,4 +1,4 @@
-"""The sandbox against the reference: a real process over HTTP, driven by curl, by requests, by our
+"""The sandbox against the provider's documentation: a real process over HTTP, driven by curl, by requests, by our
 DashScopeBackend and by the vendor's own SDK."""
 
 from __future__ import annotations

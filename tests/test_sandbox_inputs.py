@@ -67,14 +67,14 @@ def test_each_accepted_format(fmt, params):
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "TIFF", "ICO", "PPM"])
-def test_formats_the_reference_does_not_list_are_invalid_urls(fmt):
+def test_formats_the_provider_does_not_list_are_invalid_urls(fmt):
     data = encode(noise(200, 200), fmt)
     assert len(data) >= MIN_BYTES
     assert refused(data) == "InvalidURL"
 
 
 def test_heic_is_refused_for_want_of_a_decoder():
-    """§3.1 lists HEIC, but Pillow cannot decode it: refused as a format the sandbox cannot read."""
+    """The OutfitAnyone page's image rules list HEIC, but Pillow cannot decode it: refused as a format the sandbox cannot read."""
     data = struct.pack(">I", 24) + b"ftypheic" + b"\0\0\0\0mif1heic" + b"\0" * 8000
     assert refused(data) == "InvalidURL"
 

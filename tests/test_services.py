@@ -186,14 +186,20 @@ def test_delete_removes_every_file(dashscope, person_bytes, top_garment, bottom_
 
 
 # -- input URLs ----------------------------------------------------------------------------------
-def test_input_url_prefers_presigned_storage_urls(person_bytes, top_garment):
+def test_input_url_prefers_the_storage_url_when_the_storage_presigns(person_bytes, top_garment):
+    """The storage's own settings decide (storage.presigns_urls), not what its URL happens to contain."""
     job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
     backend = mock.Mock()
     backend.capabilities.prefers_upload = False
-    with mock.patch("django_tryon.pipeline.storage_absolute_url", return_value="https://b.s3.amazonaws.com/x.jpg?X-Amz-Signature=abc"):
-        assert pipeline.input_url(job.person_image, backend).endswith("X-Amz-Signature=abc")
-    with mock.patch("django_tryon.pipeline.storage_absolute_url", return_value="https://cdn.shop.test/media/x.jpg"):
+    presigned = "https://b.s3.amazonaws.com/x.jpg?X-Amz-Signature=abc"
+    with mock.patch("django_tryon.pipeline.storage_absolute_url", return_value=presigned):
+        with mock.patch("django_tryon.pipeline.presigns_urls", return_value=True):
+            assert pipeline.input_url(job.person_image, backend) == presigned
+        # a FileSystemStorage behind a CDN whose URL looks signed is still no presigning storage
         assert pipeline.input_url(job.person_image, backend).startswith("https://shop.test/tryon/files/")
+    with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "INPUT_URLS": "storage"}):
+        with mock.patch("django_tryon.pipeline.storage_absolute_url", return_value="https://cdn.shop.test/x.jpg"):
+            assert pipeline.input_url(job.person_image, backend) == "https://cdn.shop.test/x.jpg"  # the shop's word
 
 
 def test_input_url_falls_back_to_provider_upload(person_bytes, top_garment):

@@ -41,6 +41,14 @@ def photo(db):
     default_storage.delete(saved.image.name)
 
 
+def test_read_bytes_of_a_field_file_or_a_stored_name(photo):
+    content = storage.read_bytes(photo)
+    assert content[:2] == b"\xff\xd8" and storage.read_bytes(photo.name) == content
+    default_storage.delete(photo.name)
+    with pytest.raises(OSError):
+        storage.read_bytes(photo.name)
+
+
 def test_signed_url_serves_the_file_never_cached(client, photo):
     response = client.get(storage.signed_path(photo))
     assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gettext
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,8 @@ from django.template import Context, RequestContext, Template
 from django.test import RequestFactory
 from django.utils import translation
 
+import django_tryon
+from django_tryon.messages import MESSAGES, message_for
 from django_tryon.templatetags.tryon_tags import api_root
 
 from .conftest import make_garment
@@ -54,22 +59,34 @@ def test_button_and_dialog_with_an_active_garment(product):
 
 
 def test_assets_and_dialog_once_per_page(product):
+    """One page is one response: buttons in included templates (and in several templates rendered for it)
+    share one set of assets and one dialog, kept with the request."""
     from tests.testapp.models import Product
 
     make_garment(product)
     other = Product.objects.create(name="Blue tee")
     make_garment(other, color=(30, 30, 160))
     card = Template("{% load tryon_tags %}<div class=card>{% tryon_button item %}</div>")
-    html = render(
-        "<head>{% tryon_assets %}</head>{% for item in products %}{% include card %}{% endfor %}{% tryon_button extra %}",
-        products=[product, other], card=card, extra=product,
-    )
+    page = "<head>{% tryon_assets %}</head>{% for item in products %}{% include card %}{% endfor %}{% tryon_button extra %}"
+    request = RequestFactory().get("/shop/")
+    html = render(page, request, products=[product, other], card=card, extra=product)
     assert html.count('class="tryon-button"') == 3
     assert html.count("django_tryon/tryon.js") == 1 and html.count("django_tryon/tryon.css") == 1
     assert html.count("/tryon/jsi18n/") == 1
     assert html.index("/tryon/jsi18n/") < html.index("django_tryon/tryon.js")  # the catalog loads first
-    assert html.count("<dialog") == 1 and html.count('id="tryon-figure"') == 1
-    # A second page (a new render) gets its own assets and dialog.
+    assert html.count("<dialog") == 1 and html.count('id="tryon-figure"') == 1 and html.count('id="tryon-messages"') == 1
+    footer = render("{% tryon_button product %}", request, product=product)  # another template of the same response
+    assert footer.count('class="tryon-button"') == 1 and "<dialog" not in footer and "tryon.js" not in footer
+    # The next request (the next page) gets its own assets and dialog.
+    again = render("{% tryon_button product %}", RequestFactory().get("/shop/"), product=product)
+    assert again.count("django_tryon/tryon.js") == 1 and again.count("<dialog") == 1
+
+
+def test_without_a_request_once_per_template(product):
+    """No request in the context (an email, a bare Template.render): Django's per-template render state."""
+    make_garment(product)
+    html = render("{% tryon_assets %}{% for p in products %}{% tryon_button p %}{% endfor %}", products=[product] * 3)
+    assert html.count('class="tryon-button"') == 3 and html.count("tryon.js") == 1 and html.count("<dialog") == 1
     again = render("{% tryon_button product %}", product=product)
     assert again.count("django_tryon/tryon.js") == 1 and again.count("<dialog") == 1
 
@@ -134,15 +151,94 @@ def test_every_widget_string_is_in_the_catalogs():
     assert in_script <= set(_po_entries(LOCALE / "djangojs.po"))
 
 
-def test_the_widget_explains_every_limit_the_api_answers():
-    """429 codes each get their own sentence in the widget (no "something went wrong" for a daily limit)."""
-    import re
-    from pathlib import Path
+# -- one message table: the server's, shown by the widget -------------------------------------------
+PACKAGE = Path(django_tryon.__file__).parent
+SCRIPT = PACKAGE / "static" / "django_tryon" / "tryon.js"
+CODE_LITERAL = re.compile(
+    r"""\b(?:code|error_code)=["']([A-Za-z_.]+)["']|(?:envelope|_error)\(["']([A-Za-z_.]+)["']|\(["']([a-z_]+)["'], status\.HTTP"""
+)
 
-    import django_tryon
 
-    script = (Path(django_tryon.__file__).parent / "static/django_tryon/tryon.js").read_text()
-    table = script[script.index("const messages = {") : script.index("};", script.index("const messages = {"))]
-    codes = set(re.findall(r"^\s*(\w+):", table, re.M))
-    assert {"quota_exceeded", "budget_exceeded", "queue_full", "rate_limited"} <= codes
-    assert "today" in re.search(r'quota_exceeded: gettext\("([^"]+)"', table).group(1)
+def api_codes() -> set[str]:
+    """Every code the API can answer with or a job can fail with: the catalogue's, every literal the package
+    raises or stores, what the backends map provider answers to, and provider codes passed through as is."""
+    from django_tryon.backends import dashscope, fashn
+
+    found = set(MESSAGES) | {"ConfigurationError"}  # pipeline.fail(): a TryOnConfigurationError has no code
+    for path in [*PACKAGE.glob("*.py"), *PACKAGE.glob("api/*.py"), *PACKAGE.glob("backends/*.py")]:
+        found |= {next(g for g in match.groups() if g) for match in CODE_LITERAL.finditer(path.read_text())}
+    found |= set(fashn.RUNTIME_CODES.values()) | dashscope.BILLING_CODES | dashscope.RETRYABLE_CODES
+    return found | {"InvalidParameter.DataInspection", "BadRequest.EmptyInput", "Throttling.RateQuota"}
+
+
+def rendered_table(product, language: str) -> dict[str, str]:
+    with translation.override(language):
+        html = render("{% tryon_button product %}", RequestFactory().get("/p/"), product=product)
+    found = re.search(r'<script id="tryon-messages" type="application/json">(.*?)</script>', html, re.S)
+    assert found, "the dialog carries the server's messages"
+    return json.loads(found.group(1))
+
+
+def test_every_code_the_package_uses_has_a_message():
+    """A code without a catalogue entry (or a family's) would reach shoppers as the generic "The try-on failed"."""
+    missing = sorted(c for c in api_codes() if c not in MESSAGES and c.split(".")[0] not in MESSAGES)
+    assert missing == [] and {"quota_exceeded", "budget_exceeded", "queue_full", "rate_limited"} <= api_codes()
+
+
+def test_the_documented_messages_are_the_catalogues():
+    """docs/lifecycle.rst's table of job error codes says what shoppers are shown, word for word."""
+    text = (PACKAGE.parent / "docs" / "lifecycle.rst").read_text(encoding="utf-8")
+    rows = re.findall(r"^   \* - (``.+``)\n     - (.+)\n     - (.+)$", text, re.M)
+    assert len(rows) > 20
+    for codes, english, chinese in rows:
+        for code in re.findall(r"``(\w+)``", codes):
+            assert (message_for(code, "en"), message_for(code, "zh-hans")) == (english, chinese), code
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_widget_carries_the_servers_messages(product, language):
+    make_garment(product)
+    table = rendered_table(product, language)
+    assert table == {code: message_for(code, language) for code in MESSAGES}
+    assert "tomorrow" in rendered_table(product, "en")["quota_exceeded"]  # a daily limit, not "wait a little"
+    script = SCRIPT.read_text(encoding="utf-8")
+    assert not [code for code in MESSAGES if re.search(rf"\b{re.escape(code)}: gettext\(", script)]  # no second table
+
+
+def run_node(source: str) -> str:
+    node = shutil.which("node")
+    if node is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("node is missing; required under CI (apt-get install nodejs)")
+        pytest.skip("node is missing (required under CI=true)")
+    done = subprocess.run([node, "-e", source], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_widget_says_what_the_server_says_for_every_code(product, language):
+    """tryon.js itself (in node, with the table the page carries): for every code, the sentence the widget
+    shows is the server's message, for an API error envelope and for a failed job alike."""
+    make_garment(product)
+    table = rendered_table(product, language)
+    codes = sorted(api_codes())
+    detail = "The file is 12 bytes; it must be at least 5 KB (5120 bytes)."
+    cases = []
+    for code in codes:  # the API's envelope: the English detail, or the catalogue's message in Chinese
+        sent = message_for(code, language, detail) if language != "en" else detail
+        cases.append({"error": {"code": code, "message": sent, "status": 400}, "expected": message_for(code, language, sent)})
+    for code in codes:  # a failed job: TryOnSerializer.get_error() sends the catalogue's message
+        sent = message_for(code, language, "provider words")
+        cases.append({"error": {"code": code, "message": sent, "status": 200}, "expected": sent})
+    harness = f"""
+        const vm = require("vm"), fs = require("fs");
+        global.window = global;
+        global.document = {{readyState: "complete", addEventListener() {{}}, querySelectorAll() {{ return []; }}}};
+        vm.runInThisContext(fs.readFileSync({json.dumps(str(SCRIPT))}, "utf8"));
+        const table = {json.dumps(table)}, cases = {json.dumps(cases)};
+        process.stdout.write(JSON.stringify(cases.map((c) => window.djangoTryOn.describe(c.error, table).text)));
+    """
+    shown = json.loads(run_node(harness))
+    wrong = [(case["error"]["code"], text) for case, text in zip(cases, shown) if text != case["expected"]]
+    assert wrong == [] and len(shown) == 2 * len(codes) > 80

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from django.utils import timezone, translation
+from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -19,7 +19,7 @@ from ..exceptions import (
     TryOnQuotaExceeded,
     TryOnValidationError,
 )
-from ..messages import MESSAGES, message_for
+from ..messages import MESSAGES, active_language, message_for
 
 DRF_CODES = {
     exceptions.NotAuthenticated: ("authentication_required", status.HTTP_401_UNAUTHORIZED),
@@ -30,13 +30,9 @@ DRF_CODES = {
 }
 
 
-def _language() -> str:
-    return "zh-hans" if (translation.get_language() or "en").lower().startswith("zh") else "en"
-
-
 def envelope(code: str, message: str = "", field: str | None = None, status_code: int = 400, **extra: Any) -> Response:
     """The error response; ``message`` is replaced by the catalogue's Chinese text for Chinese requests."""
-    language = _language()
+    language = active_language()
     text = message_for(code, language, message) if (language != "en" or not message) else message
     body = {"error": {"code": code, "message": text, "field": field, **extra}}
     return Response(body, status=status_code)
@@ -67,7 +63,7 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
         return response
     if isinstance(exc, TryOnPersonRefused):  # the person check's own message, in the request's language
         reasons = [str(reason) for reason in exc.reasons]
-        body = {"code": exc.code, "message": reasons[0] if reasons else message_for(exc.code, _language()),
+        body = {"code": exc.code, "message": exc.messages()[active_language()],
                 "field": getattr(exc, "field", None), "verdict": exc.verdict, "reasons": reasons,
                 "details": exc.details}
         return Response({"error": body}, status=status.HTTP_400_BAD_REQUEST)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils import translation
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import admission, precheck
 from ..owners import request_owner
-from ..messages import message_for
+from ..messages import active_language, message_for
 from ..models import Garment, PersonPhoto, TryOn, get_product_model
 from ..storage import signed_path
 
@@ -46,7 +45,7 @@ class TryOnCreateSerializer(serializers.Serializer):
     product = serializers.IntegerField(required=False, help_text="Use this product's active garments.")
     top_garment = serializers.IntegerField(required=False, help_text="A garment id for the top slot (top or one-piece).")
     bottom_garment = serializers.IntegerField(required=False, help_text="A garment id for the bottom slot.")
-    resolution = serializers.ChoiceField(choices=(-1, 1024, 1280), required=False)
+    resolution = serializers.ChoiceField(choices=TryOn.Resolution.values, required=False)
     restore_face = serializers.BooleanField(required=False, default=None, allow_null=True)
     refine = serializers.BooleanField(required=False, default=None, allow_null=True,
                                       help_text="A second pass for a sharper, truer picture (needs gender; takes longer).")
@@ -122,8 +121,7 @@ class TryOnSerializer(WarningsMixin, serializers.ModelSerializer):
     def get_error(self, job: TryOn) -> dict[str, str] | None:
         if job.status not in ("failed", "canceled") or not job.error_code:
             return None
-        language = "zh-hans" if (translation.get_language() or "en").lower().startswith("zh") else "en"
-        return {"code": job.error_code, "message": message_for(job.error_code, language, job.error_message)}
+        return {"code": job.error_code, "message": message_for(job.error_code, active_language(), job.error_message)}
 
 
 class PhotoCreateSerializer(serializers.Serializer):

@@ -33,6 +33,7 @@ class Capabilities:
     submit_rate: float  # submits per second
     typical_duration: float  # seconds from submit to result
     price_per_image: Decimal
+    #: The currency of ``price_per_image``: the budget uses it only when it is ``TRYON["CURRENCY"]``.
     currency: str = "CNY"
     supports_upload: bool = False
     prefers_upload: bool = False  # "auto" input URLs use upload() first (in-process backends)
@@ -133,6 +134,15 @@ class BaseTryOnBackend:
     def cancel(self, remote_id: str) -> bool:
         """Ask the provider to cancel; True if it accepted, False if it is too late."""
         raise NotImplementedError(f"{type(self).__name__} must implement cancel()")
+
+    def check_credentials(self) -> None:
+        """Raise ``TryOnConfigurationError`` when there are no credentials to call the provider with.
+
+        Backends look their key up when they first need it, not when they are built, so a build step
+        without secrets (``migrate``, ``collectstatic``) still loads the settings. ``manage.py check
+        --deploy`` calls this (``django_tryon.E004``), and so does every new try-on before it stores
+        anything. The default (a backend without credentials, such as ``LocalBackend``) does nothing.
+        """
 
     def download(self, url: str) -> bytes:
         """Fetch a result image the provider produced."""

@@ -1,4 +1,9 @@
-"""DashScope OutfitAnyone backend: ``aitryon`` and ``aitryon-plus`` (reference §1–§10)."""
+"""DashScope OutfitAnyone backend: ``aitryon`` and ``aitryon-plus``.
+
+The wire format, limits and codes follow DashScope's own pages (the OutfitAnyone, refiner, parsing,
+asynchronous-task, temporary-upload, rate-limit and error-code pages), listed with what each documents in
+docs/backends/dashscope.rst, "The provider's documentation"; comments below name the page.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,6 @@ from typing import Any
 
 
 from ..exceptions import (
-    TryOnConfigurationError,
     TryOnModelUnavailable,
     TryOnProviderError,
     TryOnProviderRejected,
@@ -26,7 +30,7 @@ DEFAULT_BASE_URL = "https://dashscope.aliyuncs.com/api/v1"
 SUBMIT_PATH = "/services/aigc/image2image/image-synthesis"
 BEIJING = timezone(timedelta(hours=8))
 
-#: Provider status → normalized state (§6). SUSPENDED appears only in an OpenAPI mirror.
+#: Provider status → normalized state (the asynchronous-task page). SUSPENDED appears only in an OpenAPI mirror.
 STATUS_MAP = {
     "PENDING": RemoteState.PENDING,
     "SUSPENDED": RemoteState.PENDING,
@@ -54,7 +58,7 @@ MODEL_REFUSED_CODES = frozenset(
 )
 #: 429s that are billing states, not rate limits: waiting minutes will not fix them.
 BILLING_CODES = frozenset({"Arrearage", "CommodityNotPurchased", "PrepaidBillOverdue", "PostpaidBillOverdue"})
-#: Codes that are transient whatever the HTTP status (§10.2).
+#: Codes that are transient whatever the HTTP status (the error-code page).
 RETRYABLE_CODES = frozenset(
     {
         "Throttling",
@@ -75,7 +79,7 @@ RETRYABLE_CODES = frozenset(
     }
 )
 
-#: Per-model limits and prices (reference §8). Successor models default to the same limits.
+#: Per-model limits and prices (the rate-limit and billing pages). Successor models default to the same limits.
 REFINER = "aitryon-refiner"
 PARSER = "aitryon-parsing-v1"
 PARSE_PATH = "/services/vision/image-process/process"
@@ -85,14 +89,14 @@ MODEL_CAPABILITIES = {
     "aitryon-plus": Capabilities(5, 10.0, 45.0, Decimal("0.50"), "CNY", supports_upload=True, supports_task_list=True,
                                  refiner_model=REFINER, parser_model=PARSER),
     PARSER: Capabilities(10, 10.0, 2.0, Decimal("0.004"), "CNY", supports_upload=True),
-    # the refiner's price is tiered (reference §8): put yours in TRYON["PRICES"]["aitryon-refiner"]
+    # the refiner's price is tiered (the billing page): put yours in TRYON["PRICES"]["aitryon-refiner"]
     REFINER: Capabilities(5, 10.0, 10.0, Decimal("0"), "CNY", supports_upload=True, supports_task_list=True),
 }
 FALLBACK_CAPABILITIES = Capabilities(5, 10.0, 30.0, Decimal("0"), "CNY", supports_upload=True, supports_task_list=True)
-#: Task failures (``output.code`` of a FAILED task) that a new submit may well get past (§10.2).
+#: Task failures (``output.code`` of a FAILED task) that a new submit may well get past (the error-code page).
 TRANSIENT_TASK_CODES = frozenset({"InternalError", "InternalError.Algo", "InternalError.Timeout", "InternalError.Upload",
                                   "InternalError.FileUpload", "SystemError", "ModelServingError", "ModelUnavailable"})
-#: The task list takes and gives Beijing time as ``YYYYMMDDhhmmss`` (§6).
+#: The task list takes Beijing time as ``YYYYMMDDhhmmss`` (the asynchronous-task page).
 LIST_PAGE_SIZE = 100
 
 
@@ -141,15 +145,10 @@ class DashScopeHTTPBackend(HTTPBackend):
         "workspace": None,  # X-DashScope-WorkSpace
         "debug_api_requests": None,  # defaults to TRYON["DEBUG_API_REQUESTS"]
     }
+    api_key_env = "DASHSCOPE_API_KEY"
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._api_key = self.options["api_key"] or os.environ.get("DASHSCOPE_API_KEY", "")
-        if not self._api_key:
-            raise TryOnConfigurationError(
-                f"{type(self).__name__} needs an API key: set TRYON['OPTIONS']['api_key'] or the DASHSCOPE_API_KEY "
-                "environment variable."
-            )
         base = self.options["base_url"] or os.environ.get("DASHSCOPE_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = base.rstrip("/")
         self._init_http(self.options["debug_api_requests"])
@@ -158,7 +157,7 @@ class DashScopeHTTPBackend(HTTPBackend):
         return f"<{type(self).__name__} model={self.model!r} base_url={self.base_url!r}>"
 
     def _headers(self, **extra: str) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
         if self.options["workspace"]:
             headers["X-DashScope-WorkSpace"] = str(self.options["workspace"])
         headers.update(extra)
@@ -183,7 +182,7 @@ class DashScopeBackend(DashScopeHTTPBackend):
 
     # -- interface ----------------------------------------------------------------------------
     def build_submit_payload(self, request: TryOnInput) -> dict[str, Any]:
-        """The JSON body of §3.1 (§4 for the refiner). A one-piece goes in the top slot with the bottom left out."""
+        """The JSON body of the OutfitAnyone API page (the refiner page's for the refiner). A one-piece goes in the top slot with the bottom left out."""
         inputs = {"person_image_url": request.person_image_url}
         if request.top_garment_url:
             inputs["top_garment_url"] = request.top_garment_url
@@ -255,7 +254,7 @@ class DashScopeBackend(DashScopeHTTPBackend):
         return True
 
     def parse_clothes(self, image_url: str, kind: str) -> bytes | None:
-        """The synchronous parsing model (§5): the crop of one kind of clothes, or None when there is none."""
+        """The synchronous parsing model (the parsing API page): the crop of one kind of clothes, or None when there is none."""
         extra = {"X-DashScope-OssResourceResolve": "enable"} if image_url.startswith("oss://") else {}
         body = {"model": self.model, "input": {"image_url": image_url}, "parameters": {"clothes_type": [kind]}}
         _, answer = self._call("POST", PARSE_PATH, json=body, headers=self._headers(**extra))
@@ -263,7 +262,7 @@ class DashScopeBackend(DashScopeHTTPBackend):
         return self.download(crops[0]) if crops[0] else None
 
     def list_tasks(self, *, since: datetime, until: datetime) -> list[RemoteTask]:
-        """``GET /tasks`` for this model between two times (§6), every page."""
+        """``GET /tasks`` for this model between two times (the asynchronous-task page), every page."""
         params = {"model_name": self.model, "start_time": _compact(since), "end_time": _compact(until),
                   "page_size": LIST_PAGE_SIZE}
         tasks: list[RemoteTask] = []
@@ -283,7 +282,7 @@ class DashScopeBackend(DashScopeHTTPBackend):
         return tasks
 
     def upload(self, content: bytes, filename: str, content_type: str) -> str:
-        """Temporary upload (§7): getPolicy, then an OSS form POST; returns ``oss://<key>`` (valid 48 h)."""
+        """Temporary upload (the temporary-file-URL page): getPolicy, then an OSS form POST; returns ``oss://<key>`` (valid 48 h)."""
         _, body = self._call(
             "GET", "/uploads", params={"action": "getPolicy", "model": self.model}, headers=self._headers()
         )

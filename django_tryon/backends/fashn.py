@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 
 from ..exceptions import (
-    TryOnConfigurationError,
     TryOnProviderError,
     TryOnProviderRejected,
     TryOnRetryableError,
@@ -61,6 +60,7 @@ class FashnBackend(HTTPBackend):
     """FASHN virtual try-on v1.6 over its HTTP API."""
 
     name = "fashn"
+    api_key_env = "FASHN_API_KEY"
     transient_failure_codes = frozenset({"InternalError"})
     default_options: dict[str, Any] = {
         "api_key": None,  # or the FASHN_API_KEY environment variable
@@ -81,11 +81,6 @@ class FashnBackend(HTTPBackend):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._api_key = self.options["api_key"] or os.environ.get("FASHN_API_KEY", "")
-        if not self._api_key:
-            raise TryOnConfigurationError(
-                "FashnBackend needs an API key: set its OPTIONS 'api_key' or the FASHN_API_KEY environment variable."
-            )
         self.base_url = (self.options["base_url"] or os.environ.get("FASHN_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self._init_http(self.options["debug_api_requests"])
 
@@ -101,7 +96,7 @@ class FashnBackend(HTTPBackend):
         )
 
     def _headers(self, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json", **extra}
+        return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json", **extra}
 
     def error_fields(self, body: dict[str, Any]) -> tuple[str, str]:
         error = body.get("error")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -13,7 +14,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .. import __version__
-from ..exceptions import TryOnProviderError, TryOnProviderRejected, TryOnRetryableError
+from ..exceptions import TryOnConfigurationError, TryOnProviderError, TryOnProviderRejected, TryOnRetryableError
 from .base import BaseTryOnBackend
 
 logger = logging.getLogger("django_tryon.http")
@@ -172,6 +173,26 @@ class HTTPBackend(BaseTryOnBackend):
 
     base_url: str = ""
     http: HTTPClient
+    #: The environment variable read when no ``api_key`` option is given ("" : the option only).
+    api_key_env: str = ""
+
+    @property
+    def api_key(self) -> str:
+        """The ``api_key`` option, else the ``api_key_env`` environment variable, looked up on use.
+
+        Raises ``TryOnConfigurationError`` (naming where to put it, never a key) when neither is set.
+        """
+        key = self.options.get("api_key") or (os.environ.get(self.api_key_env, "") if self.api_key_env else "")
+        if not key:
+            where = f" or the {self.api_key_env} environment variable" if self.api_key_env else ""
+            raise TryOnConfigurationError(
+                f"{type(self).__name__} needs an API key: set TRYON['OPTIONS']['api_key'] (or the OPTIONS of its "
+                f"route in TRYON['BACKENDS'], or its KEY_POOL entry){where}."
+            )
+        return str(key)
+
+    def check_credentials(self) -> None:
+        self.api_key  # noqa: B018 - raises when there is none
 
     def _init_http(self, debug: bool | None) -> None:
         if debug is None:

@@ -20,7 +20,7 @@ from .state import Config, Store
 from .worker import Scheduler
 
 EXTENSION = "tryon_sandbox"
-#: Request faults answered with one of the reference's errors.
+#: Request faults answered with one of the provider's documented errors.
 FAULT_ERRORS = {"500": "InternalError", "503": "ModelUnavailable", "serving": "ModelServingError", "429": "Throttling",
                 "retired": "Endpoint.AccessDenied", "arrearage": "Arrearage", "outofcredits": "Arrearage"}
 

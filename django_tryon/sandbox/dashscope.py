@@ -1,5 +1,5 @@
 """DashScope's model calls: try-on and refiner tasks (``image-synthesis``, asynchronous) and the
-parsing model (``image-process``, synchronous), with the reference's checks in the service's order."""
+parsing model (``image-process``, synchronous), with the checks of the provider's pages (docs/backends/dashscope.rst) in the service's order."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def check_url(value: Any) -> str | None:
 
 
 def check_tryon(inputs: dict[str, Any], parameters: dict[str, Any]) -> str | None:
-    """The error code of an aitryon request's inputs and parameters (reference §3.1), or None."""
+    """The error code of an aitryon request's inputs and parameters (its OutfitAnyone API page), or None."""
     if not inputs.get("person_image_url"):
         return "InvalidParameter"
     if not inputs.get("top_garment_url") and not inputs.get("bottom_garment_url"):
@@ -154,7 +154,7 @@ def check_tryon(inputs: dict[str, Any], parameters: dict[str, Any]) -> str | Non
 
 
 def check_refiner(inputs: dict[str, Any], parameters: dict[str, Any]) -> str | None:
-    """The error code of an aitryon-refiner request's inputs and parameters (reference §4), or None."""
+    """The error code of an aitryon-refiner request's inputs and parameters (its refiner API page), or None."""
     for key in ("top_garment_url", "person_image_url", "coarse_image_url"):
         if not inputs.get(key):
             return "InvalidParameter"

@@ -12,7 +12,7 @@ A spec is a comma-separated list of ``where=what[:arg][*count|%percent]``:
   late, then normally), ``timeout`` (answer after the configured fault timeout with 500 RequestTimeOut),
   ``drop`` (close the connection without an answer), ``nonjson`` (502 with an HTML body), ``retired``
   (403 Endpoint.AccessDenied), ``arrearage`` or ``outofcredits`` (400 Arrearage), ``reject:CODE`` (any of
-  the reference's codes, with its documented HTTP status: ``reject:InternalError.Algo`` is a 500,
+  the provider's documented codes, with their HTTP status: ``reject:InternalError.Algo`` is a 500,
   ``reject:InvalidURL`` a 400; an unknown code a 400).
 * On the FASHN API's ``/run`` the same answer is translated into FASHN's words (``sandbox/fashn.py``,
   ``_translate``): ``arrearage`` and ``outofcredits`` (an Arrearage) → 429 OutOfCredits "Not enough

@@ -1,6 +1,6 @@
 """The sandbox's Qwen image-editing endpoint (synchronous): ``POST /api/v1/services/aigc/multimodal-generation/generation``.
 
-Wire-compatible with the vendor's documentation (reference §15): ``input.messages[0].content`` holds 1–3
+Wire-compatible with the vendor's documentation (the Qwen image-editing API page): ``input.messages[0].content`` holds 1–3
 ``{"image": URL or data URI}`` items and one ``{"text": …}``; the answer's
 ``output.choices[0].message.content`` lists ``{"image": URL}`` items (URLs valid 24 h). The request waits
 for the picture. A look-alike cannot read the instruction: the picture is made by the offline engine,

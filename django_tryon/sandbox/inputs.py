@@ -1,17 +1,19 @@
 """The sandbox's own input checks: downloading an input and judging it as the service does.
 
 Written from the vendor's rules, not shared with the client's own checks (a look-alike that reused the
-client's code would hide the same bug on both sides). Reference §3.1 "Image rules" and the Chinese
-product page (``input.*_url``: 图片大小应在5KB~5MB, 最大边长小于等4096, 最小边大于150):
+client's code would hide the same bug on both sides). DashScope's OutfitAnyone API page (its image rules,
+in Chinese for ``input.*_url``: 图片大小应在5KB~5MB, 最大边长小于等4096, 最小边大于150; the pages are listed
+in docs/backends/dashscope.rst, "The provider's documentation"):
 
 * the file is 5 KB–5 MB (KB = 1024 bytes, both ends allowed), else ``InvalidInputLength``;
 * each side is more than 150 px and at most 4096 px, else ``InvalidInputLength`` (read from the header,
   before any pixel is decoded: a decompression bomb stops there);
-* one still picture in a listed format, decoded whole by Pillow, else ``InvalidURL`` (§10.1: "…the
-  request image format is one of the following types: JPEG, JPG, PNG, BMP, and WEBP").
+* one still picture in a listed format, decoded whole by Pillow, else ``InvalidURL`` (the page's
+  ``InvalidURL`` message: "…the request image format is one of the following types: JPEG, JPG, PNG, BMP,
+  and WEBP").
 
-Formats: JPEG (with phones' multi-picture JPEGs, Pillow's MPO), PNG, BMP (§3.1) and WebP (§10.1's
-message). HEIC, also in §3.1, is refused with ``InvalidURL``: Pillow has no HEIC decoder of its own.
+Formats: JPEG (with phones' multi-picture JPEGs, Pillow's MPO), PNG, BMP (the image rules) and WebP (that
+error message). HEIC, also in the image rules, is refused with ``InvalidURL``: Pillow has no HEIC decoder of its own.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The provider's error codes and messages, verbatim from the reference (§10)."""
+"""The provider's error codes and messages, verbatim from DashScope's error-code and OutfitAnyone API pages
+(listed in docs/backends/dashscope.rst, "The provider's documentation")."""
 
 ERRORS: dict[str, tuple[int, str]] = {
     "NoApiKey": (401, "No API-key provided."),

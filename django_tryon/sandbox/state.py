@@ -23,7 +23,7 @@ POLICY_LIFETIME = 300
 TRYON_MODELS = ("aitryon", "aitryon-plus")
 REFINER = "aitryon-refiner"
 PARSING = "aitryon-parsing-v1"
-#: Typical durations (seconds, min–max) per model (reference §3.3, §4).
+#: Typical durations (seconds, min–max) per model (the OutfitAnyone and refiner API pages).
 DEFAULT_LATENCY = {"aitryon": (15.0, 30.0), "aitryon-plus": (40.0, 60.0), REFINER: (5.0, 15.0),
                    "qwen-image-edit-plus": (8.0, 20.0), "qwen-image-edit": (8.0, 20.0), "qwen-image-edit-max": (15.0, 30.0),
                    "tryon-v1.6": (5.0, 12.0)}

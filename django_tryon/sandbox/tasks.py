@@ -1,4 +1,4 @@
-"""DashScope's asynchronous task management (reference §6): query, cancel and list the caller's tasks."""
+"""DashScope's asynchronous task management (its asynchronous-task-management page): query, cancel and list the caller's tasks."""
 
 from __future__ import annotations
 

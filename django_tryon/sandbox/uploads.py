@@ -1,4 +1,4 @@
-"""Files: DashScope's temporary uploads (reference §7: the policy, then an OSS-like form POST to
+"""Files: DashScope's temporary uploads (its temporary-file-URL page: the policy, then an OSS-like form POST to
 ``/_oss``, used as ``oss://`` URLs) and the signed result links (``/_results/<name>``, 24 h)."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from .state import REFINER, Store, Task
 
 
 class Scheduler:
-    """A queue per account and model (the service's limits are per main account and model, §8); tasks
+    """A queue per account and model (the service's limits are per main account and model: its rate-limit page); tasks
     wait PENDING until one of their account's slots for the model is free."""
 
     def __init__(self, store: Store) -> None:

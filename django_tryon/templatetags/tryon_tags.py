@@ -2,7 +2,8 @@
 
 ``{% load tryon_tags %}{% tryon_button product %}`` renders a "Try it on" button when the product has an
 active garment. The first button of a page also renders the widget's CSS/JS links (unless
-``{% tryon_assets %}`` already did) and the one dialog that all buttons of the page share.
+``{% tryon_assets %}`` already did) and the one dialog that all buttons of the page share, with the
+server's error messages (``django_tryon.messages``) in the page's language for the widget to show.
 """
 
 from __future__ import annotations
@@ -17,28 +18,41 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
+from ..messages import catalogue
+
 register = template.Library()
 
-ASSETS_KEY = "django_tryon.assets"
-DIALOG_KEY = "django_tryon.dialog"
+ASSETS = "assets"
+DIALOG = "dialog"
 DIALOG_ID = "tryon-dialog"
+#: Where a page's record of what it already has is kept (an attribute of the request, a key of render_context).
+RENDERED_KEY = "_django_tryon_rendered"
 
 
-def _page_flags(context: template.Context) -> dict[str, Any]:
-    """A dict that lives for the whole render of the page, shared by ``{% include %}``d templates.
+def _rendered(context: template.Context) -> set[str]:
+    """What this page already has (``ASSETS``, ``DIALOG``).
 
-    ``render_context`` gets a new level for every template rendered (includes too); its bottom level
-    belongs to the page's render, so a flag set there is seen once per page.
+    A page is one response, so the record lives on the request when the context has one (Django's
+    ``request`` context processor, on in new projects): buttons in ``{% include %}``d templates, and in
+    several templates rendered for one response, share it. Without a request it lives in
+    ``context.render_context``, Django's state for the template being rendered (once per template).
     """
-    return context.render_context.dicts[0]
+    request = context.get("request")
+    if request is None:
+        return context.render_context.setdefault(RENDERED_KEY, set())
+    rendered = getattr(request, RENDERED_KEY, None)
+    if rendered is None:
+        rendered = set()
+        setattr(request, RENDERED_KEY, rendered)
+    return rendered
 
 
 def _once(context: template.Context, key: str) -> bool:
-    """True the first time ``key`` is asked for during this page's render."""
-    flags = _page_flags(context)
-    if flags.get(key):
+    """True the first time ``key`` is asked for on this page."""
+    rendered = _rendered(context)
+    if key in rendered:
         return False
-    flags[key] = True
+    rendered.add(key)
     return True
 
 
@@ -85,7 +99,7 @@ def tryon_assets(context: template.Context) -> SafeString:
 
     Optional: put it in ``<head>``; otherwise the first ``{% tryon_button %}`` of the page adds them.
     """
-    return _assets_html() if _once(context, ASSETS_KEY) else SafeString("")
+    return _assets_html() if _once(context, ASSETS) else SafeString("")
 
 
 @register.inclusion_tag("django_tryon/button.html", takes_context=True)
@@ -94,18 +108,21 @@ def tryon_button(context: template.Context, product: Any, css_class: str = "") -
     if not has_active_garment(product):
         return {"show": False}
     request = context.get("request")
+    language = get_language() or "en"
+    include_dialog = _once(context, DIALOG)
     return {
         "show": True,
         "product": product,
         "css_class": css_class,
         "dialog_id": DIALOG_ID,
         "assets": tryon_assets(context),
-        "include_dialog": _once(context, DIALOG_KEY),
+        "include_dialog": include_dialog,
         # Sets the CSRF cookie on this response; the token also goes into the dialog for tryon.js.
         "csrf_token": get_token(request) if request is not None else context.get("csrf_token"),
         "api_root": api_root(),
-        "language": get_language() or "en",
-        "refine_available": refine_available(),
+        "language": language,
+        "messages": catalogue(language) if include_dialog else None,
+        "refine_available": refine_available() if include_dialog else False,
     }
 
 

@@ -10,6 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ... import services
 from ...exceptions import TryOnConfigurationError, TryOnQuotaExceeded, TryOnValidationError
+from ...models import TryOn
+from ...storage import read_bytes
 
 EXIT_FAILED = 1  # the provider (or the deadline) failed the job
 EXIT_INVALID = 2  # bad input: nothing was sent or charged
@@ -24,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--top", type=Path, help="Flat-lay top (or one-piece) image.")
         parser.add_argument("--bottom", type=Path, help="Flat-lay bottom image.")
         parser.add_argument("--model", help="Provider model, e.g. aitryon or aitryon-plus (default: settings).")
-        parser.add_argument("--resolution", type=int, choices=(-1, 1024, 1280), default=None)
+        parser.add_argument("--resolution", type=int, choices=TryOn.Resolution.values, default=None)
         parser.add_argument("--no-restore-face", action="store_true", help="Let the model generate a new face.")
         parser.add_argument("--out", required=True, type=Path, help="Where to write the result image.")
         parser.add_argument("--keep", action="store_true", help="Keep the job and its files in the database.")
@@ -62,8 +64,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"try-on {job.public_id} {job.status}: {job.error_code}: {job.error_message}", returncode=EXIT_FAILED
                 )
-            with job.result_image.open("rb") as fh:
-                opts["out"].write_bytes(fh.read())
+            opts["out"].write_bytes(read_bytes(job.result_image))
             self.stdout.write(f"{opts['out']} ({job.result_image.size} bytes, {job.poll_count} polls)")
         finally:
             if not opts["keep"]:

@@ -3,8 +3,10 @@
  * Flow: check the photo in the browser -> POST photos/ (kept, with consent) -> when the server's person
  * check has warnings, show them and wait for "Use this photo anyway" (nothing is paid before) -> POST
  * tryons/ with person_photo + product -> GET tryons/<id>/ every 1.5 s until it ends. Strings come from
- * Django's JavaScript catalog (gettext). Events "tryon:open|uploaded|photo-check|result|error|deleted|close"
- * bubble from the button that opened the dialog.
+ * Django's JavaScript catalog (gettext); error messages from the server's own table, which the template tag
+ * renders into the dialog (script#tryon-messages), so the widget and the API never say different things.
+ * Events "tryon:open|uploaded|photo-check|result|error|deleted|close" bubble from the button that opened
+ * the dialog.
  */
 (function () {
   "use strict";
@@ -25,28 +27,24 @@
   const POLL_MS = 1500;
   const FOCUSABLE = "button, [href], input, select, textarea, [tabindex]:not([tabindex='-1'])";
 
-  /** A plain-language sentence for an error code (the server's own message is shown under it). */
-  function friendly(code) {
-    const messages = {
-      InvalidPerson: gettext("We need a photo of exactly one person, standing and facing the camera, head to feet. Please try another photo."),
-      InvalidInputLength: gettext("This photo is too small or too big: it must be 5 KB to 5 MB, and each side more than 150 and at most 4096 pixels."),
-      InvalidURL: gettext("We could not read this photo. Please use a JPEG, PNG, BMP or WebP photo."),
-      DataInspectionFailed: gettext("This photo did not pass the content check. Please choose another photo."),
-      InvalidGarment: gettext("This product cannot be tried on at the moment."),
-      consent_required: gettext("Please tick the box to agree before you upload a photo."),
-      quota_exceeded: gettext("You have used today's try-ons. Please come back tomorrow."),
-      budget_exceeded: gettext("Trying on is paused for today. Please come back tomorrow."),
-      queue_full: gettext("Many people are trying things on right now. Please try again in a minute."),
-      rate_limited: gettext("You have made many try-ons in a short time. Please wait a little and try again."),
-      not_found: gettext("This photo or try-on no longer exists."),
-      Canceled: gettext("The try-on was canceled."),
-      not_cancelable: gettext("Your picture is already being made and can no longer be canceled."),
-      authentication_required: gettext("Please sign in again (or reload the page) to try this on."),
-      service_unavailable: gettext("Trying on is not available right now. Please come back later."),
-      network: gettext("We could not reach the shop. Check your connection and try again."),
-    };
-    messages.permission_denied = messages.authentication_required;
-    return messages[code] || gettext("Something went wrong on our side. Please try again in a moment.");
+  /** The server's message table (django_tryon/messages.py, in the page's language), rendered into the dialog. */
+  function readMessages(dialog) {
+    const script = dialog.querySelector("script#tryon-messages");
+    try {
+      return script ? JSON.parse(script.textContent) : {};
+    } catch (err) {
+      return {};
+    }
+  }
+
+  /** The shopper's sentence for an error: the server's message for its code (a dotted provider code by its
+   * family, as on the server), else what the server sent; "network" (no answer at all) is the widget's own. */
+  function friendly(error, messages) {
+    const code = error.code || "";
+    if (code === "network") return gettext("We could not reach the shop. Check your connection and try again.");
+    const generic = error.status >= 500 ? messages.service_unavailable : messages.TryOnError;
+    return messages[code] || messages[code.split(".")[0]] || error.message || generic ||
+      gettext("Something went wrong. Please try again.");
   }
 
   /** Why ``file`` would be refused, checked before any upload; "" when it is fine. */
@@ -111,9 +109,9 @@
     };
   }
 
-  /** The friendly sentence, and the server's message when it adds something. */
-  function describe(error) {
-    let text = friendly(error.code);
+  /** The sentence for an error, and the server's own message when it adds something (English details). */
+  function describe(error, messages) {
+    let text = friendly(error, messages);
     if (error.resetAt) {
       const time = new Date(error.resetAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
       text += " " + fill(gettext("You can try again at %(time)s."), { time: time });
@@ -125,6 +123,7 @@
     constructor(dialog) {
       this.dialog = dialog;
       this.api = dialog.dataset.tryonApi;
+      this.messages = readMessages(dialog);
       this.language = dialog.dataset.tryonLanguage || document.documentElement.lang || "en";
       this.opener = this.product = this.photo = this.savedPhoto = this.checkedPhoto = this.job = null;
       this.timer = 0;
@@ -298,7 +297,7 @@
     async onFile(file) {
       this.setText("check", "");
       if (!file) return;
-      const problem = this.part("consent").checked ? await checkFile(file) : friendly("consent_required");
+      const problem = this.part("consent").checked ? await checkFile(file) : friendly({ code: "consent_required" }, this.messages);
       if (problem) {
         this.part("file").value = "";
         return this.setText("check", problem, true);
@@ -315,7 +314,7 @@
       } catch (error) {
         if (error.code === "InvalidPerson" && error.reasons.length) return this.photoCheck(error.reasons, null);
         this.show("start");
-        const message = describe(error);
+        const message = describe(error, this.messages);
         return this.setText("check", (message.text + " " + message.detail).trim(), true);
       }
       this.emit("uploaded", { photo: this.savedPhoto });
@@ -441,7 +440,7 @@
 
     showError(error) {
       this.stop();
-      const message = describe(error);
+      const message = describe(error, this.messages);
       const refused = PHOTO_ERRORS.includes(error.code) && this.photo;
       if (refused) this.deletePhoto(""); // a refused photo would only fail again: neither keep nor offer it
       this.setText("error", message.text);
@@ -468,7 +467,7 @@
           return this.onJob(job);
         }
         this.job = null;
-        this.reset(gettext("The try-on was canceled."));
+        this.reset(friendly({ code: "Canceled" }, this.messages));
       } catch (error) {
         this.showError(error);
       }
@@ -509,5 +508,5 @@
   });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => init());
   else init();
-  window.djangoTryOn = { init: init, checkFile: checkFile };
+  window.djangoTryOn = { init: init, checkFile: checkFile, describe: describe };
 })();
