@@ -1,9 +1,10 @@
-"""Command line for the offline try-on engine (no Django needed).
+"""Command line for the offline try-on engine (no Django needed): ``tryon-engine``, or
+``python -m django_tryon.engine``.
 
-    python -m django_tryon.engine render --person P [--top T] [--bottom B] [--resolution {-1,1024,1280}]
-                                         [--no-restore-face] [--top-kind {top,one_piece}] --out O
-    python -m django_tryon.engine check-person P
-    python -m django_tryon.engine analyze-garment G [--kind {top,bottom,one_piece}]
+    tryon-engine render --person P [--top T] [--bottom B] [--resolution {-1,1024,1280}]
+                        [--no-restore-face] [--top-kind {top,one_piece}] --out O
+    tryon-engine check-person P
+    tryon-engine analyze-garment G [--kind {top,bottom,one_piece}]
 
 Every command prints one JSON object on stdout. Exit codes: 0 success (``check-person``: the photo is
 usable), 1 ``check-person`` refused the photo, 2 an error (``{"error": code, "message": ...}``).
@@ -27,6 +28,8 @@ from pathlib import Path  # noqa: E402
 from typing import Any, NoReturn  # noqa: E402
 
 from PIL import Image, UnidentifiedImageError  # noqa: E402
+
+from ..console import prog_name  # noqa: E402
 
 warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
 
@@ -136,7 +139,7 @@ def cmd_analyze_garment(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m django_tryon.engine", description="Offline, preview-quality virtual try-on."
+        prog=prog_name("django_tryon.engine"), description="Offline, preview-quality virtual try-on."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -189,6 +192,7 @@ def silence_native_logs() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command (the ``tryon-engine`` console script); returns the exit code."""
     args = build_parser().parse_args(argv)
     silence_native_logs()
     return args.handler(args)

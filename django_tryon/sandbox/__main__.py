@@ -1,5 +1,5 @@
-"""``python -m django_tryon.sandbox``: run the look-alike of DashScope (aitryon, the refiner and parsing, the
-Qwen image-editing models) and of FASHN's API."""
+"""``tryon-sandbox`` (or ``python -m django_tryon.sandbox``): run the look-alike of DashScope (aitryon, the
+refiner and parsing, the Qwen image-editing models) and of FASHN's API."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import logging
 import sys
 
+from ..console import prog_name
 from .faults import parse
 from .state import Config
 
@@ -41,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m django_tryon.sandbox", description=__doc__)
+    """Parse the sandbox's options and serve it (the ``tryon-sandbox`` console script)."""
+    parser = argparse.ArgumentParser(prog=prog_name("django_tryon.sandbox"), description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
