@@ -93,7 +93,12 @@ def wait_for_result(shopper: requests.Session, page: requests.Response) -> tuple
     raise AssertionError("the try-on never finished")
 
 
+def files_of(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+
 def test_demo_server_runs_a_tryon_end_to_end(tmp_path):
+    before = files_of(ROOT / "example_project")
     with FakeDashScope() as fake:
         port = free_port()
         env = shop_env(
@@ -124,6 +129,10 @@ def test_demo_server_runs_a_tryon_end_to_end(tmp_path):
             assert requests.get(done.url).status_code == 404  # someone else cannot see this try-on
             over = try_on(shopper, base, images.jpeg(480, 800, seed=9))  # the daily limit of 1: was a 500
             assert over.status_code == 429 and "quota_exceeded" in over.text and "今日试穿次数已用完" in over.text
+    # The embedded worker's file-system broker keeps its exchange table (kombu's ./control by default)
+    # and its messages under SHOP_VAR_DIR: nothing lands in the source tree.
+    assert (tmp_path / "broker" / "control" / "celery.exchange").is_file()
+    assert files_of(ROOT / "example_project") == before
 
 
 def test_demo_without_a_key_renders_through_the_sandbox(tmp_path):
