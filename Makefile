@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs bench chaos backends-report precheck-bench clean
+.PHONY: demo test docs bench chaos backends-report precheck-bench wheel-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,11 @@ demo: $(STAMP)
 	SHOP_DEBUG=$${SHOP_DEBUG:-1} $(BIN)/python example_project/manage.py tryon_demo --addrport 127.0.0.1:8000
 
 test: $(STAMP)
+	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings
+	$(BIN)/python example_project/manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest
 	@if [ "$$CI" = "true" ]; then DJANGO_TRYON_TEST_DB=postgres $(BIN)/python -m pytest -m "not load"; fi
+	@if [ "$$CI" = "true" ]; then $(MAKE) --no-print-directory wheel-test; fi
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 # The dispatcher under load and under failure (PostgreSQL on 127.0.0.1:5432, redis-server on the PATH);
@@ -37,6 +40,12 @@ backends-report: $(STAMP)
 # The time the person check (TRYON["PERSON_CHECK"]) adds per request at 1024 px: median and p95 (docs/settings.rst).
 precheck-bench: $(STAMP)
 	$(BIN)/python scripts/precheck_bench.py
+
+# The wheel users install: sdist and wheel built, twine-checked and their contents checked, the wheel
+# installed (not editable) in a fresh venv and a named subset of the suite run against it
+# (scripts/test_wheel.py; needs the package index). `make test` runs it under CI=true.
+wheel-test: $(STAMP)
+	$(BIN)/python scripts/test_wheel.py
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html

@@ -22,7 +22,8 @@ from django_tryon.templatetags.tryon_tags import api_root
 from .conftest import make_garment
 
 pytestmark = pytest.mark.django_db
-LOCALE = Path(__file__).resolve().parent.parent / "django_tryon" / "locale" / "zh_Hans" / "LC_MESSAGES"
+PACKAGE = Path(django_tryon.__file__).parent  # the installed copy under make wheel-test
+LOCALE = PACKAGE / "locale" / "zh_Hans" / "LC_MESSAGES"
 
 
 def render(source: str, request=None, **context) -> str:
@@ -141,9 +142,8 @@ def test_every_string_is_translated_and_compiled(domain):
 
 
 def test_every_widget_string_is_in_the_catalogs():
-    root = Path(__file__).resolve().parent.parent / "django_tryon"
-    template = (root / "templates" / "django_tryon" / "button.html").read_text(encoding="utf-8")
-    script = (root / "static" / "django_tryon" / "tryon.js").read_text(encoding="utf-8")
+    template = (PACKAGE / "templates" / "django_tryon" / "button.html").read_text(encoding="utf-8")
+    script = (PACKAGE / "static" / "django_tryon" / "tryon.js").read_text(encoding="utf-8")
     in_template = set(re.findall(r'{% translate "([^"]+)" %}', template)) | set(re.findall(r"{% translate '([^']+)' %}", template))
     in_script = {json.loads(f'"{s}"') for s in re.findall(r'gettext\("((?:[^"\\]|\\.)+)"\)', script)}
     assert in_template and in_script
@@ -152,7 +152,6 @@ def test_every_widget_string_is_in_the_catalogs():
 
 
 # -- one message table: the server's, shown by the widget -------------------------------------------
-PACKAGE = Path(django_tryon.__file__).parent
 SCRIPT = PACKAGE / "static" / "django_tryon" / "tryon.js"
 CODE_LITERAL = re.compile(
     r"""\b(?:code|error_code)=["']([A-Za-z_.]+)["']|(?:envelope|_error)\(["']([A-Za-z_.]+)["']|\(["']([a-z_]+)["'], status\.HTTP"""
@@ -187,7 +186,7 @@ def test_every_code_the_package_uses_has_a_message():
 
 def test_the_documented_messages_are_the_catalogues():
     """docs/lifecycle.rst's table of job error codes says what shoppers are shown, word for word."""
-    text = (PACKAGE.parent / "docs" / "lifecycle.rst").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parent.parent / "docs" / "lifecycle.rst").read_text(encoding="utf-8")
     rows = re.findall(r"^   \* - (``.+``)\n     - (.+)\n     - (.+)$", text, re.M)
     assert len(rows) > 20
     for codes, english, chinese in rows:
