@@ -41,9 +41,32 @@ SUBSET = {
     "tests/test_backends_local.py": "a pipeline run through the local backend (the engine and its models)",
 }
 #: In the sdist besides the package (the suite, the docs and what they use).
-SDIST_TOP = {"docs", "tests", "example_project", "scripts", "Makefile", "README.md", "CHANGELOG.rst",
-             "CONTRIBUTING.rst", "ADDING_BACKENDS.rst", "LICENSE", "pyproject.toml", "PKG-INFO", ".gitignore",
-             ".pre-commit-config.yaml"}
+SDIST_TOP = {
+    "docs",
+    "tests",
+    "example_project",
+    "scripts",
+    "Makefile",
+    "README.md",
+    "CHANGELOG.rst",
+    "CONTRIBUTING.rst",
+    "ADDING_BACKENDS.rst",
+    "LICENSE",
+    "pyproject.toml",
+    "PKG-INFO",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+}
+#: In the wheel whatever git says (a checkout with these untracked would let them slip).
+NEEDED = {
+    "django_tryon/py.typed",
+    "django_tryon/locale/zh_Hans/LC_MESSAGES/django.mo",
+    "django_tryon/locale/zh_Hans/LC_MESSAGES/djangojs.mo",
+    "django_tryon/static/django_tryon/tryon.js",
+    "django_tryon/static/django_tryon/tryon.css",
+    "django_tryon/templates/django_tryon/button.html",
+    "django_tryon/migrations/0001_initial.py",
+}
 NEVER = ("__pycache__", ".pyc", "/var/", "_build/", ".sqlite3", ".egg-info")
 
 
@@ -55,13 +78,18 @@ def run(*command: str | Path, cwd: Path | None = None, env: dict[str, str] | Non
 def tracked(folder: str) -> set[str]:
     """Files under ``folder`` of the checkout: git's list, or the tree without caches outside a checkout."""
     try:
-        out = subprocess.run(["git", "ls-files", "-z", folder], cwd=ROOT, capture_output=True, check=True).stdout
+        out = subprocess.run(
+            ["git", "ls-files", "-z", folder], cwd=ROOT, capture_output=True, check=True
+        ).stdout
         files = {name for name in out.decode().split("\0") if name}
     except (OSError, subprocess.CalledProcessError):
         files = set()
     if not files:
-        files = {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).rglob("*")
-                 if p.is_file() and "__pycache__" not in p.parts}
+        files = {
+            p.relative_to(ROOT).as_posix()
+            for p in (ROOT / folder).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        }
     return {name for name in files if (ROOT / name).is_file()}  # deleted but not yet committed: gone
 
 
@@ -70,16 +98,17 @@ def check_contents(wheel: Path, sdist: Path) -> list[str]:
     problems = []
     with zipfile.ZipFile(wheel) as archive:
         names = {n for n in archive.namelist() if ".dist-info/" not in n}
-        metadata = archive.read(next(n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")))
+        metadata = archive.read(
+            next(n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt"))
+        )
     package = tracked("django_tryon")
-    problems += [f"wheel lacks {n}" for n in sorted(package - names)]
+    problems += [f"wheel lacks {n}" for n in sorted((package | NEEDED) - names)]
     problems += [f"wheel has {n}" for n in sorted(names - package)]
-    problems += [f"wheel's entry points lack {s}" for s in ("tryon-sandbox", "tryon-engine") if s not in metadata.decode()]
-    needed = {"django_tryon/py.typed", "django_tryon/locale/zh_Hans/LC_MESSAGES/django.mo",
-              "django_tryon/locale/zh_Hans/LC_MESSAGES/djangojs.mo", "django_tryon/static/django_tryon/tryon.js",
-              "django_tryon/static/django_tryon/tryon.css", "django_tryon/templates/django_tryon/button.html",
-              "django_tryon/migrations/0001_initial.py"}
-    problems += [f"wheel lacks {n}" for n in sorted(needed - names)]
+    problems += [
+        f"wheel's entry points lack {s}"
+        for s in ("tryon-sandbox", "tryon-engine")
+        if s not in metadata.decode()
+    ]
     with tarfile.open(sdist) as archive:
         members = [m.name.split("/", 1)[1] for m in archive.getmembers() if m.isfile() and "/" in m.name]
     top = {name.split("/", 1)[0] for name in members}
@@ -87,15 +116,21 @@ def check_contents(wheel: Path, sdist: Path) -> list[str]:
     problems += [f"sdist has {n}" for n in sorted(top - SDIST_TOP - {"django_tryon"})]
     for folder in ("django_tryon", "docs", "tests", "example_project", "scripts"):
         problems += [f"sdist lacks {n}" for n in sorted(tracked(folder) - set(members))]
-    problems += [f"{kind} has {n}" for kind, files in (("wheel", names), ("sdist", members))
-                 for n in sorted(files) if any(mark in f"/{n}" for mark in NEVER)]
+    problems += [
+        f"{kind} has {n}"
+        for kind, files in (("wheel", names), ("sdist", members))
+        for n in sorted(files)
+        if any(mark in f"/{n}" for mark in NEVER)
+    ]
     return problems
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", type=Path, help="where the venv, the archives and the test copy go")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (a temporary one is removed)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work folder (a temporary one is removed)"
+    )
     args = parser.parse_args(argv)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="tryon-wheel-"))
     shutil.rmtree(work, ignore_errors=True)
@@ -130,9 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(ROOT / "tests", tests / "tests", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(ROOT / "docs", tests / "docs", ignore=shutil.ignore_patterns("_build"))  # docs vs code
         shutil.copy2(ROOT / "pyproject.toml", tests)  # pytest's settings only; nothing is built from it here
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE", "VIRTUAL_ENV")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE", "VIRTUAL_ENV")
+        }
         env.update(DJANGO_TRYON_TEST_INSTALLED="1", PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}")
-        env.setdefault("TRYON_SHARED_IMAGES", str(ROOT.parent / "shared" / "images"))  # tests.test_engine.shared()
+        # The photos tests.test_engine.shared() reads, beside the checkout (not beside the copy).
+        env.setdefault("TRYON_SHARED_IMAGES", str(ROOT.parent / "shared" / "images"))
         for path, proves in SUBSET.items():
             print(f"  {path}: {proves}")
         run(python, "-m", "pytest", "-p", "no:cacheprovider", "-q", *SUBSET, cwd=tests, env=env)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -35,7 +36,11 @@ def test_the_code_under_test_is_the_installed_wheel():
     assert PACKAGE.parent == site_packages and Path(sys.prefix).resolve() in PACKAGE.parents
     direct_url = json.loads(importlib.metadata.distribution("django-tryon").read_text("direct_url.json"))
     assert direct_url["url"].endswith(".whl") and "dir_info" not in direct_url  # a wheel, not an editable
-    others = [p for p in sys.path if p and Path(p).resolve() != site_packages and (Path(p) / "django_tryon").exists()]
+    others = [
+        p
+        for p in sys.path
+        if p and Path(p).resolve() != site_packages and (Path(p) / "django_tryon").exists()
+    ]
     assert not others, f"a second django_tryon is importable from {others}"
     assert not (Path.cwd() / "django_tryon").exists()
 
@@ -44,8 +49,12 @@ def test_package_data_is_there():
     assert (PACKAGE / "py.typed").is_file()
     for domain in ("django", "djangojs"):
         assert (PACKAGE / "locale" / "zh_Hans" / "LC_MESSAGES" / f"{domain}.mo").is_file()
-    for name in ("django_tryon/button.html", "admin/django_tryon/dashboard.html",
-                 "admin/django_tryon/tryon/change_form.html", "admin/django_tryon/tryon/change_list.html"):
+    for name in (
+        "django_tryon/button.html",
+        "admin/django_tryon/dashboard.html",
+        "admin/django_tryon/tryon/change_form.html",
+        "admin/django_tryon/tryon/change_list.html",
+    ):
         assert Path(get_template(name).origin.name).resolve().is_relative_to(PACKAGE)
     with translation.override("zh-hans"):
         assert gettext("Try it on") == "试穿"
@@ -71,14 +80,14 @@ def test_the_widgets_catalog_speaks_chinese(client):
 
 # -- console scripts ---------------------------------------------------------------------------------
 def console_script(name: str) -> Path:
-    """The script next to this interpreter: skipped locally when the install predates it, required under CI."""
+    """The script next to this interpreter; skipped locally when the install predates it, not under CI."""
     path = Path(sys.executable).parent / name
     if not path.is_file():
         if os.environ.get("CI") == "true" or INSTALLED:
             pytest.fail(f"{path} is missing: [project.scripts] not installed")
         pytest.skip(f"{name} is not installed in this venv (reinstall the package)")
-    if INSTALLED:  # make wheel-test puts the fresh venv's bin first on PATH
-        assert Path(os.environ["PATH"].split(os.pathsep)[0]) == path.parent
+    if INSTALLED:  # make wheel-test puts the fresh venv's bin first on PATH, as activating it would
+        assert shutil.which(name) and Path(shutil.which(name)).parent.resolve() == path.parent.resolve()
     return path
 
 
@@ -104,5 +113,7 @@ def test_tryon_sandbox_script():
     assert "--latency" in shown.stdout and "--faults" in shown.stdout
     with sandbox_process("--api-key", "sk-script", command=(), executable=str(sandbox)) as url:
         health = requests.get(f"{url}/_sandbox/health", timeout=5)
-        refused = requests.get(f"{url}/api/v1/tasks/nope", headers={"Authorization": "Bearer sk-sandbox"}, timeout=5)
+        refused = requests.get(
+            f"{url}/api/v1/tasks/nope", headers={"Authorization": "Bearer sk-sandbox"}, timeout=5
+        )
     assert health.status_code == 200 and refused.status_code == 401

@@ -1,4 +1,4 @@
-"""The repository's own tooling agrees with itself: the pre-commit hooks run the ruff that ``make lint`` runs."""
+"""The repository's tooling agrees with itself: the pre-commit hooks run the ruff that ``make lint`` runs."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ def test_pre_commit_runs_the_pinned_ruff():
     versions = set(re.findall(r'"ruff==([^";]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8")))
     ruff = Path(sys.executable).parent / "ruff"
     if ruff.is_file():
-        versions.add(subprocess.run([ruff, "--version"], capture_output=True, text=True, check=True).stdout.split()[-1])
+        versions.add(
+            subprocess.run([ruff, "--version"], capture_output=True, text=True, check=True).stdout.split()[-1]
+        )
     if not versions:
         pytest.skip("ruff is neither pinned in pyproject.toml nor installed in this venv")
     assert versions == {rev}, f"pyproject.toml / the venv have ruff {versions}, .pre-commit-config.yaml {rev}"
