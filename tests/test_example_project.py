@@ -51,14 +51,15 @@ def test_shop_starts_without_a_key(tmp_path):
 
 
 @contextlib.contextmanager
-def demo_server(env: dict[str, str]):
-    """``manage.py tryon_demo`` on a free port, migrated and seeded; yields a shopper session and the base URL."""
+def demo_server(env: dict[str, str], cwd: Path | None = None):
+    """``manage.py tryon_demo`` on a free port (run in ``cwd``), migrated and seeded; yields a shopper session
+    and the base URL."""
     assert manage(env, "migrate", "--noinput").returncode == 0
     assert manage(env, "shop_seed").returncode == 0
     port = int(env["SHOP_DEMO_PORT"])
     server = subprocess.Popen(
         [sys.executable, str(MANAGE), "tryon_demo", "--addrport", f"127.0.0.1:{port}"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -99,6 +100,8 @@ def files_of(folder: Path) -> set[Path]:
 
 def test_demo_server_runs_a_tryon_end_to_end(tmp_path):
     before = files_of(ROOT / "example_project")
+    workdir = tmp_path / "cwd"  # where the web process runs (its worker runs in example_project/)
+    workdir.mkdir()
     with FakeDashScope() as fake:
         port = free_port()
         env = shop_env(
@@ -109,7 +112,7 @@ def test_demo_server_runs_a_tryon_end_to_end(tmp_path):
             TRYON_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
             SHOP_TRYON_JSON='{"DAILY_LIMIT_PER_SESSION": 1}',
         )
-        with demo_server(env) as (shopper, base):
+        with demo_server(env, cwd=workdir) as (shopper, base):
             page = requests.get(f"{base}/p/1/", timeout=10)
             assert "Try it on" in page.text and "sessionid" not in page.cookies  # reads create no session
             bad = try_on(shopper, base, images.jpeg(100, 400))
@@ -129,10 +132,10 @@ def test_demo_server_runs_a_tryon_end_to_end(tmp_path):
             assert requests.get(done.url).status_code == 404  # someone else cannot see this try-on
             over = try_on(shopper, base, images.jpeg(480, 800, seed=9))  # the daily limit of 1: was a 500
             assert over.status_code == 429 and "quota_exceeded" in over.text and "今日试穿次数已用完" in over.text
-    # The embedded worker's file-system broker keeps its exchange table (kombu's ./control by default)
-    # and its messages under SHOP_VAR_DIR: nothing lands in the source tree.
+    # The file-system broker keeps its exchange table (kombu's ./control by default) and its messages
+    # under SHOP_VAR_DIR: nothing lands in the source tree or in the web process's working directory.
     assert (tmp_path / "broker" / "control" / "celery.exchange").is_file()
-    assert files_of(ROOT / "example_project") == before
+    assert files_of(ROOT / "example_project") == before and not any(workdir.iterdir())
 
 
 def test_demo_without_a_key_renders_through_the_sandbox(tmp_path):
