@@ -8,8 +8,8 @@ editable) in a fresh venv and run a named subset of the suite against it (``make
    ``.po`` and compiled ``.mo`` catalogs, ``py.typed``) and nothing else; the sdist holds the package, the
    docs, the tests, the example shop and the scripts; neither holds caches, builds or the demo's ``var/``.
 4. ``pip install "django_tryon-….whl[redis,engine,sandbox]"``, then ``SUBSET`` with pytest from a folder
-   holding only a copy of ``tests/`` and ``pyproject.toml``: ``import django_tryon`` can only find the
-   installed copy, and ``tests/test_installed.py`` asserts it (``DJANGO_TRYON_TEST_INSTALLED=1``).
+   holding only copies of ``tests/``, ``docs/`` and ``pyproject.toml``: ``import django_tryon`` can only
+   find the installed copy, and ``tests/test_installed.py`` asserts it (``DJANGO_TRYON_TEST_INSTALLED=1``).
 
 Needs the package index (pip). Usage: ``python scripts/test_wheel.py [--work-dir DIR] [--keep]``.
 The last line is one JSON object: the seconds of each step.
