@@ -24,6 +24,7 @@ import django_tryon
 
 from . import images
 from .sandbox_helpers import sandbox_process
+from .test_widget import _po_entries
 
 #: Set by scripts/test_wheel.py, which runs this module against the wheel in a fresh venv.
 INSTALLED = os.environ.get("DJANGO_TRYON_TEST_INSTALLED") == "1"
@@ -66,8 +67,10 @@ def test_static_files_collect(tmp_path, settings):
     for name in ("django_tryon/tryon.js", "django_tryon/tryon.css"):
         assert Path(finders.find(name)).resolve().is_relative_to(PACKAGE)
     call_command("collectstatic", "--noinput", verbosity=0)
-    script = (tmp_path / "django_tryon" / "tryon.js").read_text(encoding="utf-8")
-    assert "const messages = {" in script and (tmp_path / "django_tryon" / "tryon.css").stat().st_size > 0
+    for name in ("tryon.js", "tryon.css"):
+        collected = (tmp_path / "django_tryon" / name).read_bytes()
+        assert collected and collected == (PACKAGE / "static" / "django_tryon" / name).read_bytes()
+    assert (tmp_path / "admin" / "js").is_dir()  # the admin's, for the try-on admin pages
 
 
 @pytest.mark.django_db
@@ -75,7 +78,9 @@ def test_the_widgets_catalog_speaks_chinese(client):
     with translation.override(translation.get_language()):  # LocaleMiddleware leaves zh-hans active
         catalog = client.get("/tryon/jsi18n/", HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert catalog.status_code == 200
-    assert json.dumps("无法读取这张照片")[1:-1] in catalog.content.decode()  # djangojs.mo, JSON-escaped
+    served = catalog.content.decode()
+    entries = _po_entries(PACKAGE / "locale" / "zh_Hans" / "LC_MESSAGES" / "djangojs.po")
+    assert entries and all(json.dumps(text)[1:-1] in served for text in entries.values())  # JSON-escaped
 
 
 # -- console scripts ---------------------------------------------------------------------------------
