@@ -145,7 +145,7 @@ def test_someone_elses_ids_are_404_everywhere(client, stranger, top_garment):
         assert response.status_code == 404 and response.json() == {
             "error": {"code": "not_found", "message": response.json()["error"]["message"], "field": None}}
     used = stranger.post("/tryon/api/tryons/", {"person_photo": photo_id, "product": top_garment.product.pk})
-    assert used.status_code == 400 and used.json()["error"]["field"] == "person_photo"
+    assert used.status_code == 404 and used.json()["error"]["field"] == "person_photo"  # not yours: as if it did not exist
     assert stranger.get("/tryon/api/tryons/").json()["count"] == 0 and stranger.get("/tryon/api/photos/").json() == []
     assert TryOn.objects.filter(public_id=job_id).exists()
 
@@ -295,6 +295,129 @@ def test_openapi_schema_validates(client):
     schema = json.loads(response.content)
     validate_schema(schema)
     paths = set(schema["paths"])
-    assert {"/tryon/api/tryons/", "/tryon/api/tryons/{id}/", "/tryon/api/tryons/{id}/retry/", "/tryon/api/tryons/{id}/cancel/",
-            "/tryon/api/photos/", "/tryon/api/photos/{id}/", "/tryon/api/products/{product_id}/garments/"} <= paths
+    assert paths == {"/tryon/api/tryons/", "/tryon/api/tryons/{id}/", "/tryon/api/tryons/{id}/retry/",
+                     "/tryon/api/tryons/{id}/cancel/", "/tryon/api/photos/", "/tryon/api/photos/{id}/",
+                     "/tryon/api/products/{product_id}/garments/"}  # the try-on API's own operations, not the schema's
     assert "202" in schema["paths"]["/tryon/api/tryons/"]["post"]["responses"]
+
+
+def schema_of(client, **tryon):
+    import json
+
+    with override_settings(TRYON={**BASE, **tryon}):
+        return json.loads(client.get("/tryon/api/schema/", HTTP_ACCEPT="application/json").content)
+
+
+def test_schema_is_titled_by_the_package_unless_the_project_says(client):
+    from django_tryon import __version__
+    from django_tryon.api.schema import TryOnSchemaView
+
+    info = schema_of(client)["info"]
+    assert info["title"] == "django-tryon" and info["version"] == __version__ and "ErrorEnvelope" in info["description"]
+    with override_settings(SPECTACULAR_SETTINGS={"TITLE": "Shop API", "PREPROCESSING_HOOKS": ["shop.hooks.keep"]}):
+        own = TryOnSchemaView().custom_settings
+    assert "TITLE" not in own and own["VERSION"] == __version__  # the project's TITLE stands
+    assert own["PREPROCESSING_HOOKS"] == ["shop.hooks.keep", "django_tryon.api.schema.only_tryon_endpoints"]
+
+
+def test_schema_documents_every_error_with_the_envelope(client):
+    schema = schema_of(client)
+    envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    assert schema["components"]["schemas"]["ErrorEnvelope"]["required"] == ["error"]
+    assert set(schema["components"]["schemas"]["ErrorDetail"]["required"]) == {"code", "message", "field"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            errors = {status for status in responses if status >= "400"}
+            expected = {"401"} | ({"403"} if method != "get" else set()) | ({"404"} if "{" in path else set())
+            assert expected <= errors, (method, path, errors)
+            for status in errors:
+                assert responses[status]["content"]["application/json"]["schema"] == envelope, (method, path, status)
+                assert "Codes: `" in responses[status]["description"], (method, path, status)
+    create = schema["paths"]["/tryon/api/tryons/"]["post"]["responses"]
+    assert {"400", "404", "429", "503"} <= set(create) and "`InvalidInputLength`" in create["400"]["description"]
+    assert create["429"]["headers"]["Retry-After"]["required"] and create["202"]["headers"]["Location"]["required"]
+    cancel = schema["paths"]["/tryon/api/tryons/{id}/cancel/"]["post"]["responses"]
+    assert "`not_cancelable`" in cancel["409"]["description"] and "`already_finished`" in cancel["409"]["description"]
+
+
+def test_schema_ids_are_uuids_and_anonymous_use_is_declared(client):
+    schema = schema_of(client)
+    for path in ("/tryon/api/tryons/{id}/", "/tryon/api/tryons/{id}/cancel/", "/tryon/api/photos/{id}/"):
+        for operation in schema["paths"][path].values():
+            (parameter,) = operation["parameters"]
+            assert parameter["schema"] == {"type": "string", "format": "uuid"}
+    security = schema["paths"]["/tryon/api/tryons/"]["post"]["security"]
+    assert security == [{"tokenAuth": []}, {"sessionCookie": []}, {}]
+    assert schema["components"]["securitySchemes"]["sessionCookie"] == {
+        "type": "apiKey", "in": "cookie", "name": "sessionid", "description": mock.ANY}
+    signed_in_only = schema_of(client, ALLOW_ANONYMOUS=False)["paths"]["/tryon/api/tryons/"]["post"]["security"]
+    assert signed_in_only == [{"tokenAuth": []}, {"sessionCookie": []}]
+
+
+def test_schema_says_what_a_tryon_needs(client):
+    """An empty POST tryons/ is not schema-valid; the person and garment rules are (JSON Schema of OpenAPI 3.0)."""
+    import jsonschema
+
+    schema = schema_of(client)
+    content = schema["paths"]["/tryon/api/tryons/"]["post"]["requestBody"]
+    assert content["required"] is True
+    multipart = content["content"]["multipart/form-data"]
+    assert multipart["encoding"]["person_image"]["contentType"] == "image/jpeg, image/png, image/bmp, image/webp"
+
+    components = schema["components"]["schemas"]
+
+    def valid(component, body):  # OpenAPI 3.0 schema objects are JSON Schema (draft 4 family) plus keywords
+        return jsonschema.Draft4Validator({**components[component], "components": {"schemas": components}}).is_valid(body)
+
+    image = {"person_image": "<bytes>", "consent": True}
+    assert not valid("TryOnCreate", {})
+    assert not valid("TryOnCreate", {"product": 1})  # no photo
+    assert not valid("TryOnCreate", {"person_image": "<bytes>", "product": 1})  # no consent
+    assert not valid("TryOnCreate", {"person_image": "<bytes>", "consent": False, "product": 1})
+    assert not valid("TryOnCreate", {**image, "person_photo": "5f0c2e4a-4f53-4a57-9a6e-0d3c1c1b7d2e", "product": 1})
+    assert not valid("TryOnCreate", image)  # no garment
+    assert not valid("TryOnCreate", {**image, "product": 1, "refine": True})  # the second pass needs the gender
+    assert not valid("TryOnCreate", {**image, "bottom_garment": 2, "refine": True, "gender": "man"})  # and a top
+    assert not valid("TryOnCreate", {**image, "product": 1, "refine": True, "gender": "man", "resolution": 1024})
+    assert valid("TryOnCreate", {**image, "product": 1})
+    assert valid("TryOnCreate", {**image, "top_garment": 1, "bottom_garment": 2, "refine": True, "gender": "woman"})
+    assert valid("TryOnCreate", {"person_photo": "5f0c2e4a-4f53-4a57-9a6e-0d3c1c1b7d2e", "bottom_garment": 2})
+    json_body = content["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert json_body == "TryOnCreateFromPhoto" and "person_image" not in schema["components"]["schemas"][json_body]["properties"]
+    assert not valid(json_body, {"product": 1}) and valid(json_body, {"person_photo": "5f0c2e4a-4f53-4a57-9a6e-0d3c1c1b7d2e", "product": 1})
+    photos = schema["paths"]["/tryon/api/photos/"]["post"]["requestBody"]["content"]
+    assert set(photos) == {"multipart/form-data"} and not valid("PhotoCreate", {"image": "<bytes>", "consent": False})
+
+
+def test_malformed_ids_and_unknown_api_urls_are_the_envelopes_404(client, top_garment):
+    from django.urls import reverse
+
+    job_id = create(client, top_garment.product).json()["id"]
+    for method, url in (("get", "/tryon/api/tryons/42/"), ("delete", "/tryon/api/tryons/not-a-uuid/"),
+                        ("post", "/tryon/api/tryons/a.b/cancel/"), ("post", "/tryon/api/tryons/%0A/retry/"),
+                        ("delete", "/tryon/api/photos/0/"), ("get", "/tryon/api/products/x/garments/"),
+                        ("post", "/tryon/api/nothing/here/"), ("get", "/tryon/api/")):
+        response = getattr(client, method)(url)
+        assert response.status_code == 404 and response["Content-Type"] == "application/json", (method, url)
+        assert response.json() == {"error": {"code": "not_found", "message": "Not found.", "field": None}}
+    assert client.get(f"/tryon/api/tryons/{job_id.upper()}/").status_code == 404  # ids are written as the API gives them
+    assert reverse("django_tryon:tryon-detail", args=[job_id]) == f"/tryon/api/tryons/{job_id}/"
+
+
+def test_unknown_references_are_404_and_bad_page_sizes_400(client, top_garment):
+    missing = client.post("/tryon/api/tryons/", {"person_image": photo(), "consent": "true", "product": 999_999})
+    assert missing.status_code == 404 and missing.json()["error"] == {
+        "code": "not_found", "message": "No such product.", "field": "product"}
+    assert client.get("/tryon/api/tryons/?page_size=20").status_code == 200
+    for size in ("0", "-1", "x", ""):
+        response = client.get(f"/tryon/api/tryons/?page_size={size}")
+        assert response.status_code == 400 and response.json()["error"]["field"] == "page_size", size
+    assert client.get("/tryon/api/tryons/?page=9").json()["error"]["code"] == "not_found"
+
+
+def test_a_bad_token_is_401_with_its_challenge(client):
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    response = client.get("/tryon/api/tryons/")
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
+    assert response.json()["error"]["code"] == "authentication_required"

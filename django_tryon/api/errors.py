@@ -7,8 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -36,6 +37,15 @@ def envelope(code: str, message: str = "", field: str | None = None, status_code
     text = message_for(code, language, message) if (language != "en" or not message) else message
     body = {"error": {"code": code, "message": text, "field": field, **extra}}
     return Response(body, status=status_code)
+
+
+@csrf_exempt  # answers nothing but 404, for every method
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """The envelope's 404 for a URL under ``api/`` that matches no route (a malformed id, an unknown path)."""
+    message = message_for("not_found", active_language())
+    response = JsonResponse({"error": {"code": "not_found", "message": message, "field": None}}, status=404)
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _first_error(detail: Any, field: str | None = None) -> tuple[str | None, Any]:
@@ -81,10 +91,17 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
         field, detail = _first_error(exc.detail)
         code = getattr(detail, "code", "") or "InvalidParameter"
         code = code if code in MESSAGES else "InvalidParameter"
-        return envelope(code, str(detail), field)
+        # A referenced product or saved photo that does not exist (or is not yours) is a 404, as any other.
+        return envelope(code, str(detail), field, status.HTTP_404_NOT_FOUND if code == "not_found" else 400)
     for kind, (code, status_code) in DRF_CODES.items():
         if isinstance(exc, kind):
-            return envelope(code, str(exc.detail), None, status_code)
+            response = envelope(code, str(exc.detail), None, status_code)
+            if kind in (exceptions.NotAuthenticated, exceptions.AuthenticationFailed):
+                # DRF's view has set these: 401 with the challenge of the first authenticator, or 403 without one.
+                response.status_code = exc.status_code
+                if getattr(exc, "auth_header", None):
+                    response["WWW-Authenticate"] = exc.auth_header
+            return response
     if isinstance(exc, exceptions.APIException):
         return envelope("InvalidParameter", str(exc.detail), None, exc.status_code)
     return None

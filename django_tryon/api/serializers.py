@@ -45,11 +45,11 @@ class TryOnCreateSerializer(serializers.Serializer):
     product = serializers.IntegerField(required=False, help_text="Use this product's active garments.")
     top_garment = serializers.IntegerField(required=False, help_text="A garment id for the top slot (top or one-piece).")
     bottom_garment = serializers.IntegerField(required=False, help_text="A garment id for the bottom slot.")
-    resolution = serializers.ChoiceField(choices=TryOn.Resolution.values, required=False)
+    resolution = serializers.ChoiceField(choices=TryOn.Resolution.choices, required=False)
     restore_face = serializers.BooleanField(required=False, default=None, allow_null=True)
     refine = serializers.BooleanField(required=False, default=None, allow_null=True,
                                       help_text="A second pass for a sharper, truer picture (needs gender; takes longer).")
-    gender = serializers.ChoiceField(choices=("woman", "man"), required=False, default="",
+    gender = serializers.ChoiceField(choices=("woman", "man"), required=False,
                                      help_text="The person's gender, which the second pass needs.")
     keep_own = serializers.BooleanField(required=False, default=False,
                                         help_text="Trying on only a top (or a bottom): keep what you wear on the other half.")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAuthenticated
+from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -22,6 +23,18 @@ from ..owners import request_owner
 from ..conf import tryon_settings
 from ..models import Garment, PersonPhoto, TryOn, get_product_model
 from . import errors
+from .schema import (
+    INVALID_TRYON,
+    INVALID_UPLOAD,
+    LOCATION,
+    OVER_A_LIMIT,
+    RETRY_AFTER,
+    UNAVAILABLE,
+    DefaultTryOnSchema,
+    TryOnCreateFromPhotoSerializer,
+    error_responses,
+    upload,
+)
 from .throttling import throttles_for
 from .serializers import (
     GarmentSerializer,
@@ -47,15 +60,29 @@ class Pagination(PageNumberPagination):
 
     def get_page_size(self, request: Any) -> int:
         self.page_size = tryon_settings.API_PAGE_SIZE
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None and not (raw.isdigit() and int(raw) > 0):  # DRF would ignore it: say so instead
+            raise ValidationError({self.page_size_query_param: ["A positive integer."]})
         return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = f"Results per page (at most {self.max_page_size})."
+        return parameters
 
 
 class TryOnAPIMixin:
     """Shared by the try-on views: authentication, CSRF, throttles, the error envelope, owner-only data."""
 
     permission_classes = (ShopperPermission,)
+    schema = DefaultTryOnSchema()
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
+    #: Ids in URLs are UUIDs; anything else matches no route and answers the envelope's 404 (``api/urls.py``).
+    lookup_value_converter = "uuid"
     #: Per-address throttle scope (``TRYON["THROTTLE_RATES"]``) of each view action that creates or uploads.
     throttle_scopes: dict[str, str] = {}
 
@@ -98,7 +125,14 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
     def get_queryset(self) -> Any:
         return request_owner(self.request).scope(TryOn.objects.all()).order_by("-created_at")
 
-    @extend_schema(request=TryOnCreateSerializer, responses={202: TryOnSerializer})
+    @extend_schema(
+        request={**upload(TryOnCreateSerializer, "person_image"),
+                 "application/json": TryOnCreateFromPhotoSerializer,
+                 "application/x-www-form-urlencoded": TryOnCreateFromPhotoSerializer},
+        responses={202: TryOnSerializer, **error_responses({400: INVALID_TRYON, 404: ("not_found",),
+                                                            429: OVER_A_LIMIT, 503: UNAVAILABLE})},
+        parameters=[LOCATION, RETRY_AFTER],
+    )
     def create(self, request: Request) -> Response:
         data = TryOnCreateSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
@@ -121,21 +155,28 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
 
     @extend_schema(responses={204: OpenApiResponse(description="The job and its files are deleted.")})
-    def destroy(self, request: Request, id: str) -> Response:
+    def destroy(self, request: Request, id: UUID) -> Response:
         services.delete(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={202: TryOnSerializer})
+    @extend_schema(request=None, parameters=[RETRY_AFTER], responses={
+        202: TryOnSerializer,
+        **error_responses({400: ("InvalidParameter",), 409: ("not_retryable",), 429: OVER_A_LIMIT, 503: UNAVAILABLE}),
+    })
     @action(detail=True, methods=["post"])
-    def retry(self, request: Request, id: str) -> Response:
+    def retry(self, request: Request, id: UUID) -> Response:
         job = self.get_object()
         if not services.retry(job, owner=request_owner(request)):
             return errors.envelope("not_retryable", "", None, status.HTTP_409_CONFLICT)
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={200: TryOnSerializer})
+    @extend_schema(request=None, responses={
+        200: TryOnSerializer,
+        **error_responses({409: ("already_finished", "not_cancelable"), 502: ("ProviderUnavailable", "ProviderRejected",
+                                                                               "ProviderError")}),
+    })
     @action(detail=True, methods=["post"])
-    def cancel(self, request: Request, id: str) -> Response:
+    def cancel(self, request: Request, id: UUID) -> Response:
         job = self.get_object()
         if job.is_terminal:
             return errors.envelope("already_finished", "", None, status.HTTP_409_CONFLICT)
@@ -154,7 +195,9 @@ class PhotoViewSet(TryOnAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet
     def get_queryset(self) -> Any:
         return request_owner(self.request).scope(PersonPhoto.objects.all()).order_by("-created_at")
 
-    @extend_schema(request=PhotoCreateSerializer, responses={201: PhotoSerializer})
+    @extend_schema(request=upload(PhotoCreateSerializer, "image"), parameters=[RETRY_AFTER], responses={
+        201: PhotoSerializer, **error_responses({400: INVALID_UPLOAD, 429: ("rate_limited",)}),
+    })
     def create(self, request: Request) -> Response:
         data = PhotoCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -163,7 +206,7 @@ class PhotoViewSet(TryOnAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet
         return Response(self.get_serializer(photo).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={204: OpenApiResponse(description="The photo and its file are deleted.")})
-    def destroy(self, request: Request, id: str) -> Response:
+    def destroy(self, request: Request, id: UUID) -> Response:
         services.delete_photo(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
