@@ -22,7 +22,6 @@ from .storage import (
 )
 from .validators import check_image, validate_tryon_image
 
-
 PRODUCT_MODEL_HINT = (
     "Set it to your product model as 'app_label.ModelName', e.g. TRYON_PRODUCT_MODEL = 'shop.Product', "
     "before the first migrate."

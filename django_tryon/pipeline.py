@@ -34,7 +34,17 @@ from .exceptions import (
     TryOnRetryableError,
     TryOnValidationError,
 )
-from .models import ACTIVE, IN_FLIGHT, STAGE_REFINE, STAGE_TRYON, UNFINISHED, Garment, PersonPhoto, Status, TryOn
+from .models import (
+    ACTIVE,
+    IN_FLIGHT,
+    STAGE_REFINE,
+    STAGE_TRYON,
+    UNFINISHED,
+    Garment,
+    PersonPhoto,
+    Status,
+    TryOn,
+)
 from .owners import Owner
 from .scheduling import is_synchronous, schedule_admission, schedule_step
 from .storage import (

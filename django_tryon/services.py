@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -19,10 +20,21 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import admission, pipeline, precheck, quotas, routing
+from .backends import route
 from .conf import tryon_settings
 from .exceptions import TryOnError, TryOnValidationError
-from .backends import route
-from .models import ACTIVE, ENDED_BADLY, IN_FLIGHT, STAGE_REFINE, STAGE_TRYON, TERMINAL, Garment, PersonPhoto, Status, TryOn
+from .models import (
+    ACTIVE,
+    ENDED_BADLY,
+    IN_FLIGHT,
+    STAGE_REFINE,
+    STAGE_TRYON,
+    TERMINAL,
+    Garment,
+    PersonPhoto,
+    Status,
+    TryOn,
+)
 from .owners import Owner
 from .storage import get_tryon_storage, read_bytes
 from .validators import CheckedImage, check_image
@@ -114,7 +126,7 @@ def create_tryon(
         raise _field_error("The second pass needs resolution -1 and restore_face.", "refine")
     images_given = top_image is not None or bottom_image is not None
     top_garment, bottom_garment = _pick_garments(None if images_given else product, top_garment, bottom_garment)
-    if top_garment is not None and top_image is not None or bottom_garment is not None and bottom_image is not None:
+    if (top_garment is not None and top_image is not None) or (bottom_garment is not None and bottom_image is not None):
         raise TryOnValidationError("Give each slot either a garment or an image, not both.", code="InvalidGarment")
     if person_photo is not None and person_image is not None:
         raise TryOnValidationError("Give person_image or person_photo, not both.", code="InvalidParameter")

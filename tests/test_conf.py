@@ -16,10 +16,10 @@ def ids(messages) -> list[str]:
 
 
 def test_defaults_and_overrides():
-    assert tryon_settings.POLL_INTERVAL == DEFAULTS["POLL_INTERVAL"]
+    assert DEFAULTS["POLL_INTERVAL"] == tryon_settings.POLL_INTERVAL
     with override_settings(TRYON={"POLL_INTERVAL": 9}):
         assert tryon_settings.POLL_INTERVAL == 9
-    assert tryon_settings.POLL_INTERVAL == DEFAULTS["POLL_INTERVAL"]
+    assert DEFAULTS["POLL_INTERVAL"] == tryon_settings.POLL_INTERVAL
 
 
 def test_unknown_attribute():

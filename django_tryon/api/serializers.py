@@ -8,9 +8,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import admission, precheck
-from ..owners import request_owner
 from ..messages import active_language, message_for
 from ..models import Garment, PersonPhoto, TryOn, get_product_model
+from ..owners import request_owner
 from ..storage import signed_path
 
 

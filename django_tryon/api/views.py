@@ -7,22 +7,21 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import services
-from ..owners import request_owner
 from ..conf import tryon_settings
 from ..models import Garment, PersonPhoto, TryOn, get_product_model
+from ..owners import request_owner
 from . import errors
-from .throttling import throttles_for
 from .serializers import (
     GarmentSerializer,
     PhotoCreateSerializer,
@@ -30,6 +29,7 @@ from .serializers import (
     TryOnCreateSerializer,
     TryOnSerializer,
 )
+from .throttling import throttles_for
 
 
 class ShopperPermission(BasePermission):

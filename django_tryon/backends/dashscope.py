@@ -14,7 +14,6 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-
 from ..exceptions import (
     TryOnModelUnavailable,
     TryOnProviderError,

@@ -56,7 +56,7 @@ class Frame:
     legs: dict[str, list[np.ndarray]]  # image side → [hip, knee, ankle]
 
     @classmethod
-    def of(cls, body: Body) -> "Frame":
+    def of(cls, body: Body) -> Frame:
         left_is_person_right = body.point(B.SHOULDER_R)[0] <= body.point(B.SHOULDER_L)[0]
         sides = {"l": "R", "r": "L"} if left_is_person_right else {"l": "L", "r": "R"}
         idx = {
