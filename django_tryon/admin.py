@@ -164,7 +164,7 @@ class TryOnAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("inputs and result"))
     def side_by_side(self, obj: TryOn) -> str:
-        cells = zip((_("person"), _("top"), _("bottom"), _("result")), obj.image_files())
+        cells = zip((_("person"), _("top"), _("bottom"), _("result")), obj.image_files(), strict=True)
         figures = format_html_join("", '<figure style="margin:0">{}<figcaption>{}</figcaption></figure>',
                                    ((image_tag(f, 360), label) for label, f in cells if f))
         return format_html('<div style="display:flex;gap:16px;flex-wrap:wrap">{}</div>', figures or "—")

@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from . import quotas
@@ -29,7 +29,10 @@ def figures(now: Any = None) -> dict[str, Any]:
     today = quotas.day_start(now)
     week = today - timedelta(days=6)
     jobs_week = TryOn.objects.filter(created_at__gte=week)
-    by_status = lambda qs: dict(qs.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))  # noqa: E731
+
+    def by_status(qs: QuerySet[TryOn]) -> dict[str, int]:
+        return dict(qs.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+
     finished = jobs_week.filter(status__in=("succeeded", "failed"))
     succeeded = finished.filter(status="succeeded").count()
     waits, times = [], []

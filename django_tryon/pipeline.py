@@ -79,10 +79,7 @@ def advance(pk: int, ticket: int, *, schedule_next: bool = True) -> datetime | N
     next_at: datetime | None = None
     try:
         backend = backend_for(job)
-        if job.status == Status.SUBMITTING:
-            next_at = _submit(job, backend)
-        else:
-            next_at = _check(job, backend)
+        next_at = _submit(job, backend) if job.status == Status.SUBMITTING else _check(job, backend)
     except TryOnRetryableError as err:
         next_at = _retry_later(job, err)
     except (TryOnError, TryOnConfigurationError) as err:
@@ -285,9 +282,13 @@ def _reconcile(job: TryOn, backend: BaseTryOnBackend) -> str | None:
 def _input(job: TryOn, name: str, field_file: Any, backend: BaseTryOnBackend) -> str:
     """A URL for one input; the provider's own upload is made once per job and key, and reused."""
     saved = (job.uploads or {}).get(name)
-    if saved and saved.get("key") == job.key_name and saved.get("model") == job.model_name:
-        if timezone.now() - datetime.fromisoformat(saved["at"]) < UPLOAD_REUSE:
-            return saved["url"]
+    if (
+        saved
+        and saved.get("key") == job.key_name
+        and saved.get("model") == job.model_name
+        and timezone.now() - datetime.fromisoformat(saved["at"]) < UPLOAD_REUSE
+    ):
+        return saved["url"]
     url = input_url(field_file, backend)
     if url.startswith("oss://"):
         kept = {k: v for k, v in (job.uploads or {}).items() if k != "pending"}

@@ -364,7 +364,7 @@ def retry(job: TryOn, *, owner: Owner | None = None) -> bool:
 
 def cancel(job: TryOn) -> bool:
     """Cancel a job not yet running. Jobs the provider already started cannot be canceled (its rule)."""
-    canceled = dict(error_code="Canceled", error_message="Canceled by request.")
+    canceled = {"error_code": "Canceled", "error_message": "Canceled by request."}
     with transaction.atomic():
         if TryOn.objects.transition(job.pk, [Status.QUEUED], Status.CANCELED, **canceled):
             quotas.release(job)  # never sent: the attempt costs nothing and gives its slot back
@@ -375,12 +375,11 @@ def cancel(job: TryOn) -> bool:
         dispatch(job)  # its slot is free
         return True
     job.refresh_from_db()
-    if job.status == Status.SUBMITTED and job.remote_id:
-        if pipeline.backend_for(job).cancel(job.remote_id):
-            done = TryOn.objects.transition(job.pk, IN_FLIGHT, Status.CANCELED, **canceled)
-            job.refresh_from_db()
-            dispatch(job)
-            return done
+    if job.status == Status.SUBMITTED and job.remote_id and pipeline.backend_for(job).cancel(job.remote_id):
+        done = TryOn.objects.transition(job.pk, IN_FLIGHT, Status.CANCELED, **canceled)
+        job.refresh_from_db()
+        dispatch(job)
+        return done
     return False
 
 

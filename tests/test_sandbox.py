@@ -177,7 +177,7 @@ def test_the_documents_curl_example_runs_the_whole_lifecycle(sandbox, urls, file
 
 
 def test_statuses_follow_the_documented_path(sandbox, urls):
-    out, seen = wait(sandbox, submit(sandbox, tryon_body(urls)).json()["output"]["task_id"])
+    _, seen = wait(sandbox, submit(sandbox, tryon_body(urls)).json()["output"]["task_id"])
     assert seen[-1] == "SUCCEEDED"
     order = ["PENDING", "PRE-PROCESSING", "RUNNING", "POST-PROCESSING", "SUCCEEDED"]
     assert [order.index(s) for s in seen] == sorted(order.index(s) for s in seen)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -57,7 +57,7 @@ class TryOnAPIMixin:
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
     #: Per-address throttle scope (``TRYON["THROTTLE_RATES"]``) of each view action that creates or uploads.
-    throttle_scopes: dict[str, str] = {}
+    throttle_scopes: ClassVar[dict[str, str]] = {}
 
     def get_authenticators(self) -> list[Any]:
         classes = getattr(self, "authentication_classes_override", None) or tryon_settings.API_AUTHENTICATION_CLASSES
@@ -93,7 +93,7 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
     serializer_class = TryOnSerializer
     pagination_class = Pagination
     parser_classes = (MultiPartParser, FormParser, JSONParser)
-    throttle_scopes = {"create": "create", "retry": "create"}
+    throttle_scopes: ClassVar[dict[str, str]] = {"create": "create", "retry": "create"}
 
     def get_queryset(self) -> Any:
         return request_owner(self.request).scope(TryOn.objects.all()).order_by("-created_at")
@@ -149,7 +149,7 @@ class PhotoViewSet(TryOnAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet
 
     serializer_class = PhotoSerializer
     parser_classes = (MultiPartParser, FormParser)
-    throttle_scopes = {"create": "upload"}
+    throttle_scopes: ClassVar[dict[str, str]] = {"create": "upload"}
 
     def get_queryset(self) -> Any:
         return request_owner(self.request).scope(PersonPhoto.objects.all()).order_by("-created_at")

@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..exceptions import TryOnImproperlyInstalled, TryOnProviderRejected
 from .base import BaseTryOnBackend, Capabilities, PollResult, RemoteState, SubmitResult, TryOnInput
@@ -30,7 +30,7 @@ class LocalBackend(BaseTryOnBackend):
     """Runs ``django_tryon.engine`` in-process: preview-quality try-ons for shops without a provider."""
 
     name = "local"
-    default_options: dict[str, Any] = {
+    default_options: ClassVar[dict[str, Any]] = {
         "model": "engine",
         "work_dir": None,  # default: <tmp>/django_tryon_local
         "check_person": True,  # refuse unusable photos with InvalidPerson, like the provider
@@ -40,7 +40,7 @@ class LocalBackend(BaseTryOnBackend):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         try:
-            from .. import engine  # noqa: F401
+            from .. import engine  # noqa: F401 - imported only to fail early when the extra is missing
         except ImportError as err:
             raise TryOnImproperlyInstalled("mediapipe and opencv", "engine") from err
         self.work_dir = Path(self.options["work_dir"] or Path(tempfile.gettempdir()) / "django_tryon_local")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -88,7 +89,7 @@ def body_region(body: Body) -> np.ndarray:
 
 def _along(polyline: list[np.ndarray], distance: float) -> np.ndarray:
     """The point ``distance`` pixels along a polyline (extrapolating past its end)."""
-    for a, b in zip(polyline, polyline[1:]):
+    for a, b in pairwise(polyline):
         seg = float(np.linalg.norm(b - a)) or 1e-6
         if distance <= seg:
             return a + (b - a) * (distance / seg)
@@ -98,7 +99,7 @@ def _along(polyline: list[np.ndarray], distance: float) -> np.ndarray:
 
 
 def _length(polyline: list[np.ndarray]) -> float:
-    return float(sum(np.linalg.norm(b - a) for a, b in zip(polyline, polyline[1:])))
+    return float(sum(np.linalg.norm(b - a) for a, b in pairwise(polyline)))
 
 
 SEAM_FACTOR = 1.22  # shoulder seam-to-seam width / distance between the shoulder joints
@@ -136,7 +137,10 @@ def _upper_pairs(g: GarmentAnalysis, f: Frame) -> tuple[list, list, float, float
         ratio = (max(kp["hem_l"][1], kp["hem_r"][1]) - g_top) / g_width
         depth = 1.04 * f.torso * float(np.clip(ratio / TEE_LENGTH, 0.5, 1.2))
         kv = depth / max(kp["hem_l"][1] - g_top, 1.0)
-    place = lambda x, y: top + f.u * (x - g_mid) * kh + f.d * (y - g_top) * kv  # noqa: E731
+
+    def place(x: float, y: float) -> np.ndarray:
+        return top + f.u * (x - g_mid) * kh + f.d * (y - g_top) * kv
+
     names = ["shoulder_l", "shoulder_r", "neck_l", "neck_r", "side_l", "side_r"]
     names += ["hem_l", "hem_r"] if g.kind == "top" else []
     src = [kp[n] for n in names]
@@ -288,7 +292,8 @@ def _protected(
         if covered >= _length(arm):
             continue
         start = _along(arm, max(covered, 0.0))
-        rest = [start] + [p for p, dist in zip(arm[1:], np.cumsum([np.linalg.norm(b - a) for a, b in zip(arm, arm[1:])])) if dist > covered]
+        steps = np.cumsum([np.linalg.norm(b - a) for a, b in pairwise(arm)])
+        rest = [start] + [p for p, dist in zip(arm[1:], steps, strict=True) if dist > covered]
         limbs.append(_thick_polyline(shape, rest, f.shoulder_width * 0.34) > 0)
     zones = np.zeros(shape, bool)
     exact = np.zeros(shape, bool)
@@ -542,8 +547,8 @@ def _open_neckline(g: GarmentAnalysis) -> GarmentAnalysis:
     height = g.rgba.shape[0]
     if abs(ly - ry) > 0.03 * height:  # an asymmetric top edge (one-shoulder): no round neck hole to open
         return g
-    centre = (int(round((lx + rx) / 2)), int(round(max(ly, ry))))
-    axes = (max(1, int(round((rx - lx) / 2))), max(1, int(round(0.05 * height))))
+    centre = (round((lx + rx) / 2), round(max(ly, ry)))
+    axes = (max(1, round((rx - lx) / 2)), max(1, round(0.05 * height)))
     rgba = g.rgba.copy()
     alpha = np.ascontiguousarray(rgba[..., 3])
     cv2.ellipse(alpha, centre, axes, 0, 0, 360, 0, -1)
