@@ -202,10 +202,11 @@ def _check_public_storage() -> list[checks.CheckMessage]:
     reasons = []
     if hasattr(storage, "querystring_auth") and not presigns_urls(storage):
         reasons.append("its URLs are not signed (querystring_auth is off, or a custom_domain has no cloudfront_signer)")
-    if str(getattr(storage, "default_acl", "") or "").startswith("public-read"):
-        reasons.append(f"it uploads with the ACL {storage.default_acl!r}")
+    acl = getattr(storage, "default_acl", None)  # S3-like storages only
+    if str(acl or "").startswith("public-read"):
+        reasons.append(f"it uploads with the ACL {acl!r}")
     if _served_by_django(storage):
-        reasons.append(f"this site serves its files at {storage.base_url!r} (django.views.static.serve)")
+        reasons.append(f"this site serves its files at {getattr(storage, 'base_url', '')!r} (django.views.static.serve)")
     if not reasons:
         return []
     return [

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Count, QuerySet
 from django.utils import timezone
@@ -39,6 +39,7 @@ def figures(now: Any = None) -> dict[str, Any]:
     for created, submitted, finished_at, status in jobs_week.exclude(submitted_at=None).values_list(
         "created_at", "submitted_at", "finished_at", "status"
     ):
+        submitted = cast(datetime, submitted)  # never None: excluded above
         waits.append((submitted - created).total_seconds())
         if status == "succeeded" and finished_at:
             times.append((finished_at - submitted).total_seconds())

@@ -182,7 +182,7 @@ def _submit(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
     refining = job.stage == STAGE_REFINE
     request = TryOnInput(person_image_url=urls["person"], top_garment_url=urls.get("top"),
                          bottom_garment_url=urls.get("bottom"), resolution=job.resolution, restore_face=job.restore_face,
-                         top_is_one_piece=bool(job.top_garment_id and job.top_garment.kind == Garment.Kind.ONE_PIECE),
+                         top_is_one_piece=bool(job.top_garment is not None and job.top_garment.kind == Garment.Kind.ONE_PIECE),
                          coarse_image_url=urls.get("coarse") if refining else None, gender=job.gender if refining else "")
     now = timezone.now()
     lease = now + timedelta(seconds=max(float(tryon_settings.LEASE_SECONDS), backend.capabilities.longest_request + 10))
@@ -258,13 +258,13 @@ def _reconcile(job: TryOn, backend: BaseTryOnBackend) -> str | None:
     answer in that time. Otherwise nothing is adopted (a resubmit may cost twice; a wrong adoption
     would show one shopper another's picture).
     """
-    if not backend.capabilities.supports_task_list:
-        return None
     sent = job.submit_sent_at
+    if sent is None or not backend.capabilities.supports_task_list:
+        return None
     since, until = sent - RECONCILE_SKEW, sent + timedelta(seconds=float(tryon_settings.LEASE_SECONDS)) + RECONCILE_SKEW
     tasks = [t for t in backend.list_tasks(since=since, until=until) if t.model in ("", job.model_name)]
     ids = {t.remote_id for t in tasks}
-    known = set(TryOn.objects.filter(remote_id__in=ids).values_list("remote_id", flat=True))
+    known: set[str | None] = set(TryOn.objects.filter(remote_id__in=ids).values_list("remote_id", flat=True))
     known |= {entry.get("remote_id") for other in TryOn.objects.filter(history__isnull=False, created_at__gte=since - timedelta(days=1))
               .exclude(history=[]).values_list("history", flat=True) for entry in other if isinstance(entry, dict)}
     strangers = [t for t in tasks if t.remote_id not in known]
@@ -602,10 +602,12 @@ def fail(pk: int, error: TryOnError | TryOnConfigurationError, *, sources: Any =
     code = getattr(error, "code", "ConfigurationError")
     message = getattr(error, "message", str(error))
     provider_error: dict[str, Any] = {"code": code, "message": message}
-    if getattr(error, "status_code", None) is not None:
-        provider_error["status"] = error.status_code
-    if getattr(error, "request_id", ""):
-        provider_error["request_id"] = error.request_id
+    status_code = getattr(error, "status_code", None)
+    if status_code is not None:
+        provider_error["status"] = status_code
+    request_id = getattr(error, "request_id", "")
+    if request_id:
+        provider_error["request_id"] = request_id
     if isinstance(raw, dict):
         provider_error["output"] = raw.get("output")
     before = TryOn.objects.filter(pk=pk).first()

@@ -46,7 +46,7 @@ GENDERS = ("woman", "man")
 
 def _field_error(message: str, field: str) -> TryOnValidationError:
     err = TryOnValidationError(message, code="InvalidParameter")
-    err.field = field  # type: ignore[attr-defined]
+    err.field = field
     return err
 
 
@@ -130,11 +130,14 @@ def create_tryon(
         raise TryOnValidationError("Give each slot either a garment or an image, not both.", code="InvalidGarment")
     if person_photo is not None and person_image is not None:
         raise TryOnValidationError("Give person_image or person_photo, not both.", code="InvalidParameter")
-    if person_photo is None and person_image is None:
+    checked_person: CheckedImage | None = None
+    if person_image is not None:
+        checked_person = check_image(person_image, field="person_image")
+        person_hash = _sha256(checked_person.content)
+    elif person_photo is not None:  # checked when it was saved; the job references it instead of storing a copy
+        person_hash = person_photo.content_hash
+    else:
         raise TryOnValidationError("Give a person photo.", code="InvalidParameter")
-    # A saved photo was checked when it was saved; the job references it instead of storing a copy.
-    checked_person = check_image(person_image, field="person_image") if person_image is not None else None
-    person_hash = person_photo.content_hash if person_photo is not None else _sha256(checked_person.content)
     sources = {
         "top_image": top_image if top_image is not None else (top_garment and read_bytes(top_garment.image)),
         "bottom_image": bottom_image if bottom_image is not None else (bottom_garment and read_bytes(bottom_garment.image)),
@@ -158,7 +161,7 @@ def create_tryon(
         return existing
     if person_photo is not None:
         person_check = photo_check(person_photo)
-    elif person_check is None:
+    elif person_check is None and checked_person is not None:
         person_check = precheck.run(checked_person.content)
     precheck.enforce(person_check, field="person_photo" if person_photo is not None else "person_image")
     quotas.check(owner, backend.model)  # fail fast, before writing any file
@@ -248,7 +251,7 @@ def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "
     """
     if not consent:
         err = TryOnValidationError("Consent is required to keep your photo.", code="consent_required")
-        err.field = "consent"  # type: ignore[attr-defined]
+        err.field = "consent"
         raise err
     checked = check_image(image, field="image")
     owner = Owner.of(user, owner_key)
@@ -268,7 +271,8 @@ def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "
     try:
         photo.save()
     except BaseException:
-        get_tryon_storage().delete(photo.image.name)
+        if photo.image.name:
+            get_tryon_storage().delete(photo.image.name)
         raise
     cap = tryon_settings.MAX_PHOTOS_PER_OWNER
     if cap is not None and owner.is_shopper:
@@ -354,7 +358,7 @@ def retry(job: TryOn, *, owner: Owner | None = None) -> bool:
             model_name=route(job.route).model if job.stage == STAGE_REFINE else job.model_name,
         )
         if done:
-            if job.coarse_image:
+            if job.coarse_image.name:
                 get_tryon_storage().delete(job.coarse_image.name)
             quotas.record(TryOn.objects.get(pk=job.pk), owner)
             transaction.on_commit(lambda: dispatch(job))

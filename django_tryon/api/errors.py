@@ -21,7 +21,7 @@ from ..exceptions import (
 )
 from ..messages import MESSAGES, active_language, message_for
 
-DRF_CODES = {
+DRF_CODES: dict[type[exceptions.APIException], tuple[str, int]] = {
     exceptions.NotAuthenticated: ("authentication_required", status.HTTP_401_UNAUTHORIZED),
     exceptions.AuthenticationFailed: ("authentication_required", status.HTTP_401_UNAUTHORIZED),
     exceptions.PermissionDenied: ("permission_denied", status.HTTP_403_FORBIDDEN),
@@ -56,7 +56,7 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
             response["Retry-After"] = str(max(1, math.ceil((exc.reset_at - timezone.now()).total_seconds())))
         return response
     if isinstance(exc, exceptions.Throttled):
-        wait = max(1, math.ceil(exc.wait or 1))
+        wait = max(1, math.ceil(getattr(exc, "wait", None) or 1))  # DRF sets .wait; drf-stubs omit it
         response = envelope("rate_limited", "", None, status.HTTP_429_TOO_MANY_REQUESTS,
                             reset_at=(timezone.now() + timedelta(seconds=wait)).isoformat())
         response["Retry-After"] = str(wait)

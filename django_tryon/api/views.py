@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -10,7 +10,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated
-from rest_framework.generics import ListAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -45,12 +45,18 @@ class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
-    def get_page_size(self, request: Any) -> int:
+    def get_page_size(self, request: Any) -> int | None:
         self.page_size = tryon_settings.API_PAGE_SIZE
         return super().get_page_size(request)
 
 
-class TryOnAPIMixin:
+if TYPE_CHECKING:  # the mixin is always combined with a DRF generic view: type-check it as one
+    _GenericView = GenericAPIView
+else:
+    _GenericView = object
+
+
+class TryOnAPIMixin(_GenericView):
     """Shared by the try-on views: authentication, CSRF, throttles, the error envelope, owner-only data."""
 
     permission_classes = (ShopperPermission,)
@@ -74,12 +80,12 @@ class TryOnAPIMixin:
         sends cookies and HTTP Basic credentials by itself, never a token. An ``Authorization`` header
         that no authenticator accepted changes nothing.
         """
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        super().initial(request, *args, **kwargs)
         if request.method not in SAFE_METHODS and request.auth is None:
             SessionAuthentication().enforce_csrf(request)
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        response = super().finalize_response(request, response, *args, **kwargs)
         response["Cache-Control"] = "private, no-store"  # signed URLs of personal photos; never cache
         return response
 
@@ -176,4 +182,4 @@ class ProductGarmentsView(TryOnAPIMixin, ListAPIView):
 
     def get_queryset(self) -> Any:
         product = get_object_or_404(get_product_model(), pk=self.kwargs["product_id"])
-        return Garment.objects.filter(product=product, is_active=True).order_by("pk")
+        return Garment.objects.filter(product_id=product.pk, is_active=True).order_by("pk")

@@ -79,9 +79,7 @@ class LocalBackend(BaseTryOnBackend):
             fh.write(content)
         return SCHEME + name
 
-    def _read_input(self, url: str | None) -> bytes | None:
-        if not url:
-            return None
+    def _read_input(self, url: str) -> bytes:
         if url.startswith(SCHEME):
             return self._take(url, "The input image is gone (uploaded more than an hour ago?).", "InvalidURL")
         return self.http.download(url)
@@ -103,8 +101,8 @@ class LocalBackend(BaseTryOnBackend):
         task_id = uuid.uuid4().hex
         started = datetime.now(timezone.utc)
         person = self._read_input(request.person_image_url)
-        top = self._read_input(request.top_garment_url)
-        bottom = self._read_input(request.bottom_garment_url)
+        top = self._read_input(request.top_garment_url) if request.top_garment_url else None
+        bottom = self._read_input(request.bottom_garment_url) if request.bottom_garment_url else None
         record: dict[str, Any] = {"submitted": started.isoformat()}
         verdict = check_person(person) if self.options["check_person"] else None
         if verdict is not None and not verdict.ok:

@@ -60,7 +60,7 @@ def background_fill(rgb: np.ndarray, known: np.ndarray, shape: tuple[int, int], 
     weight[top : top + h, left : left + w] = known
     if not weight.any():  # nothing but person: a neutral grey from the photo's median
         return np.broadcast_to(np.median(rgb.reshape(-1, 3), axis=0), (height, width, 3)).astype(np.float32)
-    levels = [(values, weight)]
+    levels: list[tuple[np.ndarray, np.ndarray]] = [(values, weight)]
     while min(levels[-1][1].shape) > 2:
         v, wt = levels[-1]
         levels.append((cv2.pyrDown(v), cv2.pyrDown(wt)))

@@ -105,7 +105,7 @@ def segment_garment(rgb: np.ndarray) -> tuple[np.ndarray, int, bool]:
 
 
 def _row_extents(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    has = mask.any(axis=1)
+    has = np.any(mask, axis=1)
     left = np.where(has, mask.argmax(axis=1), -1)
     right = np.where(has, mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1), -1)
     return has, left, right
@@ -148,7 +148,7 @@ def _crotch_y(mask: np.ndarray) -> int | None:
     has, left, right = _row_extents(mask)
     center = int((np.median(left[has]) + np.median(right[has])) / 2)
     band = mask[:, max(0, center - max(2, w // 60)) : center + max(3, w // 60)]
-    column = band.all(axis=1)
+    column = np.all(band, axis=1)
     y1 = int(np.where(has)[0][-1])
     # Walk up from the hem while the centre is open: trouser legs part from the hem to the crotch.
     y = y1

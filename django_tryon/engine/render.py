@@ -486,8 +486,8 @@ def render_tryon(
                 opening = dst[src.index(upper.keypoints[f"sleeve_{side}"]) + 2]
                 sleeve_cover[side] = float(np.linalg.norm(opening - f.arms[side][0]))
             elif side in upper.sleeves:
-                *pairs, sleeve_cover[side] = _sleeve_pairs(upper.sleeves[side], f, kh)
-                sleeve_pairs.append((upper.sleeves[side], *pairs))
+                sleeve_src, sleeve_dst, sleeve_cover[side] = _sleeve_pairs(upper.sleeves[side], f, kh)
+                sleeve_pairs.append((upper.sleeves[side], sleeve_src, sleeve_dst))
             else:
                 sleeve_cover[side] = STRAP_COVER * f.shoulder_width  # the strap rests on the shoulder
         upper_pairs = (np.array(src, dtype=float), np.array(dst, dtype=float))
@@ -497,16 +497,16 @@ def render_tryon(
         src, dst = _lower_pairs(lower, f)
         patch, box = warp_rgba(lower.rgba, np.array(src, dtype=float), np.array(dst, dtype=float), shape)
         _composite(out, patch, box, _with_skirt(allowed, zones, lower, dst), shade)
-    if upper_pairs is not None:
+    if upper is not None and upper_pairs is not None:
         patch, box = warp_rgba(upper.torso_rgba, upper_pairs[0], upper_pairs[1], shape)
         collar = f.neck - f.d * 0.12 * f.torso
         allowed = allowed * _below(collar, f.d, shape)
         skirt = list(upper_pairs[1][-4:]) if upper.kind == "one_piece" else []
         _composite(out, patch, box, _with_skirt(allowed, zones, upper, skirt), shade)
-        for sleeve, src, dst in sleeve_pairs:  # the arms hang in front of the torso's sides
+        for sleeve, sleeve_src, sleeve_dst in sleeve_pairs:  # the arms hang in front of the torso's sides
             rgba = upper.rgba.copy()
             rgba[..., 3][~sleeve.mask] = 0
-            patch, box = warp_rgba(rgba, src, dst, shape, margin=0.25)
+            patch, box = warp_rgba(rgba, sleeve_src, sleeve_dst, shape, margin=0.25)
             _composite(out, patch, box, allowed, shade)
     return _fit_resolution(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), resolution, silhouette > 0)
 

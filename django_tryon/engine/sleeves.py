@@ -50,7 +50,7 @@ class Sleeve:
 
 
 def _extents(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    has = mask.any(axis=1)
+    has = np.any(mask, axis=1)
     left = np.where(has, mask.argmax(axis=1), -1)
     right = np.where(has, mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1), -1)
     return has, left, right
