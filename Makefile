@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs bench chaos backends-report precheck-bench wheel-test clean
+.PHONY: demo test lint docs bench chaos backends-report precheck-bench wheel-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install --quiet -e ".[redis,engine,sandbox]" --group test --group docs
+	$(BIN)/python -m pip install --quiet -e ".[redis,engine,sandbox]" --group test --group docs --group lint
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -17,7 +17,13 @@ demo: $(STAMP)
 	$(BIN)/python example_project/manage.py shop_seed
 	SHOP_DEBUG=$${SHOP_DEBUG:-1} $(BIN)/python example_project/manage.py tryon_demo --addrport 127.0.0.1:8000
 
-test: $(STAMP)
+# Lint and types; `make test` runs them first, so CI does too (versions pinned in the `lint` group).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy django_tryon
+
+test: $(STAMP) lint
 	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings
 	$(BIN)/python example_project/manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest

@@ -16,8 +16,8 @@ from django.urls import path, reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from . import dashboard, preflight, services
 from .exceptions import TryOnError
@@ -152,7 +152,7 @@ class TryOnAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("owner"))
     def owner(self, obj: TryOn) -> str:
-        return str(obj.user) if obj.user_id else (_("anonymous") if obj.owner_key else "—")
+        return str(obj.user) if obj.user_id else (gettext("anonymous") if obj.owner_key else "—")
 
     @admin.display(description=_("queue wait"))
     def queue_wait(self, obj: TryOn) -> str:
@@ -164,7 +164,7 @@ class TryOnAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("inputs and result"))
     def side_by_side(self, obj: TryOn) -> str:
-        cells = zip((_("person"), _("top"), _("bottom"), _("result")), obj.image_files())
+        cells = zip((_("person"), _("top"), _("bottom"), _("result")), obj.image_files(), strict=True)
         figures = format_html_join("", '<figure style="margin:0">{}<figcaption>{}</figcaption></figure>',
                                    ((image_tag(f, 360), label) for label, f in cells if f))
         return format_html('<div style="display:flex;gap:16px;flex-wrap:wrap">{}</div>', figures or "—")
@@ -290,7 +290,7 @@ def _warn_about_refused_routes(model_admin: admin.ModelAdmin, request: HttpReque
         return
     for state in refused:
         model_admin.message_user(request, format_html(
-            _("The provider refuses the route {} since {} ({}: {}). Try-ons go to the next route of "
+            gettext("The provider refuses the route {} since {} ({}: {}). Try-ons go to the next route of "
               "TRYON['BACKENDS']; fix the account or the model."),
             state.name, date_format(localtime(state.refused_since), "DATETIME_FORMAT"), state.refused_code,
             state.refused_message[:200]), messages.WARNING)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.db.models import Count, F, Q
@@ -74,7 +74,7 @@ def _admit_lane(lane: Lane, now: datetime, *, keep_first: bool = False) -> list[
         for pk, uploads in waiting:
             prepared = next((u.get("key") for u in (uploads or {}).values() if isinstance(u, dict)), None)
             # the key its inputs were uploaded for, else the key with the most room (jobs spread over the pool)
-            key = prepared if room.get(prepared, 0) > 0 else max(room, key=room.get)
+            key = prepared if prepared is not None and room.get(prepared, 0) > 0 else max(room, key=room.__getitem__)
             moved = TryOn.objects.transition(pk, [Status.QUEUED], Status.SUBMITTING, key_name=key, admitted_at=now,
                                              next_check_at=now, lease_until=None, ticket=F("ticket") + 1,
                                              route=entry.name)
@@ -142,7 +142,7 @@ def _room(entry: Route, model: str, now: datetime) -> tuple[dict[str, int], date
     active = dict(mine.active().values_list("key_name").annotate(n=Count("pk")).values_list("key_name", "n"))
     recent: dict[str, list[datetime]] = {}
     for key, at in mine.filter(admitted_at__gt=now - RATE_WINDOW).values_list("key_name", "admitted_at"):
-        recent.setdefault(key, []).append(at)
+        recent.setdefault(key, []).append(cast(datetime, at))  # never None: admitted_at__gt excludes NULL
     room: dict[str, int] = {}
     wake_at = None
     for slot in slots:
@@ -156,7 +156,7 @@ def _room(entry: Route, model: str, now: datetime) -> tuple[dict[str, int], date
             wake_at = opens if wake_at is None else min(wake_at, opens)
     if routing.probing(entry, now):  # on trial: one job at a time until the provider answers it
         trial = 0 if TryOn.objects.filter(on_route(entry.name)).active().exists() else 1
-        room = {name: (min(free, trial) if name == max(room, key=room.get) else 0) for name, free in room.items()}
+        room = {name: (min(free, trial) if name == max(room, key=room.__getitem__) else 0) for name, free in room.items()}
     return room, wake_at
 
 

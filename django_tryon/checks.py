@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +30,7 @@ from .exceptions import TryOnConfigurationError
 #: Models the vendor announced for retirement (its model-retirement page, docs/backends/dashscope.rst), and the date.
 RETIRED_MODELS = {m: date(2026, 10, 10) for m in ("aitryon", "aitryon-plus", "aitryon-refiner", "aitryon-parsing-v1")}
 DASHSCOPE_HOSTS = ("dashscope.aliyuncs.com", "maas.aliyuncs.com", "dashscope-intl.aliyuncs.com")
+VENDOR_TIMEZONE = timezone(timedelta(hours=8))  # the retirement dates are the vendor's (Beijing) days
 
 
 @checks.register()
@@ -201,10 +202,11 @@ def _check_public_storage() -> list[checks.CheckMessage]:
     reasons = []
     if hasattr(storage, "querystring_auth") and not presigns_urls(storage):
         reasons.append("its URLs are not signed (querystring_auth is off, or a custom_domain has no cloudfront_signer)")
-    if str(getattr(storage, "default_acl", "") or "").startswith("public-read"):
-        reasons.append(f"it uploads with the ACL {storage.default_acl!r}")
+    acl = getattr(storage, "default_acl", None)  # S3-like storages only
+    if str(acl or "").startswith("public-read"):
+        reasons.append(f"it uploads with the ACL {acl!r}")
     if _served_by_django(storage):
-        reasons.append(f"this site serves its files at {storage.base_url!r} (django.views.static.serve)")
+        reasons.append(f"this site serves its files at {getattr(storage, 'base_url', '')!r} (django.views.static.serve)")
     if not reasons:
         return []
     return [
@@ -252,4 +254,4 @@ def _check_chain() -> list[checks.CheckMessage]:
 def _retired(backend: Any) -> bool:
     retired_on = RETIRED_MODELS.get(backend.model)
     base_url = getattr(backend, "base_url", "")
-    return bool(retired_on and date.today() >= retired_on and any(host in base_url for host in DASHSCOPE_HOSTS))
+    return bool(retired_on and datetime.now(VENDOR_TIMEZONE).date() >= retired_on and any(host in base_url for host in DASHSCOPE_HOSTS))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from . import quotas
@@ -29,13 +29,17 @@ def figures(now: Any = None) -> dict[str, Any]:
     today = quotas.day_start(now)
     week = today - timedelta(days=6)
     jobs_week = TryOn.objects.filter(created_at__gte=week)
-    by_status = lambda qs: dict(qs.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))  # noqa: E731
+
+    def by_status(qs: QuerySet[TryOn]) -> dict[str, int]:
+        return dict(qs.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+
     finished = jobs_week.filter(status__in=("succeeded", "failed"))
     succeeded = finished.filter(status="succeeded").count()
     waits, times = [], []
     for created, submitted, finished_at, status in jobs_week.exclude(submitted_at=None).values_list(
         "created_at", "submitted_at", "finished_at", "status"
     ):
+        submitted = cast(datetime, submitted)  # never None: excluded above
         waits.append((submitted - created).total_seconds())
         if status == "succeeded" and finished_at:
             times.append((finished_at - submitted).total_seconds())

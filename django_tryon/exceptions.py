@@ -56,6 +56,8 @@ class TryOnValidationError(TryOnError, ValueError):
     """Bad input (an image or parameter the provider would refuse). Nothing was sent or charged."""
 
     default_code = "InvalidParameter"
+    #: The input at fault (an API field such as ``"person_image"``), when there is one.
+    field: str | None = None
 
 
 class TryOnPersonRefused(TryOnValidationError):

@@ -106,8 +106,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "商家的试衣服务配置有误。",
     ),
     "ModelNotAvailable": (
-        "The try-on model is no longer available from the provider (it may have been retired). "
-        "The shop must configure another model.",
+        (
+            "The try-on model is no longer available from the provider (it may have been retired). "
+            "The shop must configure another model."
+        ),
         "服务方已不再提供该试衣模型（可能已下线），请商家配置其他模型。",
     ),
     "ProviderUnavailable": (

@@ -22,7 +22,6 @@ from .storage import (
 )
 from .validators import check_image, validate_tryon_image
 
-
 PRODUCT_MODEL_HINT = (
     "Set it to your product model as 'app_label.ModelName', e.g. TRYON_PRODUCT_MODEL = 'shop.Product', "
     "before the first migrate."
@@ -92,15 +91,10 @@ class Garment(models.Model):
         verbose_name = _("garment")
         verbose_name_plural = _("garments")
         ordering = ("product", "kind", "pk")
-        indexes = [models.Index(fields=("product", "is_active"), name="tryon_garment_product_idx")]
+        indexes = (models.Index(fields=("product", "is_active"), name="tryon_garment_product_idx"),)
 
     def __str__(self) -> str:
         return f"{self.product} — {self.get_kind_display()}"
-
-    @property
-    def slot(self) -> str:
-        """The provider slot: "top" (tops and one-pieces) or "bottom"."""
-        return "bottom" if self.kind == self.Kind.BOTTOM else "top"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Validate a newly assigned image against the provider's rules and store the normalized bytes."""
@@ -108,6 +102,11 @@ class Garment(models.Model):
             checked = check_image(self.image.file, field="image")
             self.image.save(f"garment.{checked.extension}", ContentFile(checked.content), save=False)
         super().save(*args, **kwargs)
+
+    @property
+    def slot(self) -> str:
+        """The provider slot: "top" (tops and one-pieces) or "bottom"."""
+        return "bottom" if self.kind == self.Kind.BOTTOM else "top"
 
 
 class PersonPhoto(models.Model):
@@ -142,10 +141,10 @@ class PersonPhoto(models.Model):
         verbose_name = _("person photo")
         verbose_name_plural = _("person photos")
         ordering = ("-created_at",)
-        indexes = [
+        indexes = (
             models.Index(fields=("user", "created_at"), name="tryon_photo_user_idx"),
             models.Index(fields=("owner_key", "created_at"), name="tryon_photo_owner_idx"),
-        ]
+        )
 
     def __str__(self) -> str:
         return f"PersonPhoto {self.public_id}"
@@ -344,8 +343,9 @@ class TryOn(models.Model):
         verbose_name = _("try-on")
         verbose_name_plural = _("try-ons")
         ordering = ("-created_at",)
-        permissions = [("view_tryon_images", _("Can see shoppers' photos and try-on results"))]
-        indexes = [
+        # A list, as in migration 0003: a tuple would compare unequal and call for a new migration.
+        permissions = [("view_tryon_images", _("Can see shoppers' photos and try-on results"))]  # noqa: RUF012
+        indexes = (
             models.Index(fields=("status", "created_at"), name="tryon_status_created_idx"),
             models.Index(fields=("status", "updated_at"), name="tryon_status_updated_idx"),
             models.Index(fields=("user", "created_at"), name="tryon_user_created_idx"),
@@ -356,7 +356,7 @@ class TryOn(models.Model):
             models.Index(fields=("status", "next_check_at"), name="tryon_status_next_idx"),
             models.Index(fields=("status", "model_name", "key_name"), name="tryon_status_model_key_idx"),
             models.Index(fields=("status", "route", "model_name"), name="tryon_status_route_idx"),
-        ]
+        )
 
     def __str__(self) -> str:
         return f"TryOn {self.public_id} ({self.status})"
@@ -423,11 +423,11 @@ class TryOnAttempt(models.Model):
     class Meta:
         verbose_name = _("paid attempt")
         verbose_name_plural = _("paid attempts")
-        indexes = [
+        indexes = (
             models.Index(fields=("created_at",), name="tryon_attempt_created_idx"),
             models.Index(fields=("user", "created_at"), name="tryon_attempt_user_idx"),
             models.Index(fields=("owner_key", "created_at"), name="tryon_attempt_owner_idx"),
-        ]
+        )
 
     def __str__(self) -> str:
         return f"{self.model_name} attempt of {self.job_id} at {self.created_at:%Y-%m-%d %H:%M}"

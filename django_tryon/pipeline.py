@@ -34,7 +34,17 @@ from .exceptions import (
     TryOnRetryableError,
     TryOnValidationError,
 )
-from .models import ACTIVE, IN_FLIGHT, STAGE_REFINE, STAGE_TRYON, UNFINISHED, Garment, PersonPhoto, Status, TryOn
+from .models import (
+    ACTIVE,
+    IN_FLIGHT,
+    STAGE_REFINE,
+    STAGE_TRYON,
+    UNFINISHED,
+    Garment,
+    PersonPhoto,
+    Status,
+    TryOn,
+)
 from .owners import Owner
 from .scheduling import is_synchronous, schedule_admission, schedule_step
 from .storage import (
@@ -69,10 +79,7 @@ def advance(pk: int, ticket: int, *, schedule_next: bool = True) -> datetime | N
     next_at: datetime | None = None
     try:
         backend = backend_for(job)
-        if job.status == Status.SUBMITTING:
-            next_at = _submit(job, backend)
-        else:
-            next_at = _check(job, backend)
+        next_at = _submit(job, backend) if job.status == Status.SUBMITTING else _check(job, backend)
     except TryOnRetryableError as err:
         next_at = _retry_later(job, err)
     except (TryOnError, TryOnConfigurationError) as err:
@@ -175,7 +182,7 @@ def _submit(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
     refining = job.stage == STAGE_REFINE
     request = TryOnInput(person_image_url=urls["person"], top_garment_url=urls.get("top"),
                          bottom_garment_url=urls.get("bottom"), resolution=job.resolution, restore_face=job.restore_face,
-                         top_is_one_piece=bool(job.top_garment_id and job.top_garment.kind == Garment.Kind.ONE_PIECE),
+                         top_is_one_piece=bool(job.top_garment is not None and job.top_garment.kind == Garment.Kind.ONE_PIECE),
                          coarse_image_url=urls.get("coarse") if refining else None, gender=job.gender if refining else "")
     now = timezone.now()
     lease = now + timedelta(seconds=max(float(tryon_settings.LEASE_SECONDS), backend.capabilities.longest_request + 10))
@@ -251,13 +258,13 @@ def _reconcile(job: TryOn, backend: BaseTryOnBackend) -> str | None:
     answer in that time. Otherwise nothing is adopted (a resubmit may cost twice; a wrong adoption
     would show one shopper another's picture).
     """
-    if not backend.capabilities.supports_task_list:
-        return None
     sent = job.submit_sent_at
+    if sent is None or not backend.capabilities.supports_task_list:
+        return None
     since, until = sent - RECONCILE_SKEW, sent + timedelta(seconds=float(tryon_settings.LEASE_SECONDS)) + RECONCILE_SKEW
     tasks = [t for t in backend.list_tasks(since=since, until=until) if t.model in ("", job.model_name)]
     ids = {t.remote_id for t in tasks}
-    known = set(TryOn.objects.filter(remote_id__in=ids).values_list("remote_id", flat=True))
+    known: set[str | None] = set(TryOn.objects.filter(remote_id__in=ids).values_list("remote_id", flat=True))
     known |= {entry.get("remote_id") for other in TryOn.objects.filter(history__isnull=False, created_at__gte=since - timedelta(days=1))
               .exclude(history=[]).values_list("history", flat=True) for entry in other if isinstance(entry, dict)}
     strangers = [t for t in tasks if t.remote_id not in known]
@@ -275,9 +282,13 @@ def _reconcile(job: TryOn, backend: BaseTryOnBackend) -> str | None:
 def _input(job: TryOn, name: str, field_file: Any, backend: BaseTryOnBackend) -> str:
     """A URL for one input; the provider's own upload is made once per job and key, and reused."""
     saved = (job.uploads or {}).get(name)
-    if saved and saved.get("key") == job.key_name and saved.get("model") == job.model_name:
-        if timezone.now() - datetime.fromisoformat(saved["at"]) < UPLOAD_REUSE:
-            return saved["url"]
+    if (
+        saved
+        and saved.get("key") == job.key_name
+        and saved.get("model") == job.model_name
+        and timezone.now() - datetime.fromisoformat(saved["at"]) < UPLOAD_REUSE
+    ):
+        return saved["url"]
     url = input_url(field_file, backend)
     if url.startswith("oss://"):
         kept = {k: v for k, v in (job.uploads or {}).items() if k != "pending"}
@@ -591,10 +602,12 @@ def fail(pk: int, error: TryOnError | TryOnConfigurationError, *, sources: Any =
     code = getattr(error, "code", "ConfigurationError")
     message = getattr(error, "message", str(error))
     provider_error: dict[str, Any] = {"code": code, "message": message}
-    if getattr(error, "status_code", None) is not None:
-        provider_error["status"] = error.status_code
-    if getattr(error, "request_id", ""):
-        provider_error["request_id"] = error.request_id
+    status_code = getattr(error, "status_code", None)
+    if status_code is not None:
+        provider_error["status"] = status_code
+    request_id = getattr(error, "request_id", "")
+    if request_id:
+        provider_error["request_id"] = request_id
     if isinstance(raw, dict):
         provider_error["output"] = raw.get("output")
     before = TryOn.objects.filter(pk=pk).first()

@@ -96,7 +96,7 @@ def enforce(check: dict[str, Any] | None, *, field: str) -> None:
     message = verdict_message(verdict)
     err = TryOnPersonRefused(str(_english(message)), verdict=verdict, reasons=[message],
                              details={**check.get("details", {}), "reasons": list(check.get("reasons", []))})
-    err.field = field  # type: ignore[attr-defined]
+    err.field = field
     raise err
 
 

@@ -68,7 +68,7 @@ def schedule_preparation(pk: int) -> None:
     transaction.on_commit(partial(_send, prepare_tryon, (pk,), None))
 
 
-def _send(task, args: tuple, at: datetime | None, options: dict[str, Any] | None = None) -> bool:
+def _send(task: Any, args: tuple, at: datetime | None, options: dict[str, Any] | None = None) -> bool:
     countdown = max(0.0, (at - timezone.now()).total_seconds()) if at is not None else 0.0
     options = {**(options or {}), **({"countdown": countdown} if countdown > 0 else {})}
     try:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -19,10 +20,21 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import admission, pipeline, precheck, quotas, routing
+from .backends import route
 from .conf import tryon_settings
 from .exceptions import TryOnError, TryOnValidationError
-from .backends import route
-from .models import ACTIVE, ENDED_BADLY, IN_FLIGHT, STAGE_REFINE, STAGE_TRYON, TERMINAL, Garment, PersonPhoto, Status, TryOn
+from .models import (
+    ACTIVE,
+    ENDED_BADLY,
+    IN_FLIGHT,
+    STAGE_REFINE,
+    STAGE_TRYON,
+    TERMINAL,
+    Garment,
+    PersonPhoto,
+    Status,
+    TryOn,
+)
 from .owners import Owner
 from .storage import get_tryon_storage, read_bytes
 from .validators import CheckedImage, check_image
@@ -34,7 +46,7 @@ GENDERS = ("woman", "man")
 
 def _field_error(message: str, field: str) -> TryOnValidationError:
     err = TryOnValidationError(message, code="InvalidParameter")
-    err.field = field  # type: ignore[attr-defined]
+    err.field = field
     return err
 
 
@@ -114,15 +126,18 @@ def create_tryon(
         raise _field_error("The second pass needs resolution -1 and restore_face.", "refine")
     images_given = top_image is not None or bottom_image is not None
     top_garment, bottom_garment = _pick_garments(None if images_given else product, top_garment, bottom_garment)
-    if top_garment is not None and top_image is not None or bottom_garment is not None and bottom_image is not None:
+    if (top_garment is not None and top_image is not None) or (bottom_garment is not None and bottom_image is not None):
         raise TryOnValidationError("Give each slot either a garment or an image, not both.", code="InvalidGarment")
     if person_photo is not None and person_image is not None:
         raise TryOnValidationError("Give person_image or person_photo, not both.", code="InvalidParameter")
-    if person_photo is None and person_image is None:
+    checked_person: CheckedImage | None = None
+    if person_image is not None:
+        checked_person = check_image(person_image, field="person_image")
+        person_hash = _sha256(checked_person.content)
+    elif person_photo is not None:  # checked when it was saved; the job references it instead of storing a copy
+        person_hash = person_photo.content_hash
+    else:
         raise TryOnValidationError("Give a person photo.", code="InvalidParameter")
-    # A saved photo was checked when it was saved; the job references it instead of storing a copy.
-    checked_person = check_image(person_image, field="person_image") if person_image is not None else None
-    person_hash = person_photo.content_hash if person_photo is not None else _sha256(checked_person.content)
     sources = {
         "top_image": top_image if top_image is not None else (top_garment and read_bytes(top_garment.image)),
         "bottom_image": bottom_image if bottom_image is not None else (bottom_garment and read_bytes(bottom_garment.image)),
@@ -146,7 +161,7 @@ def create_tryon(
         return existing
     if person_photo is not None:
         person_check = photo_check(person_photo)
-    elif person_check is None:
+    elif person_check is None and checked_person is not None:
         person_check = precheck.run(checked_person.content)
     precheck.enforce(person_check, field="person_photo" if person_photo is not None else "person_image")
     quotas.check(owner, backend.model)  # fail fast, before writing any file
@@ -236,7 +251,7 @@ def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "
     """
     if not consent:
         err = TryOnValidationError("Consent is required to keep your photo.", code="consent_required")
-        err.field = "consent"  # type: ignore[attr-defined]
+        err.field = "consent"
         raise err
     checked = check_image(image, field="image")
     owner = Owner.of(user, owner_key)
@@ -256,7 +271,8 @@ def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "
     try:
         photo.save()
     except BaseException:
-        get_tryon_storage().delete(photo.image.name)
+        if photo.image.name:
+            get_tryon_storage().delete(photo.image.name)
         raise
     cap = tryon_settings.MAX_PHOTOS_PER_OWNER
     if cap is not None and owner.is_shopper:
@@ -342,7 +358,7 @@ def retry(job: TryOn, *, owner: Owner | None = None) -> bool:
             model_name=route(job.route).model if job.stage == STAGE_REFINE else job.model_name,
         )
         if done:
-            if job.coarse_image:
+            if job.coarse_image.name:
                 get_tryon_storage().delete(job.coarse_image.name)
             quotas.record(TryOn.objects.get(pk=job.pk), owner)
             transaction.on_commit(lambda: dispatch(job))
@@ -352,7 +368,7 @@ def retry(job: TryOn, *, owner: Owner | None = None) -> bool:
 
 def cancel(job: TryOn) -> bool:
     """Cancel a job not yet running. Jobs the provider already started cannot be canceled (its rule)."""
-    canceled = dict(error_code="Canceled", error_message="Canceled by request.")
+    canceled = {"error_code": "Canceled", "error_message": "Canceled by request."}
     with transaction.atomic():
         if TryOn.objects.transition(job.pk, [Status.QUEUED], Status.CANCELED, **canceled):
             quotas.release(job)  # never sent: the attempt costs nothing and gives its slot back
@@ -363,12 +379,11 @@ def cancel(job: TryOn) -> bool:
         dispatch(job)  # its slot is free
         return True
     job.refresh_from_db()
-    if job.status == Status.SUBMITTED and job.remote_id:
-        if pipeline.backend_for(job).cancel(job.remote_id):
-            done = TryOn.objects.transition(job.pk, IN_FLIGHT, Status.CANCELED, **canceled)
-            job.refresh_from_db()
-            dispatch(job)
-            return done
+    if job.status == Status.SUBMITTED and job.remote_id and pipeline.backend_for(job).cancel(job.remote_id):
+        done = TryOn.objects.transition(job.pk, IN_FLIGHT, Status.CANCELED, **canceled)
+        job.refresh_from_db()
+        dispatch(job)
+        return done
     return False
 
 

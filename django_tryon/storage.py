@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.core import signing
@@ -80,7 +81,7 @@ def file_for_token(token: str, max_age: float | None = None) -> Any:
 
     ttl = tryon_settings.SIGNED_URL_TTL if max_age is None else max_age
     try:
-        code, ident, field = signing.loads(token, salt=SIGNING_SALT, max_age=ttl)
+        code, ident, field = signing.loads(token, salt=SIGNING_SALT, max_age=timedelta(seconds=ttl))
         model = getattr(models, SIGNED_MODELS[code])
         lookup = {"pk": int(ident)} if code == "g" else {"public_id": uuid.UUID(hex=ident)}
         if field not in {f.name for f in model._meta.get_fields() if isinstance(f, FileField)}:

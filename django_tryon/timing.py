@@ -60,10 +60,11 @@ def observed(model: str) -> Durations | None:
         .order_by("-finished_at")
         .values_list("remote_submitted_at", "remote_ended_at")[:WINDOW]
     )
-    durations = sorted(max(0.0, (end - start).total_seconds()) for start, end in rows)
+    durations = sorted(max(0.0, (end - start).total_seconds()) for start, end in rows if start and end)
     stats = None
     if len(durations) >= MIN_SAMPLES:
-        stats = Durations(*(percentile(durations, q) for q in (0.10, 0.25, 0.50, 0.90)), samples=len(durations))
+        p10, p25, p50, p90 = (percentile(durations, q) for q in (0.10, 0.25, 0.50, 0.90))
+        stats = Durations(p10, p25, p50, p90, samples=len(durations))
     with _lock:
         _cache[model] = (now, stats)
     return stats

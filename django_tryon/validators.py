@@ -63,7 +63,7 @@ class CheckedImage:
 
 def _error(code: str, message: str, field: str) -> TryOnValidationError:
     err = TryOnValidationError(message, code=code)
-    err.field = field  # type: ignore[attr-defined]
+    err.field = field
     return err
 
 

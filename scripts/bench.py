@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack import PROVIDER_CONCURRENCY, Options, Stack, create_and_poll, job_rows, percentile  # noqa: E402
+from stack import PROVIDER_CONCURRENCY, Options, Stack, create_and_poll, job_rows, percentile
 
 TERMINAL = ("succeeded", "failed", "canceled")
 
@@ -191,7 +191,7 @@ def print_table(results: dict) -> None:
     rows = ["makespan_s", "ideal_s", *KEYS, "failed", "create_errors"]
     print(f"{'figure':32}" + "".join(f"{n:>14}" for n in names))
     for key in rows:
-        print(f"{key:32}" + "".join(f"{str(results[n].get(key)):>14}" for n in names))
+        print(f"{key:32}" + "".join(f"{results[n].get(key)!s:>14}" for n in names))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack import Options, Stack, create_and_poll, media_orphans  # noqa: E402
+from stack import Options, Stack, create_and_poll, media_orphans
 
 FAULTS = "submit=503%20,query=500%10,query=drop%5,task=fail:InternalError.Algo%5"
 #: Short HTTP timeouts and leases: a job a dead worker held is resumed within seconds (docs/deployment.rst).

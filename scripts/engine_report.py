@@ -33,6 +33,7 @@ renderer makes itself), so each is computed once; the timing pass gives it plain
 Exit code 0 (it is a report) unless ``--strict`` and a target fails.
 """
 
+# ruff: noqa: E402 - the imports follow the thread and log settings that must precede numpy, cv2 and mediapipe.
 from __future__ import annotations
 
 import os
@@ -44,37 +45,38 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 if hasattr(os, "sched_setaffinity"):  # pin the process (and mediapipe's threads) to one CPU
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
-import argparse  # noqa: E402
-import fnmatch  # noqa: E402
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-import warnings  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import NamedTuple  # noqa: E402
+import argparse
+import contextlib
+import fnmatch
+import resource
+import statistics
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 cv2.setNumThreads(1)
 warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
 
-from django_tryon.engine import (  # noqa: E402
+from django_tryon.engine import (
     GarmentAnalysis,
     RenderError,
     analyze_garment,
     check_person,
     render_tryon,
 )
-from django_tryon.engine import render as engine_render  # noqa: E402
-from django_tryon.engine.body import Body, find_body  # noqa: E402
-from django_tryon.engine.images import to_rgb_array  # noqa: E402
+from django_tryon.engine import render as engine_render
+from django_tryon.engine.body import Body, find_body
+from django_tryon.engine.images import to_rgb_array
 
 THUMB_H, LABEL_H, GAP = 180, 14, 4
 MATCH_DELTA_E = 30.0  # see matches()
@@ -525,8 +527,13 @@ def class_report(classes: dict[str, list[dict]], smears: dict[str, list[float]],
     print("\n== Per class (dressed = changed and showing one of the garment's colours)")
     print(f"{'class':26} {'n':>3} {'forearm':>8} {'torso':>6} {'legs':>6} {'kept min':>9} {'faces':>6} {'smear max':>9}  verdict")
     ok_all = True
-    med = lambda rows, key: statistics.median([r[key] for r in rows if key in r]) if any(key in r for r in rows) else None  # noqa: E731
-    fmt = lambda v: f"{v:6.0%}" if v is not None else "     -"  # noqa: E731
+
+    def med(rows: list[dict], key: str) -> float | None:
+        return statistics.median([r[key] for r in rows if key in r]) if any(key in r for r in rows) else None
+
+    def fmt(v: float | None) -> str:
+        return f"{v:6.0%}" if v is not None else "     -"
+
     for klass in sorted(set(classes) | set(smears)):
         rows = classes.get(klass, [])
         forearm, torso, legs = med(rows, "forearms"), med(rows, "torso"), med(rows, "legs")
@@ -574,7 +581,7 @@ def check_verdicts(images: Path) -> tuple[dict[str, list[bool]], int]:
         try:
             check = check_person(path)
             verdict, correct = check.verdict, not check.ok and (rule[2] is None or check.verdict in rule[2])
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a report counts crashes too
             verdict, correct = "CRASH\n" + traceback.format_exc(), False
         classes.setdefault(rule[1], []).append(correct)
         print(f"  {'ok  ' if correct else 'MISS'} {rule[1]:16} {path.name[:50]:50} → {verdict}")
@@ -593,10 +600,8 @@ def timing(persons: list[Person], garments: list[Garment]) -> dict[str, list[flo
     firsts = {c: next((g for g in garments if g.category == c), None) for c in ("top", "bottom", "dress")}
     for g in garments:
         start = time.perf_counter()
-        try:
+        with contextlib.suppress(ValueError):  # a garment it cannot read still took its time
             analyze_garment(g.rgb, "bottom" if g.category == "bottom" else None)
-        except ValueError:
-            pass
         times["analyze_garment"].append(time.perf_counter() - start)
     for person in persons:
         h, w = person.rgb.shape[:2]

@@ -105,7 +105,7 @@ def main() -> int:
     verdicts: dict[str, str] = {}
     arrays = {name: to_rgb_array(data) for name, data in originals}
     for _ in range(args.rounds):
-        for (name, small), (_, data) in zip(scaled, originals):
+        for (name, small), (_, data) in zip(scaled, originals, strict=True):
             ms, verdict = timed(partial(precheck.run, small))
             figures["at_1024"].append(ms)
             verdicts[name] = (verdict or {}).get("verdict", "no verdict")

@@ -176,7 +176,7 @@ class Stack:
             task = requests.post(f"{self.sandbox_url}/api/v1/services/aigc/image2image/image-synthesis", json=body,
                                  headers={**headers, "X-DashScope-OssResourceResolve": "enable"}, timeout=10).json()
             task_id = task["output"]["task_id"]
-            wait_until(lambda: requests.get(f"{self.sandbox_url}/api/v1/tasks/{task_id}", headers=headers, timeout=5)
+            wait_until(lambda task_id=task_id: requests.get(f"{self.sandbox_url}/api/v1/tasks/{task_id}", headers=headers, timeout=5)
                        .json()["output"]["task_status"] in ("SUCCEEDED", "FAILED"), 120, "the warm-up task", step=0.5)
         requests.post(f"{self.sandbox_url}/_sandbox/reset", headers=headers, timeout=10)
         if self.options.faults:  # armed after the warm-up

@@ -35,7 +35,7 @@ class FakeDashScope:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def __enter__(self) -> "FakeDashScope":
+    def __enter__(self) -> FakeDashScope:
         self.thread.start()
         return self
 
@@ -85,7 +85,7 @@ class FakeDashScope:
                     return False
                 return True
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if not self._authorized():
                     return
@@ -106,7 +106,7 @@ class FakeDashScope:
                 threading.Thread(target=fake._run, args=(task_id, payload["input"]), daemon=True).start()
                 self._json(200, {"request_id": str(uuid.uuid4()), "output": {"task_id": task_id, "task_status": "PENDING"}})
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 match = re.fullmatch(r"/results/([\w-]+)\.jpg", self.path.split("?")[0])
                 if match:
                     data = fake.results.get(match.group(1))

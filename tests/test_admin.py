@@ -161,7 +161,7 @@ def test_dashboard_figures(person_bytes, top_garment):
     rows = [("succeeded", 10, 20, "", "aitryon"), ("succeeded", 30, 40, "", "aitryon-plus"),
             ("failed", 5, None, "InvalidPerson", "aitryon"), ("failed", 5, None, "InvalidPerson", "aitryon"),
             ("failed", 5, None, "Timeout", "aitryon"), ("running", 2, None, "", "aitryon")]
-    for resolution, (status, wait, generation, code, model) in zip([-1, 1024, 1280, -1, 1024, 1280], rows):
+    for resolution, (status, wait, generation, code, model) in zip([-1, 1024, 1280, -1, 1024, 1280], rows, strict=True):
         job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False,
                                     resolution=resolution, model=model)
         created = now - timedelta(minutes=5)

@@ -27,7 +27,7 @@ def _orm_beside_playwright():
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-def test_admin_screenshots(browser, live_server, client, django_user_model, person_bytes, top_garment):  # noqa: F811
+def test_admin_screenshots(browser, live_server, client, django_user_model, person_bytes, top_garment):  # noqa: F811 - a pytest fixture imported from another test module
     from unittest import mock
 
     with mock.patch("django_tryon.scheduling._send"):

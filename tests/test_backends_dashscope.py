@@ -60,9 +60,11 @@ def test_missing_key_names_the_setting_when_first_needed(monkeypatch):
 
 
 def test_unknown_option_is_refused():
-    with override_settings(TRYON={"OPTIONS": {"api_key": "k", "modle": "aitryon"}}):
-        with pytest.raises(TryOnConfigurationError, match="Invalid option 'modle' for DashScopeBackend"):
-            get_backend()
+    with (
+        override_settings(TRYON={"OPTIONS": {"api_key": "k", "modle": "aitryon"}}),
+        pytest.raises(TryOnConfigurationError, match="Invalid option 'modle' for DashScopeBackend"),
+    ):
+        get_backend()
 
 
 def test_base_url_from_environment(monkeypatch):

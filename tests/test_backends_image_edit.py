@@ -147,7 +147,10 @@ def test_the_vendors_sdk_is_a_client_of_the_sandbox(sandbox):
 
 def test_the_sandbox_checks_requests_like_the_service(sandbox):
     headers = {"Authorization": "Bearer sk-edit"}
-    post = lambda body: requests.post(f"{sandbox}/api/v1{GENERATION_PATH}", json=body, headers=headers, timeout=10)  # noqa: E731
+
+    def post(body: dict) -> requests.Response:
+        return requests.post(f"{sandbox}/api/v1{GENERATION_PATH}", json=body, headers=headers, timeout=10)
+
     assert post({"model": "aitryon", "input": {}}).json()["message"] == "Model not exist."  # code InvalidParameter
     assert post({"model": "qwen-image-edit-plus", "input": {"messages": []}}).json()["code"] == "InvalidParameter"
     four = [{"image": person_uri()}] * 4 + [{"text": "x"}]
@@ -201,9 +204,11 @@ def test_the_scheduled_step_of_a_synchronous_job_carries_the_options(product, mo
 
     sent = []
     monkeypatch.setattr(tasks.advance_tryon, "apply_async", lambda args, **options: sent.append((args, options)))
-    with override_settings(TRYON={"BACKENDS": [EDIT_ROUTE], "SYNC_QUEUE": "tryon_sync"}):
-        with django_capture_on_commit_callbacks(execute=True):
-            job = services.create_tryon(person_image=images.person_photo(), top_garment=make_garment(product, "top"))
+    with (
+        override_settings(TRYON={"BACKENDS": [EDIT_ROUTE], "SYNC_QUEUE": "tryon_sync"}),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        job = services.create_tryon(person_image=images.person_photo(), top_garment=make_garment(product, "top"))
     job.refresh_from_db()
     assert job.status == "submitting"
     assert sent == [((job.pk, job.ticket), {"queue": "tryon_sync", "time_limit": 70.0, "soft_time_limit": 55.0})]

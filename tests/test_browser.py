@@ -31,7 +31,7 @@ def _require_browser() -> None:
         problem = f"{CHROMIUM} is missing (apt-get install chromium)"
     else:
         try:
-            import playwright.sync_api  # noqa: F401
+            import playwright.sync_api  # noqa: F401 - only: is it installed?
         except ImportError:
             problem = "the playwright package is missing (dependency group 'test')"
     if problem and os.environ.get("CI") == "true":

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from . import images
-from .test_browser import DESKTOP, PHONE, browser, new_page, open_dialog, screenshot, wait_for_result  # noqa: F401
+from .test_browser import DESKTOP, PHONE, browser, new_page, open_dialog, screenshot, wait_for_result  # noqa: F401 - browser and new_page are fixtures
 from .test_example_project import demo_server, free_port, shop_env
 
 HALF_BODY = "Your whole body is not in this photo. Please show yourself standing, from head to feet."
@@ -29,7 +29,7 @@ def shop_settings(var_dir: Path, **tryon: object) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def warn_shop(browser, tmp_path_factory):  # noqa: F811
+def warn_shop(browser, tmp_path_factory):  # noqa: F811 - a pytest fixture imported from another test module
     """The shop in the default mode ("warn"), rendering in its worker with the offline engine."""
     var_dir = tmp_path_factory.mktemp("shop-warn")
     options = {"work_dir": str(var_dir / "tryon-work"), "check_person": False}
@@ -40,7 +40,7 @@ def warn_shop(browser, tmp_path_factory):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def refuse_shop(browser, tmp_path_factory):  # noqa: F811
+def refuse_shop(browser, tmp_path_factory):  # noqa: F811 - a pytest fixture imported from another test module
     var_dir = tmp_path_factory.mktemp("shop-refuse")
     with demo_server(shop_settings(var_dir, PERSON_CHECK="refuse")) as (_, base):
         yield base
@@ -64,7 +64,7 @@ def tryon_posts(page) -> list[str]:
     return posts
 
 
-def test_warnings_before_the_paid_tryon_then_use_the_photo_anyway(warn_shop, new_page, photos):  # noqa: F811
+def test_warnings_before_the_paid_tryon_then_use_the_photo_anyway(warn_shop, new_page, photos):  # noqa: F811 - a pytest fixture imported from another test module
     from playwright.sync_api import expect
 
     page = new_page(DESKTOP)
@@ -90,7 +90,7 @@ def test_warnings_before_the_paid_tryon_then_use_the_photo_anyway(warn_shop, new
     assert not page.errors
 
 
-def test_choose_another_photo_in_chinese_then_a_good_one_goes_straight_on(warn_shop, new_page, photos):  # noqa: F811
+def test_choose_another_photo_in_chinese_then_a_good_one_goes_straight_on(warn_shop, new_page, photos):  # noqa: F811 - a pytest fixture imported from another test module
     from playwright.sync_api import expect
 
     page = new_page(PHONE, "zh-Hans")
@@ -113,7 +113,7 @@ def test_choose_another_photo_in_chinese_then_a_good_one_goes_straight_on(warn_s
     assert not page.errors
 
 
-def test_refuse_mode_shows_the_reasons_and_only_another_photo(refuse_shop, new_page, photos):  # noqa: F811
+def test_refuse_mode_shows_the_reasons_and_only_another_photo(refuse_shop, new_page, photos):  # noqa: F811 - a pytest fixture imported from another test module
     from playwright.sync_api import expect
 
     page = new_page(DESKTOP)

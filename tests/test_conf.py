@@ -16,21 +16,23 @@ def ids(messages) -> list[str]:
 
 
 def test_defaults_and_overrides():
-    assert tryon_settings.POLL_INTERVAL == DEFAULTS["POLL_INTERVAL"]
+    assert DEFAULTS["POLL_INTERVAL"] == tryon_settings.POLL_INTERVAL
     with override_settings(TRYON={"POLL_INTERVAL": 9}):
         assert tryon_settings.POLL_INTERVAL == 9
-    assert tryon_settings.POLL_INTERVAL == DEFAULTS["POLL_INTERVAL"]
+    assert DEFAULTS["POLL_INTERVAL"] == tryon_settings.POLL_INTERVAL
 
 
 def test_unknown_attribute():
     with pytest.raises(AttributeError):
-        tryon_settings.NOPE
+        _ = tryon_settings.NOPE
 
 
 def test_backend_import_error_is_a_configuration_error():
-    with override_settings(TRYON={"BACKEND": "nowhere.Backend"}):
-        with pytest.raises(TryOnConfigurationError, match="TRYON\\['BACKEND'\\]"):
-            tryon_settings.BACKEND
+    with (
+        override_settings(TRYON={"BACKEND": "nowhere.Backend"}),
+        pytest.raises(TryOnConfigurationError, match="TRYON\\['BACKEND'\\]"),
+    ):
+        _ = tryon_settings.BACKEND
 
 
 def test_every_default_is_documented():
@@ -144,8 +146,11 @@ def test_one_price_table():
     with override_settings(TRYON=usd):  # a CNY list price is no USD price: unknown, and W006 says so
         assert price_of("aitryon") == Decimal("0")
         assert [m.msg for m in check_settings() if m.id == "django_tryon.W006"] == [
-            "No price is known for model 'aitryon' (TRYON['PRICES'] or the backend's list price): the daily money "
-            "budget counts it as free."]
+            (
+                "No price is known for model 'aitryon' (TRYON['PRICES'] or the backend's list price): the daily "
+                "money budget counts it as free."
+            )
+        ]
     with override_settings(TRYON={**usd, "PRICES": {"aitryon": "0.03"}}):
         assert price_of("aitryon") == Decimal("0.03")
 

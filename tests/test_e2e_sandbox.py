@@ -31,7 +31,7 @@ def sandbox():
 
 
 @pytest.fixture
-def stack(celery_app, live_server, sandbox):  # noqa: F811
+def stack(celery_app, live_server, sandbox):  # noqa: F811 - a pytest fixture imported from another test module
     requests.post(f"{sandbox}/_sandbox/reset", headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
     tryon = {
         "OPTIONS": {"api_key": KEY, "base_url": f"{sandbox}/api/v1", "timeout": [3, 20]},
@@ -110,7 +110,7 @@ def test_failure_modes_surface_as_job_errors(stack, product, spec, status, code)
 def test_a_photo_without_a_person_fails_like_the_real_service(stack, product):
     from . import images
 
-    sandbox, worker = stack
+    _, worker = stack
     job = services.create_tryon(person_image=images.jpeg(480, 800), top_garment=make_garment(product, "top"))
     (job,) = wait_all([job], worker)
     assert (job.status, job.error_code) == ("failed", "InvalidPerson")
@@ -141,7 +141,7 @@ def test_a_sixth_job_waits_in_our_queue_and_can_be_canceled_then_retried(stack, 
     assert stats(sandbox)["max_concurrency_seen"]["aitryon"] <= 5
 
 
-def test_a_retired_model_fails_over_to_its_successor_in_a_real_worker(celery_app, live_server, sandbox, product):  # noqa: F811
+def test_a_retired_model_fails_over_to_its_successor_in_a_real_worker(celery_app, live_server, sandbox, product):  # noqa: F811 - a pytest fixture imported from another test module
     """aitryon answers 403 Endpoint.AccessDenied (the sandbox's "retired" fault): the job succeeds on the
     image-editing route, with both attempts recorded, and the next job goes straight there. The
     synchronous generations run on their own queue (SYNC_QUEUE), in a worker of their own."""
@@ -176,7 +176,7 @@ def test_a_retired_model_fails_over_to_its_successor_in_a_real_worker(celery_app
 
 
 @pytest.mark.parametrize("backend", ["fashn", "local"])
-def test_the_other_backends_in_a_real_worker(celery_app, live_server, sandbox, product, tmp_path, backend):  # noqa: F811
+def test_the_other_backends_in_a_real_worker(celery_app, live_server, sandbox, product, tmp_path, backend):  # noqa: F811 - a pytest fixture imported from another test module
     """FASHN (over HTTP, against the sandbox's FASHN API) and the offline engine, each through a Celery
     worker process like DashScope's and the image-editing models' above."""
     routes = {

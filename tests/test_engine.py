@@ -85,7 +85,7 @@ def test_warp_moves_the_cut_out():
     rgba = np.zeros((50, 50, 4), np.uint8)
     rgba[10:40, 10:40] = (255, 0, 0, 255)
     src = np.array([[10, 10], [40, 10], [10, 40], [40, 40]], float)
-    patch, (x0, y0, x1, y1) = warp_rgba(rgba, src, src + [100, 60], (300, 300))
+    patch, (x0, y0, x1, y1) = warp_rgba(rgba, src, src + np.array([100, 60]), (300, 300))
     canvas = np.zeros((300, 300, 4), np.uint8)
     canvas[y0:y1, x0:x1] = patch
     assert canvas[85, 125, 3] == 255 and canvas[85, 125, 0] == 255 and canvas[20, 20, 3] == 0

@@ -183,8 +183,9 @@ def test_the_sandbox_parsing_model_finds_the_trousers():
         parser = DashScopeBackend(api_key="sk-parse", base_url=f"{sandbox}/api/v1", model=PARSER, debug_api_requests=False)
         url = parser.upload(shared("person", "fitdit_model_1.jpg").read_bytes(), "p.jpg", "image/jpeg")
         crop = parser.parse_clothes(url, "lower")
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     assert crop and Image.open(io.BytesIO(crop)).size[1] > 150
 

@@ -169,14 +169,15 @@ def test_the_documents_curl_example_runs_the_whole_lifecycle(sandbox, urls, file
     assert picture.status_code == 200 and picture.headers["Content-Type"] == "image/jpeg"
     person = files.files["/person.jpg"]
     assert picture.content != person and len(picture.content) > 5000  # rendered, not a copy
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     assert Image.open(io.BytesIO(picture.content)).size == Image.open(io.BytesIO(person)).size
 
 
 def test_statuses_follow_the_documented_path(sandbox, urls):
-    out, seen = wait(sandbox, submit(sandbox, tryon_body(urls)).json()["output"]["task_id"])
+    _, seen = wait(sandbox, submit(sandbox, tryon_body(urls)).json()["output"]["task_id"])
     assert seen[-1] == "SUCCEEDED"
     order = ["PENDING", "PRE-PROCESSING", "RUNNING", "POST-PROCESSING", "SUCCEEDED"]
     assert [order.index(s) for s in seen] == sorted(order.index(s) for s in seen)
@@ -197,8 +198,9 @@ def test_resolution_1024(sandbox, urls):
     body = tryon_body(urls)
     body["parameters"]["resolution"] = 1024
     out, _ = wait(sandbox, submit(sandbox, body).json()["output"]["task_id"])
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     assert Image.open(io.BytesIO(requests.get(out["output"]["image_url"], timeout=10).content)).size == (576, 1024)
 

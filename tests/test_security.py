@@ -96,9 +96,8 @@ def test_the_gate_holds_under_concurrent_requests(site, top_garment):
     def press(n: int) -> int:
         return create(Browser(site), top_garment.product, resolution=(-1, 1024, 1280)[n % 3]).status_code
 
-    with override_settings(TRYON={**BASE, "THROTTLE_RATES": {}, "DAILY_BUDGET_IMAGES": 3}):
-        with ThreadPoolExecutor(16) as pool:
-            codes = list(pool.map(press, range(16)))
+    with override_settings(TRYON={**BASE, "THROTTLE_RATES": {}, "DAILY_BUDGET_IMAGES": 3}), ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(press, range(16)))
     assert sorted(codes) == [202] * 3 + [429] * 13, codes
     assert TryOnAttempt.objects.count() == 3 and TryOn.objects.count() == 3
 

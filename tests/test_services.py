@@ -197,9 +197,11 @@ def test_input_url_prefers_the_storage_url_when_the_storage_presigns(person_byte
             assert pipeline.input_url(job.person_image, backend) == presigned
         # a FileSystemStorage behind a CDN whose URL looks signed is still no presigning storage
         assert pipeline.input_url(job.person_image, backend).startswith("https://shop.test/tryon/files/")
-    with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "INPUT_URLS": "storage"}):
-        with mock.patch("django_tryon.pipeline.storage_absolute_url", return_value="https://cdn.shop.test/x.jpg"):
-            assert pipeline.input_url(job.person_image, backend) == "https://cdn.shop.test/x.jpg"  # the shop's word
+    with (
+        override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "INPUT_URLS": "storage"}),
+        mock.patch("django_tryon.pipeline.storage_absolute_url", return_value="https://cdn.shop.test/x.jpg"),
+    ):
+        assert pipeline.input_url(job.person_image, backend) == "https://cdn.shop.test/x.jpg"  # the shop's word
 
 
 def test_input_url_falls_back_to_provider_upload(person_bytes, top_garment):
@@ -210,12 +212,14 @@ def test_input_url_falls_back_to_provider_upload(person_bytes, top_garment):
     backend.upload.return_value = "oss://dashscope-instant/x/p.jpg"
     with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PUBLIC_BASE_URL": ""}):
         assert pipeline.input_url(job.person_image, backend) == "oss://dashscope-instant/x/p.jpg"
-    content, filename, content_type = backend.upload.call_args.args
+    content, _, content_type = backend.upload.call_args.args
     assert content == person_bytes and content_type == "image/jpeg"
     backend.capabilities.supports_upload = False
-    with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PUBLIC_BASE_URL": ""}):
-        with pytest.raises(TryOnConfigurationError, match="PUBLIC_BASE_URL"):
-            pipeline.input_url(job.person_image, backend)
+    with (
+        override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PUBLIC_BASE_URL": ""}),
+        pytest.raises(TryOnConfigurationError, match="PUBLIC_BASE_URL"),
+    ):
+        pipeline.input_url(job.person_image, backend)
 
 
 def test_owner_key_is_a_hash_of_the_session_key():

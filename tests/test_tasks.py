@@ -27,10 +27,12 @@ def test_tasks_are_named_and_ack_late():
 
 def test_a_create_is_admitted_and_its_first_step_sent_after_commit(person_bytes, top_garment,
                                                                    django_capture_on_commit_callbacks):
-    with mock.patch.object(tasks.advance_tryon, "apply_async") as apply_async:
-        with django_capture_on_commit_callbacks(execute=True):
-            job = services.create_tryon(person_image=person_bytes, top_garment=top_garment)
-            apply_async.assert_not_called()  # nothing leaves before the row is committed
+    with (
+        mock.patch.object(tasks.advance_tryon, "apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        job = services.create_tryon(person_image=person_bytes, top_garment=top_garment)
+        apply_async.assert_not_called()  # nothing leaves before the row is committed
     job.refresh_from_db()
     assert job.status == "submitting"
     apply_async.assert_called_once_with((job.pk, job.ticket))
@@ -39,9 +41,11 @@ def test_a_create_is_admitted_and_its_first_step_sent_after_commit(person_bytes,
 def test_a_step_schedules_the_next_with_a_countdown(dashscope, job, django_capture_on_commit_callbacks):
     dashscope.submit_ok()
     pipeline_job = admit(job)
-    with mock.patch.object(tasks.advance_tryon, "apply_async") as apply_async:
-        with django_capture_on_commit_callbacks(execute=True):
-            tasks.advance_tryon.apply((job.pk, pipeline_job.ticket))
+    with (
+        mock.patch.object(tasks.advance_tryon, "apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        tasks.advance_tryon.apply((job.pk, pipeline_job.ticket))
     job.refresh_from_db()
     assert job.status == "submitted"
     (args,), kwargs = apply_async.call_args
@@ -75,8 +79,10 @@ def test_tick_and_admit_tasks_call_the_dispatcher():
 def test_a_broker_outage_never_breaks_the_request(person_bytes, top_garment, django_capture_on_commit_callbacks, caplog):
     from kombu.exceptions import OperationalError
 
-    with mock.patch.object(tasks.advance_tryon, "apply_async", side_effect=OperationalError("broker down")):
-        with django_capture_on_commit_callbacks(execute=True):
-            job = services.create_tryon(person_image=person_bytes, top_garment=top_garment)
+    with (
+        mock.patch.object(tasks.advance_tryon, "apply_async", side_effect=OperationalError("broker down")),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        job = services.create_tryon(person_image=person_bytes, top_garment=top_garment)
     job.refresh_from_db()
     assert job.status == "submitting" and "the tick will pick the work up" in caplog.text

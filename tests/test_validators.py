@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from django_tryon.validators import MAX_BYTES, MIN_BYTES, check_image, validate_tryon_image
 from django_tryon.exceptions import TryOnValidationError
+from django_tryon.validators import MAX_BYTES, MIN_BYTES, check_image, validate_tryon_image
 
 from .images import encode, jpeg, noise_image, padded
 

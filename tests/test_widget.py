@@ -239,5 +239,5 @@ def test_the_widget_says_what_the_server_says_for_every_code(product, language):
         process.stdout.write(JSON.stringify(cases.map((c) => window.djangoTryOn.describe(c.error, table).text)));
     """
     shown = json.loads(run_node(harness))
-    wrong = [(case["error"]["code"], text) for case, text in zip(cases, shown) if text != case["expected"]]
+    wrong = [(case["error"]["code"], text) for case, text in zip(cases, shown, strict=True) if text != case["expected"]]
     assert wrong == [] and len(shown) == 2 * len(codes) > 80

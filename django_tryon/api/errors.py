@@ -22,7 +22,7 @@ from ..exceptions import (
 )
 from ..messages import MESSAGES, active_language, message_for
 
-DRF_CODES = {
+DRF_CODES: dict[type[exceptions.APIException], tuple[str, int]] = {
     exceptions.NotAuthenticated: ("authentication_required", status.HTTP_401_UNAUTHORIZED),
     exceptions.AuthenticationFailed: ("authentication_required", status.HTTP_401_UNAUTHORIZED),
     exceptions.PermissionDenied: ("permission_denied", status.HTTP_403_FORBIDDEN),
@@ -66,7 +66,7 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
             response["Retry-After"] = str(max(1, math.ceil((exc.reset_at - timezone.now()).total_seconds())))
         return response
     if isinstance(exc, exceptions.Throttled):
-        wait = max(1, math.ceil(exc.wait or 1))
+        wait = max(1, math.ceil(getattr(exc, "wait", None) or 1))  # DRF sets .wait; drf-stubs omit it
         response = envelope("rate_limited", "", None, status.HTTP_429_TOO_MANY_REQUESTS,
                             reset_at=(timezone.now() + timedelta(seconds=wait)).isoformat())
         response["Retry-After"] = str(wait)
@@ -99,8 +99,9 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
             if kind in (exceptions.NotAuthenticated, exceptions.AuthenticationFailed):
                 # DRF's view has set these: 401 with the challenge of the first authenticator, or 403 without one.
                 response.status_code = exc.status_code
-                if getattr(exc, "auth_header", None):
-                    response["WWW-Authenticate"] = exc.auth_header
+                challenge = getattr(exc, "auth_header", None)  # set by DRF's APIView.permission_denied
+                if challenge:
+                    response["WWW-Authenticate"] = challenge
             return response
     if isinstance(exc, exceptions.APIException):
         return envelope("InvalidParameter", str(exc.detail), None, exc.status_code)

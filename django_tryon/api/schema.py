@@ -144,9 +144,8 @@ class TryOnAutoSchema(AutoSchema):
 
     def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> Any:
         if direction == "request" and isinstance(field, serializers.FileField):  # a file part, not a URL
-            return append_meta(
-                build_basic_type(OpenApiTypes.BINARY), self._get_serializer_field_meta(field, direction)
-            )
+            binary = build_basic_type(OpenApiTypes.BINARY) or {}  # always a dict for BINARY
+            return append_meta(binary, self._get_serializer_field_meta(field, direction))
         return super()._map_serializer_field(field, direction, bypass_extensions)
 
     def _get_request_body(self, direction: Any = "request") -> dict[str, Any] | None:
@@ -320,7 +319,7 @@ class TryOnSchemaView(SpectacularAPIView):
     @property
     def custom_settings(self) -> dict[str, Any]:  # type: ignore[override]
         project = getattr(settings, "SPECTACULAR_SETTINGS", None) or {}
-        own = {key: value for key, value in SCHEMA_SETTINGS.items() if key not in project}
+        own: dict[str, Any] = {key: value for key, value in SCHEMA_SETTINGS.items() if key not in project}
         own["PREPROCESSING_HOOKS"] = [
             *project.get("PREPROCESSING_HOOKS", ()),
             f"{__name__}.only_tryon_endpoints",

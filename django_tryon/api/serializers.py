@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import admission, precheck
-from ..owners import request_owner
 from ..messages import active_language, message_for
 from ..models import Garment, PersonPhoto, TryOn, get_product_model
+from ..owners import request_owner
 from ..storage import signed_path
 
 
@@ -63,7 +63,7 @@ class TryOnCreateSerializer(serializers.Serializer):
         if data.get("person_photo") is not None:
             data["person_photo"] = _owned_photo(request, data["person_photo"])
         if data.get("product") is not None:
-            data["product"] = get_product_model().objects.filter(pk=data["product"]).first()
+            data["product"] = get_product_model()._default_manager.filter(pk=data["product"]).first()
             if data["product"] is None:
                 raise serializers.ValidationError({"product": ["No such product."]}, code="not_found")
         for slot in ("top_garment", "bottom_garment"):
@@ -94,7 +94,8 @@ class TryOnSerializer(WarningsMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
     def _info(self, job: TryOn) -> dict[str, Any]:
-        cache = self.context.setdefault("_queue_info", {})
+        # A per-response cache in the context: DRF keeps the view's dict, which the stubs type read-only.
+        cache = cast(dict[str, Any], self.context).setdefault("_queue_info", {})
         if job.pk not in cache:
             cache[job.pk] = admission.queue_info(job)
         return cache[job.pk]

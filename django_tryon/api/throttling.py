@@ -34,6 +34,10 @@ class AddressRateThrottle(SimpleRateThrottle):
         self.rate = rate
         self.num_requests, self.duration = self.parse_rate(rate)
 
+    def allow_request(self, request: Any, view: Any) -> bool:
+        """As DRF's, but ``view`` may be None: outside DRF (``throttle_wait``) there is no view, and none is needed."""
+        return super().allow_request(request, view)
+
     def get_cache_key(self, request: Any, view: Any) -> str | None:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated, ValidationError
-from rest_framework.generics import ListAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import services
-from ..owners import request_owner
 from ..conf import tryon_settings
 from ..models import Garment, PersonPhoto, TryOn, get_product_model
+from ..owners import request_owner
 from . import errors
 from .schema import (
     INVALID_TRYON,
@@ -35,7 +35,6 @@ from .schema import (
     error_responses,
     upload,
 )
-from .throttling import throttles_for
 from .serializers import (
     GarmentSerializer,
     PhotoCreateSerializer,
@@ -43,6 +42,7 @@ from .serializers import (
     TryOnCreateSerializer,
     TryOnSerializer,
 )
+from .throttling import throttles_for
 
 
 class ShopperPermission(BasePermission):
@@ -58,7 +58,7 @@ class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
-    def get_page_size(self, request: Any) -> int:
+    def get_page_size(self, request: Any) -> int | None:
         self.page_size = tryon_settings.API_PAGE_SIZE
         raw = request.query_params.get(self.page_size_query_param)
         if raw is not None and not (raw.isdigit() and int(raw) > 0):  # DRF would ignore it: say so instead
@@ -74,7 +74,13 @@ class Pagination(PageNumberPagination):
         return parameters
 
 
-class TryOnAPIMixin:
+if TYPE_CHECKING:  # the mixin is always combined with a DRF generic view: type-check it as one
+    _GenericView = GenericAPIView
+else:
+    _GenericView = object
+
+
+class TryOnAPIMixin(_GenericView):
     """Shared by the try-on views: authentication, CSRF, throttles, the error envelope, owner-only data."""
 
     permission_classes = (ShopperPermission,)
@@ -84,7 +90,7 @@ class TryOnAPIMixin:
     #: Ids in URLs are UUIDs; anything else matches no route and answers the envelope's 404 (``api/urls.py``).
     lookup_value_converter = "uuid"
     #: Per-address throttle scope (``TRYON["THROTTLE_RATES"]``) of each view action that creates or uploads.
-    throttle_scopes: dict[str, str] = {}
+    throttle_scopes: ClassVar[dict[str, str]] = {}
 
     def get_authenticators(self) -> list[Any]:
         classes = getattr(self, "authentication_classes_override", None) or tryon_settings.API_AUTHENTICATION_CLASSES
@@ -101,12 +107,12 @@ class TryOnAPIMixin:
         sends cookies and HTTP Basic credentials by itself, never a token. An ``Authorization`` header
         that no authenticator accepted changes nothing.
         """
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        super().initial(request, *args, **kwargs)
         if request.method not in SAFE_METHODS and request.auth is None:
             SessionAuthentication().enforce_csrf(request)
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        response = super().finalize_response(request, response, *args, **kwargs)
         response["Cache-Control"] = "private, no-store"  # signed URLs of personal photos; never cache
         return response
 
@@ -120,7 +126,7 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
     serializer_class = TryOnSerializer
     pagination_class = Pagination
     parser_classes = (MultiPartParser, FormParser, JSONParser)
-    throttle_scopes = {"create": "create", "retry": "create"}
+    throttle_scopes: ClassVar[dict[str, str]] = {"create": "create", "retry": "create"}
 
     def get_queryset(self) -> Any:
         return request_owner(self.request).scope(TryOn.objects.all()).order_by("-created_at")
@@ -190,7 +196,7 @@ class PhotoViewSet(TryOnAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet
 
     serializer_class = PhotoSerializer
     parser_classes = (MultiPartParser, FormParser)
-    throttle_scopes = {"create": "upload"}
+    throttle_scopes: ClassVar[dict[str, str]] = {"create": "upload"}
 
     def get_queryset(self) -> Any:
         return request_owner(self.request).scope(PersonPhoto.objects.all()).order_by("-created_at")
@@ -219,4 +225,4 @@ class ProductGarmentsView(TryOnAPIMixin, ListAPIView):
 
     def get_queryset(self) -> Any:
         product = get_object_or_404(get_product_model(), pk=self.kwargs["product_id"])
-        return Garment.objects.filter(product=product, is_active=True).order_by("pk")
+        return Garment.objects.filter(product_id=product.pk, is_active=True).order_by("pk")

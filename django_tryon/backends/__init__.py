@@ -49,7 +49,7 @@ class Route:
     """One entry of the failover chain."""
 
     name: str
-    backend_class: type
+    backend_class: type[BaseTryOnBackend]
     options: dict[str, Any]
     keys: list[KeySlot] = field(default_factory=list)
 

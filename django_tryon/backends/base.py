@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from ..exceptions import TryOnConfigurationError
 
@@ -103,7 +103,7 @@ class BaseTryOnBackend:
     #: Short provider name stored on each job, e.g. "dashscope".
     name: str = ""
     #: Option name → default. Unknown options are a configuration error.
-    default_options: dict[str, Any] = {}
+    default_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.default_options)

@@ -12,8 +12,7 @@ import mimetypes
 import os
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
-
+from typing import Any, ClassVar
 
 from ..exceptions import (
     TryOnModelUnavailable,
@@ -137,7 +136,7 @@ class DashScopeHTTPBackend(HTTPBackend):
     """What every DashScope backend shares: the key (option, then ``DASHSCOPE_API_KEY``), the region's
     base URL, the workspace header and the error classification."""
 
-    default_options: dict[str, Any] = {
+    default_options: ClassVar[dict[str, Any]] = {
         "api_key": None,  # or the DASHSCOPE_API_KEY environment variable
         "base_url": None,  # or DASHSCOPE_BASE_URL, else the Beijing endpoint
         "model": "aitryon",

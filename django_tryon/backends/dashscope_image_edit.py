@@ -16,7 +16,7 @@ import math
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from PIL import Image
 
@@ -105,7 +105,7 @@ class DashScopeImageEditBackend(DashScopeHTTPBackend):
     """Try-on with the Qwen image-editing models (synchronous: one request per try-on, no polling)."""
 
     name = "dashscope-image-edit"
-    default_options: dict[str, Any] = {
+    default_options: ClassVar[dict[str, Any]] = {
         **DashScopeHTTPBackend.default_options,
         "model": "qwen-image-edit-plus",
         "timeout": (5.0, 120.0),  # a generation takes tens of seconds: the read timeout covers it

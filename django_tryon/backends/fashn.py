@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import os
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from ..exceptions import (
     TryOnProviderError,
@@ -62,7 +62,7 @@ class FashnBackend(HTTPBackend):
     name = "fashn"
     api_key_env = "FASHN_API_KEY"
     transient_failure_codes = frozenset({"InternalError"})
-    default_options: dict[str, Any] = {
+    default_options: ClassVar[dict[str, Any]] = {
         "api_key": None,  # or the FASHN_API_KEY environment variable
         "base_url": None,  # or FASHN_BASE_URL, else https://api.fashn.ai
         "model": "tryon-v1.6",

@@ -14,7 +14,12 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .. import __version__
-from ..exceptions import TryOnConfigurationError, TryOnProviderError, TryOnProviderRejected, TryOnRetryableError
+from ..exceptions import (
+    TryOnConfigurationError,
+    TryOnProviderError,
+    TryOnProviderRejected,
+    TryOnRetryableError,
+)
 from .base import BaseTryOnBackend
 
 logger = logging.getLogger("django_tryon.http")

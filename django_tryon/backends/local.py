@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..exceptions import TryOnImproperlyInstalled, TryOnProviderRejected
 from .base import BaseTryOnBackend, Capabilities, PollResult, RemoteState, SubmitResult, TryOnInput
@@ -30,7 +30,7 @@ class LocalBackend(BaseTryOnBackend):
     """Runs ``django_tryon.engine`` in-process: preview-quality try-ons for shops without a provider."""
 
     name = "local"
-    default_options: dict[str, Any] = {
+    default_options: ClassVar[dict[str, Any]] = {
         "model": "engine",
         "work_dir": None,  # default: <tmp>/django_tryon_local
         "check_person": True,  # refuse unusable photos with InvalidPerson, like the provider
@@ -40,7 +40,7 @@ class LocalBackend(BaseTryOnBackend):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         try:
-            from .. import engine  # noqa: F401
+            from .. import engine  # noqa: F401 - imported only to fail early when the extra is missing
         except ImportError as err:
             raise TryOnImproperlyInstalled("mediapipe and opencv", "engine") from err
         self.work_dir = Path(self.options["work_dir"] or Path(tempfile.gettempdir()) / "django_tryon_local")
@@ -79,9 +79,7 @@ class LocalBackend(BaseTryOnBackend):
             fh.write(content)
         return SCHEME + name
 
-    def _read_input(self, url: str | None) -> bytes | None:
-        if not url:
-            return None
+    def _read_input(self, url: str) -> bytes:
         if url.startswith(SCHEME):
             return self._take(url, "The input image is gone (uploaded more than an hour ago?).", "InvalidURL")
         return self.http.download(url)
@@ -103,8 +101,8 @@ class LocalBackend(BaseTryOnBackend):
         task_id = uuid.uuid4().hex
         started = datetime.now(timezone.utc)
         person = self._read_input(request.person_image_url)
-        top = self._read_input(request.top_garment_url)
-        bottom = self._read_input(request.bottom_garment_url)
+        top = self._read_input(request.top_garment_url) if request.top_garment_url else None
+        bottom = self._read_input(request.bottom_garment_url) if request.bottom_garment_url else None
         record: dict[str, Any] = {"submitted": started.isoformat()}
         verdict = check_person(person) if self.options["check_person"] else None
         if verdict is not None and not verdict.ok:

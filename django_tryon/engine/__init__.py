@@ -14,18 +14,18 @@ class EngineNotInstalled(ImportError):
 
 
 try:
-    import cv2  # noqa: F401
-    import mediapipe  # noqa: F401
-    import numpy  # noqa: F401
+    import cv2  # noqa: F401 - imported only to check that the extra is installed
+    import mediapipe  # noqa: F401 - likewise
+    import numpy  # noqa: F401 - likewise
 except ImportError as err:  # pragma: no cover - exercised in a subprocess test
     raise EngineNotInstalled(
         f"The try-on engine needs {err.name or 'mediapipe and opencv'}: "
         'install it with: pip install "django-tryon[engine]"'
     ) from err
 
-from .body import PersonCheck, check_person  # noqa: E402
-from .garment import GarmentAnalysis, analyze_garment  # noqa: E402
-from .render import RenderError, render_tryon  # noqa: E402
+from .body import PersonCheck, check_person  # noqa: E402 - after the check, so a missing extra says what to install
+from .garment import GarmentAnalysis, analyze_garment  # noqa: E402 - likewise
+from .render import RenderError, render_tryon  # noqa: E402 - likewise
 
 __all__ = [
     "EngineNotInstalled",

@@ -19,17 +19,17 @@ import os
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, NoReturn  # noqa: E402
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, NoReturn
 
-from PIL import Image, UnidentifiedImageError  # noqa: E402
+from PIL import Image, UnidentifiedImageError
 
-from ..console import prog_name  # noqa: E402
+from ..console import prog_name
 
 warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
 

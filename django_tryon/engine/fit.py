@@ -16,7 +16,7 @@ CROP_MARGIN = 0.03
 
 def _span(lo: float, hi: float, length: int, total: int) -> tuple[int, int]:
     """A window of ``length`` pixels within ``0..total`` centred on ``lo..hi`` (clamped to the edges)."""
-    start = int(round((lo + hi) / 2 - length / 2))
+    start = round((lo + hi) / 2 - length / 2)
     start = min(max(start, 0), total - length)
     return start, start + length
 
@@ -36,10 +36,10 @@ def crop_box(person: np.ndarray, aspect: float) -> tuple[int, int, int, int]:
         x_lo, x_hi = max(0, xs.min() - margin), min(w, xs.max() + 1 + margin)
         y_lo, y_hi = max(0, ys.min() - margin), min(h, ys.max() + 1 + margin)
     if w / h > aspect:  # too wide: crop columns, down to the person's width
-        width = int(round(max(h * aspect, x_hi - x_lo)))
+        width = round(max(h * aspect, x_hi - x_lo))
         x0, x1 = _span(x_lo, x_hi, min(width, w), w)
         return x0, 0, x1, h
-    height = int(round(max(w / aspect, y_hi - y_lo)))
+    height = round(max(w / aspect, y_hi - y_lo))
     y0, y1 = _span(y_lo, y_hi, min(height, h), h)
     return 0, y0, w, y1
 
@@ -60,7 +60,7 @@ def background_fill(rgb: np.ndarray, known: np.ndarray, shape: tuple[int, int], 
     weight[top : top + h, left : left + w] = known
     if not weight.any():  # nothing but person: a neutral grey from the photo's median
         return np.broadcast_to(np.median(rgb.reshape(-1, 3), axis=0), (height, width, 3)).astype(np.float32)
-    levels = [(values, weight)]
+    levels: list[tuple[np.ndarray, np.ndarray]] = [(values, weight)]
     while min(levels[-1][1].shape) > 2:
         v, wt = levels[-1]
         levels.append((cv2.pyrDown(v), cv2.pyrDown(wt)))

@@ -105,7 +105,7 @@ def segment_garment(rgb: np.ndarray) -> tuple[np.ndarray, int, bool]:
 
 
 def _row_extents(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    has = mask.any(axis=1)
+    has = np.any(mask, axis=1)
     left = np.where(has, mask.argmax(axis=1), -1)
     right = np.where(has, mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1), -1)
     return has, left, right
@@ -126,7 +126,10 @@ def _classify(mask: np.ndarray) -> str:
     aspect = h / max(w, 1)
     top_ratio = float(np.median(widths[: max(1, h // 10)]) / max(widths.max(), 1))
     widest = float(np.argmax(widths)) / h
-    top_at = lambda x: float(np.argmax(mask[:, int(np.clip(x, 0, w - 1))]))  # noqa: E731
+
+    def top_at(x: float) -> float:
+        return float(np.argmax(mask[:, int(np.clip(x, 0, w - 1))]))
+
     neckline_dip = (top_at(w / 2) - min(top_at(0.25 * w), top_at(0.75 * w))) / h
     if top_ratio >= 0.75 and neckline_dip <= 0.01:
         return "bottom"
@@ -145,7 +148,7 @@ def _crotch_y(mask: np.ndarray) -> int | None:
     has, left, right = _row_extents(mask)
     center = int((np.median(left[has]) + np.median(right[has])) / 2)
     band = mask[:, max(0, center - max(2, w // 60)) : center + max(3, w // 60)]
-    column = band.all(axis=1)
+    column = np.all(band, axis=1)
     y1 = int(np.where(has)[0][-1])
     # Walk up from the hem while the centre is open: trouser legs part from the hem to the crotch.
     y = y1
@@ -164,13 +167,15 @@ def _crotch_y(mask: np.ndarray) -> int | None:
 
 def _keypoints(mask: np.ndarray, kind: str) -> dict[str, tuple[float, float]]:
     """Key points in image coordinates ("_l" = image left)."""
-    h, w = mask.shape
+    w = mask.shape[1]
     has, left, right = _row_extents(mask)
     rows = np.where(has)[0]
     y0, y1 = int(rows[0]), int(rows[-1])
     height = y1 - y0 + 1
     points: dict[str, tuple[float, float]] = {}
-    band = lambda a, b: rows[(rows >= y0 + a * height) & (rows <= y0 + b * height)]  # noqa: E731
+
+    def band(a: float, b: float) -> np.ndarray:
+        return rows[(rows >= y0 + a * height) & (rows <= y0 + b * height)]
 
     if kind == "bottom":
         top_rows = band(0, 0.04)
@@ -198,7 +203,10 @@ def _keypoints(mask: np.ndarray, kind: str) -> dict[str, tuple[float, float]]:
     torso_l = float(np.median(left[body_rows]))
     torso_r = float(np.median(right[body_rows]))
     torso_w = torso_r - torso_l
-    top_at = lambda x: float(np.argmax(mask[:, int(np.clip(x, 0, w - 1))]))  # noqa: E731
+
+    def top_at(x: float) -> float:
+        return float(np.argmax(mask[:, int(np.clip(x, 0, w - 1))]))
+
     shoulder_l_x = torso_l + 0.04 * torso_w
     shoulder_r_x = torso_r - 0.04 * torso_w
     points["shoulder_l"] = (shoulder_l_x, top_at(shoulder_l_x))
@@ -241,7 +249,7 @@ def _leg_points(mask: np.ndarray, crotch: int, split_x: float, y1: int) -> dict[
     points: dict[str, tuple[float, float]] = {"crotch": (float(split_x), float(crotch))}
     gap = max(1.0, 0.01 * mask.shape[1])
     window = max(2, int(0.015 * mask.shape[0]))
-    split = int(round(split_x))
+    split = round(split_x)
     for side, part, offset in (("l", mask[:, :split], 0), ("r", mask[:, split:], split)):
         rows = np.where(part.any(axis=1))[0]
         rows = rows[rows > crotch]

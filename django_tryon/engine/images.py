@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps
 
-ImageInput = Union[Image.Image, bytes, str, Path, np.ndarray]
+ImageInput = Image.Image | bytes | str | Path | np.ndarray
 
 
 def to_rgb_array(image: ImageInput) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -56,7 +57,7 @@ class Frame:
     legs: dict[str, list[np.ndarray]]  # image side → [hip, knee, ankle]
 
     @classmethod
-    def of(cls, body: Body) -> "Frame":
+    def of(cls, body: Body) -> Frame:
         left_is_person_right = body.point(B.SHOULDER_R)[0] <= body.point(B.SHOULDER_L)[0]
         sides = {"l": "R", "r": "L"} if left_is_person_right else {"l": "L", "r": "R"}
         idx = {
@@ -88,7 +89,7 @@ def body_region(body: Body) -> np.ndarray:
 
 def _along(polyline: list[np.ndarray], distance: float) -> np.ndarray:
     """The point ``distance`` pixels along a polyline (extrapolating past its end)."""
-    for a, b in zip(polyline, polyline[1:]):
+    for a, b in pairwise(polyline):
         seg = float(np.linalg.norm(b - a)) or 1e-6
         if distance <= seg:
             return a + (b - a) * (distance / seg)
@@ -98,7 +99,7 @@ def _along(polyline: list[np.ndarray], distance: float) -> np.ndarray:
 
 
 def _length(polyline: list[np.ndarray]) -> float:
-    return float(sum(np.linalg.norm(b - a) for a, b in zip(polyline, polyline[1:])))
+    return float(sum(np.linalg.norm(b - a) for a, b in pairwise(polyline)))
 
 
 SEAM_FACTOR = 1.22  # shoulder seam-to-seam width / distance between the shoulder joints
@@ -136,7 +137,10 @@ def _upper_pairs(g: GarmentAnalysis, f: Frame) -> tuple[list, list, float, float
         ratio = (max(kp["hem_l"][1], kp["hem_r"][1]) - g_top) / g_width
         depth = 1.04 * f.torso * float(np.clip(ratio / TEE_LENGTH, 0.5, 1.2))
         kv = depth / max(kp["hem_l"][1] - g_top, 1.0)
-    place = lambda x, y: top + f.u * (x - g_mid) * kh + f.d * (y - g_top) * kv  # noqa: E731
+
+    def place(x: float, y: float) -> np.ndarray:
+        return top + f.u * (x - g_mid) * kh + f.d * (y - g_top) * kv
+
     names = ["shoulder_l", "shoulder_r", "neck_l", "neck_r", "side_l", "side_r"]
     names += ["hem_l", "hem_r"] if g.kind == "top" else []
     src = [kp[n] for n in names]
@@ -288,7 +292,8 @@ def _protected(
         if covered >= _length(arm):
             continue
         start = _along(arm, max(covered, 0.0))
-        rest = [start] + [p for p, dist in zip(arm[1:], np.cumsum([np.linalg.norm(b - a) for a, b in zip(arm, arm[1:])])) if dist > covered]
+        steps = np.cumsum([np.linalg.norm(b - a) for a, b in pairwise(arm)])
+        rest = [start] + [p for p, dist in zip(arm[1:], steps, strict=True) if dist > covered]
         limbs.append(_thick_polyline(shape, rest, f.shoulder_width * 0.34) > 0)
     zones = np.zeros(shape, bool)
     exact = np.zeros(shape, bool)
@@ -481,8 +486,8 @@ def render_tryon(
                 opening = dst[src.index(upper.keypoints[f"sleeve_{side}"]) + 2]
                 sleeve_cover[side] = float(np.linalg.norm(opening - f.arms[side][0]))
             elif side in upper.sleeves:
-                *pairs, sleeve_cover[side] = _sleeve_pairs(upper.sleeves[side], f, kh)
-                sleeve_pairs.append((upper.sleeves[side], *pairs))
+                sleeve_src, sleeve_dst, sleeve_cover[side] = _sleeve_pairs(upper.sleeves[side], f, kh)
+                sleeve_pairs.append((upper.sleeves[side], sleeve_src, sleeve_dst))
             else:
                 sleeve_cover[side] = STRAP_COVER * f.shoulder_width  # the strap rests on the shoulder
         upper_pairs = (np.array(src, dtype=float), np.array(dst, dtype=float))
@@ -492,16 +497,16 @@ def render_tryon(
         src, dst = _lower_pairs(lower, f)
         patch, box = warp_rgba(lower.rgba, np.array(src, dtype=float), np.array(dst, dtype=float), shape)
         _composite(out, patch, box, _with_skirt(allowed, zones, lower, dst), shade)
-    if upper_pairs is not None:
+    if upper is not None and upper_pairs is not None:
         patch, box = warp_rgba(upper.torso_rgba, upper_pairs[0], upper_pairs[1], shape)
         collar = f.neck - f.d * 0.12 * f.torso
         allowed = allowed * _below(collar, f.d, shape)
         skirt = list(upper_pairs[1][-4:]) if upper.kind == "one_piece" else []
         _composite(out, patch, box, _with_skirt(allowed, zones, upper, skirt), shade)
-        for sleeve, src, dst in sleeve_pairs:  # the arms hang in front of the torso's sides
+        for sleeve, sleeve_src, sleeve_dst in sleeve_pairs:  # the arms hang in front of the torso's sides
             rgba = upper.rgba.copy()
             rgba[..., 3][~sleeve.mask] = 0
-            patch, box = warp_rgba(rgba, src, dst, shape, margin=0.25)
+            patch, box = warp_rgba(rgba, sleeve_src, sleeve_dst, shape, margin=0.25)
             _composite(out, patch, box, allowed, shade)
     return _fit_resolution(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), resolution, silhouette > 0)
 
@@ -542,8 +547,8 @@ def _open_neckline(g: GarmentAnalysis) -> GarmentAnalysis:
     height = g.rgba.shape[0]
     if abs(ly - ry) > 0.03 * height:  # an asymmetric top edge (one-shoulder): no round neck hole to open
         return g
-    centre = (int(round((lx + rx) / 2)), int(round(max(ly, ry))))
-    axes = (max(1, int(round((rx - lx) / 2))), max(1, int(round(0.05 * height))))
+    centre = (round((lx + rx) / 2), round(max(ly, ry)))
+    axes = (max(1, round((rx - lx) / 2)), max(1, round(0.05 * height)))
     rgba = g.rgba.copy()
     alpha = np.ascontiguousarray(rgba[..., 3])
     cv2.ellipse(alpha, centre, axes, 0, 0, 360, 0, -1)

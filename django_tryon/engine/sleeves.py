@@ -50,7 +50,7 @@ class Sleeve:
 
 
 def _extents(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    has = mask.any(axis=1)
+    has = np.any(mask, axis=1)
     left = np.where(has, mask.argmax(axis=1), -1)
     right = np.where(has, mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1), -1)
     return has, left, right
@@ -58,12 +58,12 @@ def _extents(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _runs(row: np.ndarray) -> list[tuple[int, int]]:
     edges = np.diff(np.r_[0, row.astype(np.int8), 0])
-    return list(zip(np.where(edges == 1)[0], np.where(edges == -1)[0] - 1))
+    return list(zip(np.where(edges == 1)[0], np.where(edges == -1)[0] - 1, strict=True))
 
 
 def _cuffs(mask: np.ndarray, kind: str) -> tuple[int, dict[str, tuple[float, float]], tuple[float, float]] | None:
     """The cuffs' bottom row, each cuff's (outer x, inner x) and the torso's span just below them."""
-    h, w = mask.shape
+    w = mask.shape[1]
     has, left, right = _extents(mask)
     rows = np.where(has)[0]
     y0, y1 = int(rows[0]), int(rows[-1])
@@ -149,7 +149,7 @@ def find_hanging_sleeves(mask: np.ndarray, kind: str) -> dict[str, Sleeve]:
         seam_x = float(np.clip(centre + sign * half, 0, w - 1))
         column = mask[:, int(seam_x)]
         seam = np.array([seam_x, float(np.argmax(column)) if column.any() else float(top_row)])
-        armpit = seam + [0.0, ARMHOLE_DEPTH * half]
+        armpit = seam + np.array([0.0, ARMHOLE_DEPTH * half])
         cuff_in = np.array([inner_x, float(cuff_y)])
         if armpit[1] >= cuff_y - 2 or abs(outer_x - inner_x) < 3:
             return {}

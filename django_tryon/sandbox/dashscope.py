@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from .context import Sandbox
-from .inputs import InputError, load
+from .inputs import InputError, check, fetch
 from .state import PARSING, REFINER, TRYON_MODELS, UPLOAD_LIFETIME, Task
 
 API = "/api/v1"
@@ -83,11 +83,11 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
         clothes = (body.get("parameters") or {}).get("clothes_type")
         if clothes not in CLOTHES_TYPES:
             return fail("InvalidParameter.ClothesType")
-        url = inputs.get("image_url")
+        url = inputs.get("image_url", "")
         if check_url(url):
             return fail("InvalidURL")
         try:
-            image = load(store, url)
+            image = check(fetch(store, url)).content
         except InputError as err:
             return fail(err.code)
         sandbox.count("parsing")
@@ -101,11 +101,15 @@ def _parse(sandbox: Sandbox, image: bytes, clothes: list[str]) -> dict[str, list
     from ..engine.parsing import extract_clothes  # the engine loads its models on first use
 
     store, base = sandbox.store, sandbox.base_url()
-    parsing, crops, boxes = [], [], []
+    parsing: list[str | None] = []
+    crops: list[str | None] = []
+    boxes: list[list[int] | None] = []
     for kind in clothes:
         part = extract_clothes(image, kind)
         if part is None:
-            parsing.append(None), crops.append(None), boxes.append(None)
+            parsing.append(None)
+            crops.append(None)
+            boxes.append(None)
             continue
         rgba_png, rgb_png, box = part
         parsing.append(base + store.result_path(store.put_result(rgba_png, "image/png")[0]))

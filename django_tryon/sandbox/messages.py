@@ -16,8 +16,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     ),
     "InvalidURL": (
         400,
-        "The request URL is invalid, please check the request URL is available and the request image format is one "
-        "of the following types: JPEG, JPG, PNG, BMP, and WEBP.",
+        (
+            "The request URL is invalid, please check the request URL is available and the request image format is "
+            "one of the following types: JPEG, JPG, PNG, BMP, and WEBP."
+        ),
     ),
     "InvalidPerson": (
         400,
@@ -26,8 +28,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "InvalidGarment": (400, "Missing clothing image.Please input at least one top garment or bottom garment image."),
     "InvalidInputLength": (
         400,
-        "The image resolution is invalid, please make sure that the largest length of image is smaller than 4096, "
-        "and the smallest length of image is larger than 150. and the size of image ranges from 5KB to 5MB.",
+        (
+            "The image resolution is invalid, please make sure that the largest length of image is smaller than "
+            "4096, and the smallest length of image is larger than 150. and the size of image ranges from 5KB to 5MB."
+        ),
     ),
     "InvalidParameter.ClothesType": (400, "The request parameter is invalid, please check the request parameter."),
     "SizeMismatch": (400, "The size of person image and coarse_image are not the same."),

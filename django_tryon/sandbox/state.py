@@ -164,7 +164,7 @@ class Store:
             self.tasks: dict[str, Task] = {}
             self.uploads: dict[str, Upload] = {}
             self.policies: dict[str, tuple[str, str, float]] = {}  # policy → (account, model, expires)
-            self.results: dict[str, tuple[bytes, float, str]] = {}  # name → (bytes, expires, content type)
+            self.results: dict[str, tuple[bytes, int, str]] = {}  # name → (bytes, expires, content type)
             running = getattr(self, "stats", {}).get("running", collections.Counter())  # tasks still in flight
             self.stats: dict[str, Any] = {
                 "submits": 0, "accepted": 0, "queries": 0, "lists": 0, "cancels": 0, "throttled": 0, "throttled_submits": 0,

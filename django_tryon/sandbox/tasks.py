@@ -71,12 +71,10 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
         except ValueError:
             return fail("InvalidParameter")
         now = store.clock.now()
-        if start is None and end is None:
-            start, end = now - DAY, now
-        elif start is None:
+        if end is None:  # one day from the start, or the last day
+            end = now if start is None else start + DAY
+        if start is None:
             start = end - DAY
-        elif end is None:
-            end = start + DAY
         if end - start > DAY or end < start:
             return fail("InvalidParameter")
         account = sandbox.account()

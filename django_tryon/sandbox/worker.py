@@ -116,10 +116,10 @@ def render(store: Store, task: Task, images: dict[str, bytes | None]) -> bytes:
     """The result picture, made from the actual inputs by the offline engine."""
     from ..engine import RenderError, check_person, render_tryon
 
-    person = images.get("person_image_url")
+    person = _required(images, "person_image_url")
     buffer = io.BytesIO()
     if task.model == REFINER:
-        coarse = Image.open(io.BytesIO(images["coarse_image_url"])).convert("RGB")
+        coarse = Image.open(io.BytesIO(_required(images, "coarse_image_url"))).convert("RGB")
         if coarse.size != Image.open(io.BytesIO(person)).size:
             raise InputError("InvalidParameter", ERRORS["SizeMismatch"][1])
         refined = coarse.filter(ImageFilter.UnsharpMask(radius=2, percent=60, threshold=2))
@@ -144,6 +144,14 @@ def render(store: Store, task: Task, images: dict[str, bytes | None]) -> bytes:
         raise InputError(err.code if err.code in ERRORS else "InvalidParameter") from None
     image.save(buffer, "JPEG", quality=92)
     return buffer.getvalue()
+
+
+def _required(images: dict[str, bytes | None], key: str) -> bytes:
+    """An input the submit handler made sure was given."""
+    data = images.get(key)
+    if data is None:
+        raise InputError("InvalidParameter")
+    return data
 
 
 def _sleep_until(deadline: float) -> None:

@@ -39,7 +39,10 @@ def _rendered(context: template.Context) -> set[str]:
     """
     request = context.get("request")
     if request is None:
-        return context.render_context.setdefault(RENDERED_KEY, set())
+        rendered: set[str] | None = context.render_context.get(RENDERED_KEY)
+        if rendered is None:
+            rendered = context.render_context[RENDERED_KEY] = set()
+        return rendered
     rendered = getattr(request, RENDERED_KEY, None)
     if rendered is None:
         rendered = set()

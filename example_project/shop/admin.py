@@ -8,4 +8,4 @@ from .models import Product
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     list_display = ("name", "price")
-    inlines = [GarmentInline]  # the one line a shop adds to offer try-on for a product
+    inlines = (GarmentInline,)  # the one line a shop adds to offer try-on for a product

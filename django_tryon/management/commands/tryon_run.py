@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 try:
                     files[key] = opts[key].read_bytes()
                 except OSError as err:
-                    raise CommandError(f"Cannot read --{key} {opts[key]}: {err.strerror}", returncode=EXIT_INVALID)
+                    raise CommandError(f"Cannot read --{key} {opts[key]}: {err.strerror}", returncode=EXIT_INVALID) from err
         try:
             job = services.create_tryon(
                 person_image=files["person"],
