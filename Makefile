@@ -29,6 +29,7 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest
 	@if [ "$$CI" = "true" ]; then DJANGO_TRYON_TEST_DB=postgres $(BIN)/python -m pytest -m "not load"; fi
 	@if [ "$$CI" = "true" ]; then $(MAKE) --no-print-directory wheel-test; fi
+	@if [ "$$CI" = "true" ]; then $(MAKE) matrix; fi
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 # The dispatcher under load and under failure (PostgreSQL on 127.0.0.1:5432, redis-server on the PATH);
@@ -52,6 +53,13 @@ precheck-bench: $(STAMP)
 # (scripts/test_wheel.py; needs the package index). `make test` runs it under CI=true.
 wheel-test: $(STAMP)
 	$(BIN)/python scripts/test_wheel.py
+
+# The compatibility matrix (noxfile.py, docs/testing.rst): Django 4.2, 5.2 and 6.0, each with the oldest
+# supported DRF, Celery and the rest (constraints/oldest.txt) and with the latest, on Python 3.10-3.13.
+.PHONY: matrix
+matrix: $(STAMP)
+	$(BIN)/python -m pip install --quiet --group matrix
+	$(BIN)/nox
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html

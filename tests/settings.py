@@ -3,6 +3,7 @@
 import json
 import os
 import tempfile
+import uuid
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -92,6 +93,11 @@ TRYON = {
 TRYON.update(json.loads(os.environ.get("DJANGO_TRYON_TEST_TRYON_JSON", "{}")))
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
+# Every test run on the machine (CI's, a developer's, another checkout's) shares Redis and RabbitMQ: this run
+# and the worker processes it starts (they inherit the variable) have queues and Redis keys of their own.
+_test_run = os.environ.setdefault("DJANGO_TRYON_TEST_RUN", uuid.uuid4().hex[:12])
+CELERY_TASK_DEFAULT_QUEUE = f"tryon-tests-{_test_run}"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"tryon-tests-{_test_run}:"}  # Redis (AMQP ignores it)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 LOGGING_CONFIG = None

@@ -20,7 +20,7 @@ from django_tryon import dashboard, services
 from django_tryon.models import Garment, TryOn
 
 from . import images
-from .conftest import admit, make_garment, step
+from .conftest import admit, make_garment, needs_engine, step
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/django_tryon/tryon/"
@@ -126,6 +126,7 @@ def test_refresh_polls_the_provider(client, superuser, job, dashscope):
 
 
 # -- pre-flight ------------------------------------------------------------------------------------
+@needs_engine  # the pre-flight check analyses each garment with the engine
 def test_preflight_action_and_command(client, superuser, product):
     good = make_garment(product, "top")
     bad = make_garment(product, "top", color=(20, 20, 200))

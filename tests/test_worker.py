@@ -1,5 +1,5 @@
-"""Integration: a real Celery worker process on Redis, real HTTP to a DashScope stand-in that downloads
-our signed input URLs from a live Django server, and a shared database and storage."""
+"""Integration: a real Celery worker process on Redis and on RabbitMQ, real HTTP to a DashScope stand-in that
+downloads our signed input URLs from a live Django server, and a shared database and storage."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
+from celery import Celery
 from django.conf import settings
 from django.db import connection
 from django.test import override_settings
@@ -21,34 +24,81 @@ from PIL import Image
 from django_tryon import services
 from django_tryon.models import TryOn
 
-from .conftest import make_garment, require_service
+from .conftest import make_garment, needs_engine, require_service
 from .fake_dashscope import FakeDashScope
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 REDIS_URL = os.environ.get("DJANGO_TRYON_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+AMQP_URL = os.environ.get("DJANGO_TRYON_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def require_broker(name: str, url: str) -> None:
+    parts = urlsplit(url)
+    port = parts.port or {"redis": 6379, "amqp": 5672}[parts.scheme]
+    require_service(name, parts.hostname or "127.0.0.1", port)
 
 
 @pytest.fixture(scope="module")
 def redis_broker():
-    require_service("Redis", "127.0.0.1", 6379)
+    """Redis (required under CI=true); this run's keys (tests/settings.py) are deleted before and after."""
+    require_broker("Redis", REDIS_URL)
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"]
+
+    def delete_this_runs_keys() -> None:
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+
+    delete_this_runs_keys()
     yield REDIS_URL
-    client.flushdb()
+    delete_this_runs_keys()
+
+
+@pytest.fixture(scope="module")
+def amqp_broker():
+    """RabbitMQ (required under CI=true); this run's queue and exchange (tests/settings.py) are deleted
+    after."""
+    require_broker("RabbitMQ", AMQP_URL)
+    yield AMQP_URL
+    from kombu import Connection
+
+    with Connection(AMQP_URL) as conn:
+        conn.default_channel.queue_delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+        conn.default_channel.exchange_delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+@pytest.fixture
+def broker(request) -> str:
+    """The URL of Redis, or of the broker a test names with
+    ``@pytest.mark.parametrize("broker", [...], indirect=True)``."""
+    return request.getfixturevalue(f"{getattr(request, 'param', 'redis')}_broker")
+
+
+_apps: dict[str, Celery] = {}
+
+
+def app_on(broker_url: str) -> Celery:
+    """A Celery app configured like the worker's (tests/celery_app.py) that sends to ``broker_url``, made
+    current (shared tasks send through the current app). One app per broker: an app keeps its connections."""
+    if broker_url not in _apps:
+        # The worker's CELERY_* settings with CELERY_BROKER_URL replaced: Celery 5.3 ignores a broker given
+        # as app.conf.broker_url = ... or Celery(broker=...) when the settings also name one.
+        config = {name: getattr(settings, name) for name in dir(settings) if name.startswith("CELERY_")}
+        app = _apps[broker_url] = Celery("django_tryon_tests", set_as_current=False)
+        config["CELERY_BROKER_URL"] = broker_url
+        app.config_from_object(SimpleNamespace(**config), namespace="CELERY")
+    app = _apps[broker_url]
+    app.set_current()
+    app.set_default()
+    return app
 
 
 @pytest.fixture
 def celery_app(redis_broker):
-    from tests.celery_app import app
-
-    assert app.conf.broker_url  # load the Django settings first (older Celery loads them lazily) ...
-    app.conf.broker_url = redis_broker  # ... then point this process at Redis
-    app.set_current()
-    app.set_default()
-    return app
+    return app_on(redis_broker)
 
 
 @contextlib.contextmanager
@@ -60,7 +110,7 @@ def worker_process(celery_app, tryon: dict, pool: str = "solo", concurrency: int
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "CELERY_BROKER_URL": REDIS_URL,
+        "CELERY_BROKER_URL": celery_app.conf.broker_url,
         "DJANGO_TRYON_WORKER_DB": connection.settings_dict["NAME"],
         "DJANGO_TRYON_TEST_MEDIA": str(settings.MEDIA_ROOT),
         "DJANGO_TRYON_TEST_TRYON_JSON": json.dumps(tryon),
@@ -83,7 +133,7 @@ def worker_process(celery_app, tryon: dict, pool: str = "solo", concurrency: int
 
 
 @pytest.fixture
-def stack(celery_app, live_server):
+def stack(broker, live_server):
     """The DashScope stand-in over HTTP, downloading our signed URLs from a live server, and a worker."""
     with FakeDashScope(throttle_first=1) as fake:
         tryon = {
@@ -93,7 +143,7 @@ def stack(celery_app, live_server):
             "POLL_INTERVAL": 0.3,
             "POLL_DEADLINE": 60,
         }
-        with worker_process(celery_app, tryon) as worker:
+        with worker_process(app_on(broker), tryon) as worker:
             yield fake, worker
 
 
@@ -108,6 +158,7 @@ def wait_for(job: TryOn, statuses: set[str], worker: subprocess.Popen, timeout: 
     raise AssertionError(f"job stuck in {job.status!r}")
 
 
+@pytest.mark.parametrize("broker", ["redis", pytest.param("amqp", marks=pytest.mark.rabbitmq)], indirect=True)
 def test_a_real_worker_takes_a_job_from_queued_to_succeeded(stack, person_bytes, product):
     fake, worker = stack
     top = make_garment(product, "top")
@@ -133,6 +184,7 @@ def test_a_provider_failure_reaches_the_job_with_its_code(stack, person_bytes, p
     assert "human body" in job.error_message and not job.result_image
 
 
+@needs_engine
 def test_a_real_worker_renders_offline_with_the_local_backend(celery_app, tmp_path, product):
     from .test_engine import shared
 
