@@ -41,8 +41,20 @@ SUBSET = [
 ]
 
 #: Reported after the install, so the log shows what each combination resolved to.
-REPORTED = ("Django", "djangorestframework", "celery", "kombu", "redis", "amqp", "drf-spectacular",
-            "django-storages", "Pillow", "requests", "numpy", "psycopg")
+REPORTED = (
+    "Django",
+    "djangorestframework",
+    "celery",
+    "kombu",
+    "redis",
+    "amqp",
+    "drf-spectacular",
+    "django-storages",
+    "Pillow",
+    "requests",
+    "numpy",
+    "psycopg",
+)
 
 DJANGO = {"4.2": "Django>=4.2,<5.0", "5.2": "Django>=5.2,<6.0", "6.0": "Django>=6.0,<6.1"}
 NEWEST = ("3.12", "6.0", "latest")
@@ -62,8 +74,13 @@ def _interpreter(version: str) -> str:
 
 
 def _param(python: str, django: str, deps: str) -> nox.param:
-    return nox.param(_interpreter(python), django, deps, (python, django, deps) == NEWEST,
-                     id=f"django{django.replace('.', '')}-{deps}")
+    return nox.param(
+        _interpreter(python),
+        django,
+        deps,
+        (python, django, deps) == NEWEST,
+        id=f"django{django.replace('.', '')}-{deps}",
+    )
 
 
 @nox.session
@@ -83,16 +100,28 @@ def _param(python: str, django: str, deps: str) -> nox.param:
 def matrix(session: nox.Session, django: str, deps: str, newest: bool) -> None:
     """Install the checkout with its extras and the test group at one combination of versions, and test it."""
     constraints = ["-c", "constraints/oldest.txt"] if deps == "oldest" else []
-    session.install("-e", ".[redis,engine,sandbox]", *nox.project.dependency_groups(PYPROJECT, "test"),
-                    DJANGO[django], *constraints)
-    session.run("python", "-c", "import sys, importlib.metadata as m; "
-                "print(sys.version.split()[0], *(f'{n}=={m.version(n)}' for n in sys.argv[1:]))", *REPORTED)
+    session.install(
+        "-e",
+        ".[redis,engine,sandbox]",
+        *nox.project.dependency_groups(PYPROJECT, "test"),
+        DJANGO[django],
+        *constraints,
+    )
+    session.run(
+        "python",
+        "-c",
+        "import sys, importlib.metadata as m; "
+        "print(sys.version.split()[0], *(f'{n}=={m.version(n)}' for n in sys.argv[1:]))",
+        *REPORTED,
+    )
     pytest = ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs]
     if newest:
         session.run(*pytest, "-m", "not load")
         # A database of its own, so a `make test` PostgreSQL pass running at the same time is not disturbed.
-        postgres = {"DJANGO_TRYON_TEST_DB": "postgres",
-                    "DJANGO_TRYON_TEST_DB_NAME": f"test_django_tryon_nox_{os.getpid()}"}
+        postgres = {
+            "DJANGO_TRYON_TEST_DB": "postgres",
+            "DJANGO_TRYON_TEST_DB_NAME": f"test_django_tryon_nox_{os.getpid()}",
+        }
         session.run(*pytest, *SUBSET, env=postgres)
     else:
         session.run(*pytest, *SUBSET)

@@ -25,20 +25,36 @@ from .models import Garment, TryOn
 from .storage import signed_path
 
 IMAGE_PERMISSION = "django_tryon.view_tryon_images"
-STATUS_COLOURS = {"queued": "#777", "submitting": "#2a6db0", "submitted": "#2a6db0", "running": "#b07d12",
-                  "succeeded": "#2e7d32", "failed": "#c62828", "canceled": "#555"}
+STATUS_COLOURS = {
+    "queued": "#777",
+    "submitting": "#2a6db0",
+    "submitted": "#2a6db0",
+    "running": "#b07d12",
+    "succeeded": "#2e7d32",
+    "failed": "#c62828",
+    "canceled": "#555",
+}
 
 
 def image_tag(field_file: Any, size: int = 80) -> str:
     if not field_file:
         return "—"
-    return format_html('<img src="{}" style="max-height:{}px;max-width:{}px;border-radius:3px" alt="" loading="lazy">',
-                       signed_path(field_file), size, size)
+    return format_html(
+        '<img src="{}" style="max-height:{}px;max-width:{}px;border-radius:3px" alt="" loading="lazy">',
+        signed_path(field_file),
+        size,
+        size,
+    )
 
 
 def hidden_tag(field_file: Any) -> str:
-    return format_html('<span title="{}">🔒 {}</span>', _("Needs the permission to see shoppers' images"),
-                       _("image")) if field_file else "—"
+    return (
+        format_html(
+            '<span title="{}">🔒 {}</span>', _("Needs the permission to see shoppers' images"), _("image")
+        )
+        if field_file
+        else "—"
+    )
 
 
 def _seconds(value: float | None) -> str:
@@ -79,8 +95,12 @@ class GarmentAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{garment}: {finding.problem} {finding.fix}", messages.WARNING)
         if not problems:
             count = queryset.count()
-            self.message_user(request, ngettext("%d garment is ready for try-on.", "%d garments are ready for try-on.",
-                                                count) % count, messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext("%d garment is ready for try-on.", "%d garments are ready for try-on.", count)
+                % count,
+                messages.SUCCESS,
+            )
 
 
 @admin.register(TryOn)
@@ -90,28 +110,72 @@ class TryOnAdmin(admin.ModelAdmin):
     list_select_related = ("product", "user", "top_garment", "bottom_garment", "person_photo")
     date_hierarchy = "created_at"
     list_per_page = 50
-    actions = ("retry_selected", "refresh_selected", "cancel_selected", "rerun_plus_selected", "refine_selected",
-               "delete_images_selected")
+    actions = (
+        "retry_selected",
+        "refresh_selected",
+        "cancel_selected",
+        "rerun_plus_selected",
+        "refine_selected",
+        "delete_images_selected",
+    )
     change_list_template = "admin/django_tryon/tryon/change_list.html"
     change_form_template = "admin/django_tryon/tryon/change_form.html"
-    provider_fields = ("remote_id", "request_id", "remote_submitted_at", "remote_scheduled_at", "remote_ended_at",
-                       "error_code", "error_message", "provider_error", "attempts", "poll_count", "image_count", "history")
+    provider_fields = (
+        "remote_id",
+        "request_id",
+        "remote_submitted_at",
+        "remote_scheduled_at",
+        "remote_ended_at",
+        "error_code",
+        "error_message",
+        "provider_error",
+        "attempts",
+        "poll_count",
+        "image_count",
+        "history",
+    )
 
     def can_see_images(self, request: HttpRequest) -> bool:
         return request.user.has_perm(IMAGE_PERMISSION)
 
     def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
-        images = ("person", "garments", "result") if self.can_see_images(request) else ("person_hidden", "garments", "result_hidden")
-        return ("public_id", *images, "status_badge", "product", "owner", "queue_wait", "generation_time", "model_name",
-                "error_code", "created_at")
+        images = (
+            ("person", "garments", "result")
+            if self.can_see_images(request)
+            else ("person_hidden", "garments", "result_hidden")
+        )
+        return (
+            "public_id",
+            *images,
+            "status_badge",
+            "product",
+            "owner",
+            "queue_wait",
+            "generation_time",
+            "model_name",
+            "error_code",
+            "created_at",
+        )
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         images = ("side_by_side",) if self.can_see_images(request) else ("images_hidden",)
         return (
             (None, {"fields": ("public_id", "status", "user", "product", "created_at", "finished_at")}),
             (_("Inputs and result"), {"fields": images}),
-            (_("Request"), {"fields": ("top_garment", "bottom_garment", "backend", "model_name", "resolution", "restore_face",
-                                       "person_check")}),
+            (
+                _("Request"),
+                {
+                    "fields": (
+                        "top_garment",
+                        "bottom_garment",
+                        "backend",
+                        "model_name",
+                        "resolution",
+                        "restore_face",
+                        "person_check",
+                    )
+                },
+            ),
             (_("Provider timeline"), {"fields": ("timeline",)}),
             (_("Provider"), {"fields": self.provider_fields, "classes": ("collapse",)}),
         )
@@ -134,8 +198,11 @@ class TryOnAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("garments"))
     def garments(self, obj: TryOn) -> str:
-        return format_html("{} {}", image_tag(obj.top_garment.image if obj.top_garment else None, 50),
-                           image_tag(obj.bottom_garment.image if obj.bottom_garment else None, 50))
+        return format_html(
+            "{} {}",
+            image_tag(obj.top_garment.image if obj.top_garment else None, 50),
+            image_tag(obj.bottom_garment.image if obj.bottom_garment else None, 50),
+        )
 
     @admin.display(description=_("result"))
     def result(self, obj: TryOn) -> str:
@@ -147,8 +214,11 @@ class TryOnAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: TryOn) -> str:
-        return format_html('<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;font-size:11px">{}</span>',
-                           STATUS_COLOURS.get(obj.status, "#777"), obj.get_status_display())
+        return format_html(
+            '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;font-size:11px">{}</span>',
+            STATUS_COLOURS.get(obj.status, "#777"),
+            obj.get_status_display(),
+        )
 
     @admin.display(description=_("owner"))
     def owner(self, obj: TryOn) -> str:
@@ -165,27 +235,47 @@ class TryOnAdmin(admin.ModelAdmin):
     @admin.display(description=_("inputs and result"))
     def side_by_side(self, obj: TryOn) -> str:
         cells = zip((_("person"), _("top"), _("bottom"), _("result")), obj.image_files(), strict=True)
-        figures = format_html_join("", '<figure style="margin:0">{}<figcaption>{}</figcaption></figure>',
-                                   ((image_tag(f, 360), label) for label, f in cells if f))
+        figures = format_html_join(
+            "",
+            '<figure style="margin:0">{}<figcaption>{}</figcaption></figure>',
+            ((image_tag(f, 360), label) for label, f in cells if f),
+        )
         return format_html('<div style="display:flex;gap:16px;flex-wrap:wrap">{}</div>', figures or "—")
 
     @admin.display(description=_("inputs and result"))
     def images_hidden(self, obj: TryOn) -> str:
         count = sum(1 for f in obj.image_files() if f)
-        return format_html("🔒 {}", ngettext("%d image, hidden: you need the permission to see shoppers' images.",
-                                             "%d images, hidden: you need the permission to see shoppers' images.",
-                                             count) % count)
+        return format_html(
+            "🔒 {}",
+            ngettext(
+                "%d image, hidden: you need the permission to see shoppers' images.",
+                "%d images, hidden: you need the permission to see shoppers' images.",
+                count,
+            )
+            % count,
+        )
 
     @admin.display(description=_("timeline"))
     def timeline(self, obj: TryOn) -> str:
-        rows = [(_("created"), obj.created_at), (_("accepted by the provider"), obj.submitted_at),
-                (_("provider: submitted"), obj.remote_submitted_at), (_("provider: scheduled"), obj.remote_scheduled_at),
-                (_("provider: ended"), obj.remote_ended_at), (_("finished"), obj.finished_at)]
-        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>",
-                                                                 ((label, value or "—") for label, value in rows)))
+        rows = [
+            (_("created"), obj.created_at),
+            (_("accepted by the provider"), obj.submitted_at),
+            (_("provider: submitted"), obj.remote_submitted_at),
+            (_("provider: scheduled"), obj.remote_scheduled_at),
+            (_("provider: ended"), obj.remote_ended_at),
+            (_("finished"), obj.finished_at),
+        ]
+        return format_html(
+            "<table>{}</table>",
+            format_html_join(
+                "", "<tr><th>{}</th><td>{}</td></tr>", ((label, value or "—") for label, value in rows)
+            ),
+        )
 
     # -- actions ---------------------------------------------------------------------------------
-    def _report(self, request: HttpRequest, n: int, singular: str, plural: str, level: int = messages.SUCCESS) -> None:
+    def _report(
+        self, request: HttpRequest, n: int, singular: str, plural: str, level: int = messages.SUCCESS
+    ) -> None:
         self.message_user(request, ngettext(singular, plural, n) % n, level if n else messages.WARNING)
 
     @admin.action(description=_("Retry selected try-ons"))
@@ -224,24 +314,39 @@ class TryOnAdmin(admin.ModelAdmin):
                 n += 1
             except TryOnError as err:
                 self.message_user(request, f"{job.public_id}: {err.message}", messages.ERROR)
-        self._report(request, n, "%d try-on was started again with aitryon-plus.",
-                     "%d try-ons were started again with aitryon-plus.")
+        self._report(
+            request,
+            n,
+            "%d try-on was started again with aitryon-plus.",
+            "%d try-ons were started again with aitryon-plus.",
+        )
 
     @admin.action(description=_("Refine the pictures of selected try-ons (second pass)"))
     def refine_selected(self, request: HttpRequest, queryset: Any) -> TemplateResponse | None:
         """Asks woman or man for each picture (the refiner needs it), then starts one second pass each."""
         jobs = list(queryset.filter(status="succeeded", refine=False).exclude(result_image=""))
         if not jobs:
-            self.message_user(request, _("Only finished try-ons that were not refined can be refined."), messages.WARNING)
+            self.message_user(
+                request, _("Only finished try-ons that were not refined can be refined."), messages.WARNING
+            )
             return None
         if "apply" not in request.POST:
-            return TemplateResponse(request, "admin/django_tryon/tryon/refine.html", {
-                **self.admin_site.each_context(request), "title": _("Refine pictures"), "opts": self.model._meta,
-                "rows": [(job, signed_path(job.result_image) if self.can_see_images(request) else "") for job in jobs],
-                "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                "genders": (("woman", _("Woman")), ("man", _("Man"))),
-            })
+            return TemplateResponse(
+                request,
+                "admin/django_tryon/tryon/refine.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": _("Refine pictures"),
+                    "opts": self.model._meta,
+                    "rows": [
+                        (job, signed_path(job.result_image) if self.can_see_images(request) else "")
+                        for job in jobs
+                    ],
+                    "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                    "genders": (("woman", _("Woman")), ("man", _("Man"))),
+                },
+            )
         n = 0
         for job in jobs:
             gender = request.POST.get(f"gender-{job.pk}", "")
@@ -262,7 +367,9 @@ class TryOnAdmin(admin.ModelAdmin):
 
     # -- dashboard ---------------------------------------------------------------------------------
     def get_urls(self) -> list[Any]:
-        custom = [path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="django_tryon_dashboard")]
+        custom = [
+            path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="django_tryon_dashboard")
+        ]
         return custom + super().get_urls()
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
@@ -275,8 +382,13 @@ class TryOnAdmin(admin.ModelAdmin):
             from django.core.exceptions import PermissionDenied
 
             raise PermissionDenied
-        context = {**self.admin_site.each_context(request), "title": _("Try-on dashboard"), "figures": dashboard.figures(),
-                   "opts": self.model._meta, "changelist_url": reverse("admin:django_tryon_tryon_changelist")}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Try-on dashboard"),
+            "figures": dashboard.figures(),
+            "opts": self.model._meta,
+            "changelist_url": reverse("admin:django_tryon_tryon_changelist"),
+        }
         return TemplateResponse(request, "admin/django_tryon/dashboard.html", context)
 
 
@@ -289,8 +401,17 @@ def _warn_about_refused_routes(model_admin: admin.ModelAdmin, request: HttpReque
     except Exception:  # noqa: BLE001 - a misconfigured chain must not break the admin
         return
     for state in refused:
-        model_admin.message_user(request, format_html(
-            gettext("The provider refuses the route {} since {} ({}: {}). Try-ons go to the next route of "
-              "TRYON['BACKENDS']; fix the account or the model."),
-            state.name, date_format(localtime(state.refused_since), "DATETIME_FORMAT"), state.refused_code,
-            state.refused_message[:200]), messages.WARNING)
+        model_admin.message_user(
+            request,
+            format_html(
+                gettext(
+                    "The provider refuses the route {} since {} ({}: {}). Try-ons go to the next route of "
+                    "TRYON['BACKENDS']; fix the account or the model."
+                ),
+                state.name,
+                date_format(localtime(state.refused_since), "DATETIME_FORMAT"),
+                state.refused_code,
+                state.refused_message[:200],
+            ),
+            messages.WARNING,
+        )

@@ -54,7 +54,9 @@ def admit_one_here(lane: Lane) -> tuple[int, int] | None:
 
 def _queued_lanes() -> list[Lane]:
     # order_by(): the model's default ordering would make DISTINCT return one row per job
-    pairs = TryOn.objects.filter(status=Status.QUEUED).order_by().values_list("route", "model_name").distinct()
+    pairs = (
+        TryOn.objects.filter(status=Status.QUEUED).order_by().values_list("route", "model_name").distinct()
+    )
     return sorted({(route(name).name, model) for name, model in pairs})
 
 
@@ -68,16 +70,31 @@ def _admit_lane(lane: Lane, now: datetime, *, keep_first: bool = False) -> list[
     with transaction.atomic():
         locks.hold(f"django_tryon.admission:{entry.name}:{model}")
         room, rate_opens_at = _room(entry, model, now)
-        eligible = (TryOn.objects.filter(on_route(entry.name), status=Status.QUEUED, model_name=model)
-                    .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)))
-        waiting = list(eligible.order_by("created_at", "pk").values_list("pk", "uploads")[: sum(room.values())])
+        eligible = TryOn.objects.filter(on_route(entry.name), status=Status.QUEUED, model_name=model).filter(
+            Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)
+        )
+        waiting = list(
+            eligible.order_by("created_at", "pk").values_list("pk", "uploads")[: sum(room.values())]
+        )
         for pk, uploads in waiting:
             prepared = next((u.get("key") for u in (uploads or {}).values() if isinstance(u, dict)), None)
             # the key its inputs were uploaded for, else the key with the most room (jobs spread over the pool)
-            key = prepared if prepared is not None and room.get(prepared, 0) > 0 else max(room, key=room.__getitem__)
-            moved = TryOn.objects.transition(pk, [Status.QUEUED], Status.SUBMITTING, key_name=key, admitted_at=now,
-                                             next_check_at=now, lease_until=None, ticket=F("ticket") + 1,
-                                             route=entry.name)
+            key = (
+                prepared
+                if prepared is not None and room.get(prepared, 0) > 0
+                else max(room, key=room.__getitem__)
+            )
+            moved = TryOn.objects.transition(
+                pk,
+                [Status.QUEUED],
+                Status.SUBMITTING,
+                key_name=key,
+                admitted_at=now,
+                next_check_at=now,
+                lease_until=None,
+                ticket=F("ticket") + 1,
+                route=entry.name,
+            )
             if moved:
                 ticket = TryOn.objects.values_list("ticket", flat=True).get(pk=pk)
                 if admitted or not keep_first:
@@ -97,7 +114,9 @@ def _prepare_next(eligible: Any, count: int, now: datetime) -> None:
     of admitted jobs. A job is marked when its preparation is sent, so it is sent once.
     """
     for pk in eligible.filter(uploads={}).order_by("created_at", "pk").values_list("pk", flat=True)[:count]:
-        if TryOn.objects.filter(pk=pk, status=Status.QUEUED, uploads={}).update(uploads={"pending": now.isoformat()}):
+        if TryOn.objects.filter(pk=pk, status=Status.QUEUED, uploads={}).update(
+            uploads={"pending": now.isoformat()}
+        ):
             schedule_preparation(pk)
 
 
@@ -123,12 +142,28 @@ def move_to(job: TryOn, entry: Route, *, reason: str) -> bool:
     from . import quotas
 
     backend = entry.backend()
-    entry_log = {"route": job.route or route(job.route).name, "model": job.model_name, "outcome": reason,
-                 "cost": "0", "remote_id": job.remote_id, "at": timezone.now().isoformat()}
+    entry_log = {
+        "route": job.route or route(job.route).name,
+        "model": job.model_name,
+        "outcome": reason,
+        "cost": "0",
+        "remote_id": job.remote_id,
+        "at": timezone.now().isoformat(),
+    }
     moved = TryOn.objects.filter(pk=job.pk, status__in=(Status.QUEUED, Status.SUBMITTING)).update(
-        status=Status.QUEUED, route=entry.name, backend=backend.name, model_name=backend.model, key_name="",
-        uploads={}, remote_id="", request_id="", submit_sent_at=None, next_check_at=None, lease_until=None,
-        history=[*job.history, entry_log], updated_at=timezone.now(),
+        status=Status.QUEUED,
+        route=entry.name,
+        backend=backend.name,
+        model_name=backend.model,
+        key_name="",
+        uploads={},
+        remote_id="",
+        request_id="",
+        submit_sent_at=None,
+        next_check_at=None,
+        lease_until=None,
+        history=[*job.history, entry_log],
+        updated_at=timezone.now(),
     )
     if moved:
         quotas.reprice(job, backend.model)
@@ -156,7 +191,10 @@ def _room(entry: Route, model: str, now: datetime) -> tuple[dict[str, int], date
             wake_at = opens if wake_at is None else min(wake_at, opens)
     if routing.probing(entry, now):  # on trial: one job at a time until the provider answers it
         trial = 0 if TryOn.objects.filter(on_route(entry.name)).active().exists() else 1
-        room = {name: (min(free, trial) if name == max(room, key=room.__getitem__) else 0) for name, free in room.items()}
+        room = {
+            name: (min(free, trial) if name == max(room, key=room.__getitem__) else 0)
+            for name, free in room.items()
+        }
     return room, wake_at
 
 
@@ -170,8 +208,12 @@ def queue_info(job: TryOn) -> dict[str, Any]:
     info: dict[str, Any] = {"queue_position": None, "eta_seconds": None, "elapsed_seconds": None}
     if job.status == Status.QUEUED:
         entry = route(job.route)
-        ahead = TryOn.objects.filter(on_route(entry.name), status=Status.QUEUED, model_name=job.model_name,
-                                     created_at__lt=job.created_at).count()
+        ahead = TryOn.objects.filter(
+            on_route(entry.name),
+            status=Status.QUEUED,
+            model_name=job.model_name,
+            created_at__lt=job.created_at,
+        ).count()
         try:
             backend = entry.backend(model=job.model_name or None)
             slots = max(1, capacity(entry, job.model_name))
@@ -185,5 +227,7 @@ def queue_info(job: TryOn) -> dict[str, Any]:
     elif job.status == Status.SUBMITTING:
         info["queue_position"] = 0
     elif job.status in (Status.SUBMITTED, Status.RUNNING):
-        info["elapsed_seconds"] = round((timezone.now() - (job.submitted_at or job.created_at)).total_seconds(), 1)
+        info["elapsed_seconds"] = round(
+            (timezone.now() - (job.submitted_at or job.created_at)).total_seconds(), 1
+        )
     return info

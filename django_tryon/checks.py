@@ -28,7 +28,9 @@ from .conf import INPUT_URL_STRATEGIES, PERSON_CHECK_MODES, tryon_settings
 from .exceptions import TryOnConfigurationError
 
 #: Models the vendor announced for retirement (its model-retirement page, docs/backends/dashscope.rst), and the date.
-RETIRED_MODELS = {m: date(2026, 10, 10) for m in ("aitryon", "aitryon-plus", "aitryon-refiner", "aitryon-parsing-v1")}
+RETIRED_MODELS = {
+    m: date(2026, 10, 10) for m in ("aitryon", "aitryon-plus", "aitryon-refiner", "aitryon-parsing-v1")
+}
 DASHSCOPE_HOSTS = ("dashscope.aliyuncs.com", "maas.aliyuncs.com", "dashscope-intl.aliyuncs.com")
 VENDOR_TIMEZONE = timezone(timedelta(hours=8))  # the retirement dates are the vendor's (Beijing) days
 
@@ -81,8 +83,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 
         backend = routes()[0].backend()  # the first route: BACKEND/OPTIONS, or the first of BACKENDS
     except TryOnConfigurationError as err:
-        errors.append(checks.Error(str(err), hint="Fix TRYON['BACKEND'] / TRYON['OPTIONS'] (or TRYON['BACKENDS']).",
-                                   id="django_tryon.E001"))
+        errors.append(
+            checks.Error(
+                str(err),
+                hint="Fix TRYON['BACKEND'] / TRYON['OPTIONS'] (or TRYON['BACKENDS']).",
+                id="django_tryon.E001",
+            )
+        )
         backend = None
     if backend is not None:
         errors.extend(_check_backend(backend))
@@ -121,8 +128,13 @@ def check_credentials(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
                 backend.check_credentials()
             except TryOnConfigurationError as err:
                 where = f"route {entry.name!r}" + (f", key {slot.name!r}" if len(entry.keys) > 1 else "")
-                errors.append(checks.Error(f"{where}: {err}", hint="Try-ons are refused until the key is set.",
-                                           id="django_tryon.E004"))
+                errors.append(
+                    checks.Error(
+                        f"{where}: {err}",
+                        hint="Try-ons are refused until the key is set.",
+                        id="django_tryon.E004",
+                    )
+                )
     return errors
 
 
@@ -201,12 +213,16 @@ def _check_public_storage() -> list[checks.CheckMessage]:
         return []
     reasons = []
     if hasattr(storage, "querystring_auth") and not presigns_urls(storage):
-        reasons.append("its URLs are not signed (querystring_auth is off, or a custom_domain has no cloudfront_signer)")
+        reasons.append(
+            "its URLs are not signed (querystring_auth is off, or a custom_domain has no cloudfront_signer)"
+        )
     acl = getattr(storage, "default_acl", None)  # S3-like storages only
     if str(acl or "").startswith("public-read"):
         reasons.append(f"it uploads with the ACL {acl!r}")
     if _served_by_django(storage):
-        reasons.append(f"this site serves its files at {getattr(storage, 'base_url', '')!r} (django.views.static.serve)")
+        reasons.append(
+            f"this site serves its files at {getattr(storage, 'base_url', '')!r} (django.views.static.serve)"
+        )
     if not reasons:
         return []
     return [
@@ -241,17 +257,23 @@ def _check_chain() -> list[checks.CheckMessage]:
         return [checks.Error(str(err), hint="Fix TRYON['BACKENDS'].", id="django_tryon.E001")]
     retired = [name for name, backend in chain if _retired(backend)]
     if chain and len(retired) == len(chain):
-        return [checks.Warning(
-            f"Every route of the try-on chain is a retired model ({', '.join(retired)}): when the provider refuses "
-            "it, there is nothing to fail over to.",
-            hint="Add a route to TRYON['BACKENDS'], e.g. django_tryon.backends.dashscope_image_edit."
-                 "DashScopeImageEditBackend (qwen-image-edit-plus). See docs/settings.rst, BACKENDS.",
-            id="django_tryon.W008",
-        )]
+        return [
+            checks.Warning(
+                f"Every route of the try-on chain is a retired model ({', '.join(retired)}): when the provider refuses "
+                "it, there is nothing to fail over to.",
+                hint="Add a route to TRYON['BACKENDS'], e.g. django_tryon.backends.dashscope_image_edit."
+                "DashScopeImageEditBackend (qwen-image-edit-plus). See docs/settings.rst, BACKENDS.",
+                id="django_tryon.W008",
+            )
+        ]
     return []
 
 
 def _retired(backend: Any) -> bool:
     retired_on = RETIRED_MODELS.get(backend.model)
     base_url = getattr(backend, "base_url", "")
-    return bool(retired_on and datetime.now(VENDOR_TIMEZONE).date() >= retired_on and any(host in base_url for host in DASHSCOPE_HOSTS))
+    return bool(
+        retired_on
+        and datetime.now(VENDOR_TIMEZONE).date() >= retired_on
+        and any(host in base_url for host in DASHSCOPE_HOSTS)
+    )

@@ -43,21 +43,39 @@ def figures(now: Any = None) -> dict[str, Any]:
         waits.append((submitted - created).total_seconds())
         if status == "succeeded" and finished_at:
             times.append((finished_at - submitted).total_seconds())
-    errors = Counter(dict(jobs_week.filter(status="failed").values_list("error_code").annotate(n=Count("pk"))
-                          .values_list("error_code", "n")))
-    images_today = sum(TryOn.objects.filter(created_at__gte=today, status="succeeded").values_list("image_count", flat=True))
+    errors = Counter(
+        dict(
+            jobs_week.filter(status="failed")
+            .values_list("error_code")
+            .annotate(n=Count("pk"))
+            .values_list("error_code", "n")
+        )
+    )
+    images_today = sum(
+        TryOn.objects.filter(created_at__gte=today, status="succeeded").values_list("image_count", flat=True)
+    )
     spend_today = sum(
-        (quotas.price_of(model) * n
-         for model, n in TryOn.objects.filter(created_at__gte=today, status="succeeded")
-         .values_list("model_name").annotate(n=Count("pk")).values_list("model_name", "n")),
+        (
+            quotas.price_of(model) * n
+            for model, n in TryOn.objects.filter(created_at__gte=today, status="succeeded")
+            .values_list("model_name")
+            .annotate(n=Count("pk"))
+            .values_list("model_name", "n")
+        ),
         Decimal("0"),
     )
     days = []
     for offset in range(7):
         start = week + timedelta(days=offset)
         day = by_status(TryOn.objects.filter(created_at__gte=start, created_at__lt=start + timedelta(days=1)))
-        days.append({"date": start.date(), "succeeded": day.get("succeeded", 0), "failed": day.get("failed", 0),
-                     "other": sum(n for s, n in day.items() if s not in ("succeeded", "failed"))})
+        days.append(
+            {
+                "date": start.date(),
+                "succeeded": day.get("succeeded", 0),
+                "failed": day.get("failed", 0),
+                "other": sum(n for s, n in day.items() if s not in ("succeeded", "failed")),
+            }
+        )
     in_flight = TryOn.objects.active().count()
     try:
         from .backends import get_backend

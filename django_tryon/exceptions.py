@@ -49,7 +49,10 @@ class TryOnError(Exception):
 
     def messages(self) -> dict[str, str]:
         """The shopper-facing message in English and Simplified Chinese."""
-        return {"en": message_for(self.code, "en", self.message), "zh-hans": message_for(self.code, "zh-hans")}
+        return {
+            "en": message_for(self.code, "en", self.message),
+            "zh-hans": message_for(self.code, "zh-hans"),
+        }
 
 
 class TryOnValidationError(TryOnError, ValueError):
@@ -70,7 +73,9 @@ class TryOnPersonRefused(TryOnValidationError):
 
     default_code = "InvalidPerson"
 
-    def __init__(self, *args: Any, verdict: str = "", reasons: Any = (), details: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, verdict: str = "", reasons: Any = (), details: Any = None, **kwargs: Any
+    ) -> None:
         self.verdict = verdict
         self.reasons = list(reasons)
         self.details = dict(details or {})
@@ -114,7 +119,9 @@ class TryOnRetryableError(TryOnProviderError):
 
     default_code = "ProviderUnavailable"
 
-    def __init__(self, *args: Any, retry_after: float | None = None, accepted_maybe: bool = False, **kwargs: Any):
+    def __init__(
+        self, *args: Any, retry_after: float | None = None, accepted_maybe: bool = False, **kwargs: Any
+    ):
         self.retry_after = retry_after
         self.accepted_maybe = accepted_maybe
         super().__init__(*args, **kwargs)

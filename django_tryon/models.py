@@ -38,7 +38,9 @@ def get_product_model_string() -> str:
     if not value:
         raise TryOnConfigurationError(f"TRYON_PRODUCT_MODEL is not set. {PRODUCT_MODEL_HINT}")
     if not isinstance(value, str) or value.count(".") != 1 or not all(value.split(".")):
-        raise TryOnConfigurationError(f"TRYON_PRODUCT_MODEL = {value!r} is not 'app_label.ModelName'. {PRODUCT_MODEL_HINT}")
+        raise TryOnConfigurationError(
+            f"TRYON_PRODUCT_MODEL = {value!r} is not 'app_label.ModelName'. {PRODUCT_MODEL_HINT}"
+        )
     return value
 
 
@@ -74,7 +76,9 @@ class Garment(models.Model):
         upload_to=garment_upload_to,
         storage=get_tryon_storage,
         validators=[validate_tryon_image],
-        help_text=_("One garment, flat, on a clean background, filling the frame. JPEG/PNG/BMP/WebP, 5 KB–5 MB."),
+        help_text=_(
+            "One garment, flat, on a clean background, filling the frame. JPEG/PNG/BMP/WebP, 5 KB–5 MB."
+        ),
     )
     kind = models.CharField(
         _("kind"),
@@ -114,26 +118,49 @@ class PersonPhoto(models.Model):
 
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="tryon_photos",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tryon_photos",
         verbose_name=_("owner"),
     )
     owner_key = models.CharField(
-        _("anonymous owner key"), max_length=64, blank=True, default="",
+        _("anonymous owner key"),
+        max_length=64,
+        blank=True,
+        default="",
         help_text=_("SHA-256 of the anonymous shopper's session key."),
     )
-    image = models.FileField(_("photo"), upload_to=person_upload_to, storage=get_tryon_storage, max_length=200)
+    image = models.FileField(
+        _("photo"), upload_to=person_upload_to, storage=get_tryon_storage, max_length=200
+    )
     content_hash = models.CharField(
-        _("content hash"), max_length=64, blank=True, default="",
+        _("content hash"),
+        max_length=64,
+        blank=True,
+        default="",
         help_text=_("SHA-256 of the stored image: the same photo is kept once per owner."),
     )
-    consent_at = models.DateTimeField(_("consent given at"), help_text=_("When the shopper agreed to the processing."))
+    consent_at = models.DateTimeField(
+        _("consent given at"), help_text=_("When the shopper agreed to the processing.")
+    )
     own_clothes = models.JSONField(
-        _("own clothes"), default=dict, blank=True,
-        help_text=_("What this photo's person wears, cut out once for 'keep my own clothes': kind → stored file."),
+        _("own clothes"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "What this photo's person wears, cut out once for 'keep my own clothes': kind → stored file."
+        ),
     )
     person_check = models.JSONField(
-        _("person check"), null=True, blank=True, default=None,
-        help_text=_("The verdict of the person check, made once when the photo came in (empty: not checked)."),
+        _("person check"),
+        null=True,
+        blank=True,
+        default=None,
+        help_text=_(
+            "The verdict of the person check, made once when the photo came in (empty: not checked)."
+        ),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -228,25 +255,47 @@ class TryOn(models.Model):
         verbose_name=_("product"),
     )
     top_garment = models.ForeignKey(
-        Garment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("top garment")
+        Garment,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("top garment"),
     )
     bottom_garment = models.ForeignKey(
-        Garment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("bottom garment")
+        Garment,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("bottom garment"),
     )
     person_image = models.FileField(
         _("person photo"), upload_to=person_upload_to, storage=get_tryon_storage, max_length=200
     )
     person_photo = models.ForeignKey(
-        PersonPhoto, on_delete=models.SET_NULL, null=True, blank=True, related_name="tryons",
+        PersonPhoto,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tryons",
         verbose_name=_("saved photo used"),
     )
     consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
     person_check = models.JSONField(
-        _("person check"), null=True, blank=True, default=None,
-        help_text=_("The verdict of the person check on the person photo (copied from a saved photo; empty: not checked)."),
+        _("person check"),
+        null=True,
+        blank=True,
+        default=None,
+        help_text=_(
+            "The verdict of the person check on the person photo (copied from a saved photo; empty: not checked)."
+        ),
     )
     dedup_key = models.CharField(
-        _("duplicate key"), max_length=64, blank=True, default="",
+        _("duplicate key"),
+        max_length=64,
+        blank=True,
+        default="",
         help_text=_("Hash of the photo, garments and parameters: the same request reuses this job."),
     )
     top_image = models.FileField(
@@ -258,12 +307,20 @@ class TryOn(models.Model):
         help_text=_("Snapshot of the top (or one-piece) image actually sent to the provider."),
     )
     bottom_image = models.FileField(
-        _("bottom image sent"), upload_to=snapshot_upload_to, storage=get_tryon_storage, blank=True, max_length=200
+        _("bottom image sent"),
+        upload_to=snapshot_upload_to,
+        storage=get_tryon_storage,
+        blank=True,
+        max_length=200,
     )
     backend = models.CharField(_("backend"), max_length=50, help_text=_("Provider name, e.g. dashscope."))
     model_name = models.CharField(_("model"), max_length=64, help_text=_("Provider model, e.g. aitryon."))
-    resolution = models.SmallIntegerField(_("resolution"), choices=Resolution.choices, default=Resolution.ORIGINAL)
-    restore_face = models.BooleanField(_("restore face"), default=True, help_text=_("Keep the person's own face."))
+    resolution = models.SmallIntegerField(
+        _("resolution"), choices=Resolution.choices, default=Resolution.ORIGINAL
+    )
+    restore_face = models.BooleanField(
+        _("restore face"), default=True, help_text=_("Keep the person's own face.")
+    )
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED)
     remote_id = models.CharField(_("provider task id"), max_length=64, blank=True, default="")
     request_id = models.CharField(_("provider request id"), max_length=64, blank=True, default="")
@@ -273,7 +330,10 @@ class TryOn(models.Model):
     error_code = models.CharField(_("error code"), max_length=64, blank=True, default="")
     error_message = models.TextField(_("error message"), blank=True, default="")
     provider_error = models.JSONField(
-        _("raw provider error"), default=dict, blank=True, help_text=_("The provider's own code, message, status.")
+        _("raw provider error"),
+        default=dict,
+        blank=True,
+        help_text=_("The provider's own code, message, status."),
     )
     result_image = models.FileField(
         _("result image"), upload_to=result_upload_to, storage=get_tryon_storage, blank=True, max_length=200
@@ -285,52 +345,91 @@ class TryOn(models.Model):
     )
     history = models.JSONField(_("earlier attempts"), default=list, blank=True)
     keep_own = models.BooleanField(
-        _("keep own clothes"), default=False,
-        help_text=_("Trying on a top (or a bottom) only: the shopper keeps what they wear on the other half."),
+        _("keep own clothes"),
+        default=False,
+        help_text=_(
+            "Trying on a top (or a bottom) only: the shopper keeps what they wear on the other half."
+        ),
     )
     # -- the second pass (DashScope's aitryon-refiner) --------------------------------------------
     refine = models.BooleanField(
-        _("refine"), default=False, help_text=_("After the try-on, a second pass makes the picture sharper and truer."),
+        _("refine"),
+        default=False,
+        help_text=_("After the try-on, a second pass makes the picture sharper and truer."),
     )
-    gender = models.CharField(_("gender"), max_length=8, blank=True, default="",
-                              help_text=_("woman or man: the refiner needs it."))
-    stage = models.CharField(_("stage"), max_length=10, default=STAGE_TRYON,
-                             help_text=_("tryon, then refine when a second pass was asked for."))
+    gender = models.CharField(
+        _("gender"), max_length=8, blank=True, default="", help_text=_("woman or man: the refiner needs it.")
+    )
+    stage = models.CharField(
+        _("stage"),
+        max_length=10,
+        default=STAGE_TRYON,
+        help_text=_("tryon, then refine when a second pass was asked for."),
+    )
     coarse_image = models.FileField(
-        _("first-pass result"), upload_to=result_upload_to, storage=get_tryon_storage, blank=True, max_length=200,
+        _("first-pass result"),
+        upload_to=result_upload_to,
+        storage=get_tryon_storage,
+        blank=True,
+        max_length=200,
         help_text=_("The try-on's own picture, the refiner's input (kept while the second pass runs)."),
     )
     # -- the dispatcher's state: what happens next and when lives on the row, not in a broker message --
     route = models.CharField(
-        _("route"), max_length=64, blank=True, default="",
+        _("route"),
+        max_length=64,
+        blank=True,
+        default="",
         help_text=_("The entry of the failover chain (TRYON['BACKENDS']) this job runs on."),
     )
     key_name = models.CharField(
-        _("provider key"), max_length=64, blank=True, default="",
-        help_text=_("The name of the key of TRYON['KEY_POOL'] this job was admitted on (never the key itself)."),
+        _("provider key"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_(
+            "The name of the key of TRYON['KEY_POOL'] this job was admitted on (never the key itself)."
+        ),
     )
     admitted_at = models.DateTimeField(_("admitted at"), null=True, blank=True)
     next_check_at = models.DateTimeField(
-        _("next step at"), null=True, blank=True,
+        _("next step at"),
+        null=True,
+        blank=True,
         help_text=_("When the pipeline acts on this job next (submit, poll); while queued: not before."),
     )
     lease_until = models.DateTimeField(
-        _("leased until"), null=True, blank=True, help_text=_("A worker is working on this job until then."),
+        _("leased until"),
+        null=True,
+        blank=True,
+        help_text=_("A worker is working on this job until then."),
     )
     ticket = models.PositiveIntegerField(
-        _("ticket"), default=0, help_text=_("Bumped at every scheduled step, so a stale or duplicate task does nothing."),
+        _("ticket"),
+        default=0,
+        help_text=_("Bumped at every scheduled step, so a stale or duplicate task does nothing."),
     )
     submit_sent_at = models.DateTimeField(
-        _("submit sent at"), null=True, blank=True,
-        help_text=_("A submit whose answer never arrived: reconciled with the provider's task list before any resubmit."),
+        _("submit sent at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "A submit whose answer never arrived: reconciled with the provider's task list before any resubmit."
+        ),
     )
     step_retries = models.PositiveSmallIntegerField(_("retries of this step"), default=0)
     resubmits = models.PositiveSmallIntegerField(
-        _("transient resubmits"), default=0, help_text=_("Provider tasks that failed transiently and were sent again."),
+        _("transient resubmits"),
+        default=0,
+        help_text=_("Provider tasks that failed transiently and were sent again."),
     )
     uploads = models.JSONField(
-        _("provider uploads"), default=dict, blank=True,
-        help_text=_("The provider's temporary copies of the inputs (oss://…), reused by resubmits within their lifetime."),
+        _("provider uploads"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "The provider's temporary copies of the inputs (oss://…), reused by resubmits within their lifetime."
+        ),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -405,11 +504,21 @@ class TryOnAttempt(models.Model):
     """
 
     job = models.ForeignKey(
-        TryOn, on_delete=models.SET_NULL, null=True, blank=True, related_name="attempt_set", verbose_name=_("try-on")
+        TryOn,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="attempt_set",
+        verbose_name=_("try-on"),
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        verbose_name=_("charged to shopper"), help_text=_("Empty for the merchant's own runs (admin, commands)."),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("charged to shopper"),
+        help_text=_("Empty for the merchant's own runs (admin, commands)."),
     )
     owner_key = models.CharField(_("charged to anonymous owner"), max_length=64, blank=True, default="")
     backend = models.CharField(_("backend"), max_length=50)
@@ -457,11 +566,18 @@ class TryOnRoute(models.Model):
     name = models.CharField(_("route"), max_length=64, primary_key=True)
     failures = models.PositiveIntegerField(_("outages in a row"), default=0)
     open_until = models.DateTimeField(
-        _("breaker open until"), null=True, blank=True, help_text=_("No job is sent to this route before then."),
+        _("breaker open until"),
+        null=True,
+        blank=True,
+        help_text=_("No job is sent to this route before then."),
     )
     refused_since = models.DateTimeField(
-        _("refused since"), null=True, blank=True,
-        help_text=_("The provider refuses this route's model or account (retired, not purchased, no credits)."),
+        _("refused since"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The provider refuses this route's model or account (retired, not purchased, no credits)."
+        ),
     )
     refused_code = models.CharField(_("refusal code"), max_length=64, blank=True, default="")
     refused_message = models.TextField(_("refusal message"), blank=True, default="")

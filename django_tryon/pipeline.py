@@ -86,10 +86,14 @@ def advance(pk: int, ticket: int, *, schedule_next: bool = True) -> datetime | N
         if not _fail_over(job, err):
             fail(pk, err)
     except SoftTimeLimitExceeded:  # a synchronous call outlived its step's time limit (SYNC_TIME_MARGIN)
-        next_at = _retry_later(job, TryOnRetryableError("The provider did not answer in time.", code="Timeout"))
+        next_at = _retry_later(
+            job, TryOnRetryableError("The provider did not answer in time.", code="Timeout")
+        )
     except Exception as err:
         logger.exception("step of try-on %s crashed", pk)
-        fail(pk, TryOnError(f"Unexpected error while processing: {type(err).__name__}", code="ProcessingError"))
+        fail(
+            pk, TryOnError(f"Unexpected error while processing: {type(err).__name__}", code="ProcessingError")
+        )
         raise
     finally:
         _release(job, next_at, schedule_next)
@@ -99,9 +103,11 @@ def advance(pk: int, ticket: int, *, schedule_next: bool = True) -> datetime | N
 def _claim(pk: int, ticket: int) -> TryOn | None:
     now = timezone.now()
     lease = now + timedelta(seconds=float(tryon_settings.LEASE_SECONDS))
-    claimed = (TryOn.objects.filter(pk=pk, ticket=ticket, status__in=ACTIVE)
-               .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-               .update(lease_until=lease))
+    claimed = (
+        TryOn.objects.filter(pk=pk, ticket=ticket, status__in=ACTIVE)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=lease)
+    )
     return TryOn.objects.filter(pk=pk).first() if claimed else None
 
 
@@ -173,19 +179,32 @@ def _submit(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
             return _accepted(job, backend, found, "")
         TryOn.objects.filter(pk=job.pk).update(submit_sent_at=None)
     if not job.person_file:
-        raise TryOnValidationError("The person photo was deleted before the try-on was sent.", code="InvalidParameter")
-    if job.keep_own and job.stage == STAGE_TRYON and not (job.top_image and job.bottom_image) and not any(
-        str(entry.get("note", "")).startswith("own clothes") for entry in job.history
+        raise TryOnValidationError(
+            "The person photo was deleted before the try-on was sent.", code="InvalidParameter"
+        )
+    if (
+        job.keep_own
+        and job.stage == STAGE_TRYON
+        and not (job.top_image and job.bottom_image)
+        and not any(str(entry.get("note", "")).startswith("own clothes") for entry in job.history)
     ):  # once per job: a resubmit sends what the first look found (or did not)
         _add_own_clothes(job, backend)
     urls = {name: _input(job, name, field_file, backend) for name, field_file in _inputs(job)}
     refining = job.stage == STAGE_REFINE
-    request = TryOnInput(person_image_url=urls["person"], top_garment_url=urls.get("top"),
-                         bottom_garment_url=urls.get("bottom"), resolution=job.resolution, restore_face=job.restore_face,
-                         top_is_one_piece=bool(job.top_garment is not None and job.top_garment.kind == Garment.Kind.ONE_PIECE),
-                         coarse_image_url=urls.get("coarse") if refining else None, gender=job.gender if refining else "")
+    request = TryOnInput(
+        person_image_url=urls["person"],
+        top_garment_url=urls.get("top"),
+        bottom_garment_url=urls.get("bottom"),
+        resolution=job.resolution,
+        restore_face=job.restore_face,
+        top_is_one_piece=bool(job.top_garment is not None and job.top_garment.kind == Garment.Kind.ONE_PIECE),
+        coarse_image_url=urls.get("coarse") if refining else None,
+        gender=job.gender if refining else "",
+    )
     now = timezone.now()
-    lease = now + timedelta(seconds=max(float(tryon_settings.LEASE_SECONDS), backend.capabilities.longest_request + 10))
+    lease = now + timedelta(
+        seconds=max(float(tryon_settings.LEASE_SECONDS), backend.capabilities.longest_request + 10)
+    )
     # Written before the request leaves, and only while this worker still holds the job: a crash from
     # here on leaves a mark that makes the next attempt ask the provider before sending again.
     if not TryOn.objects.filter(pk=job.pk, ticket=job.ticket, status=Status.SUBMITTING).update(
@@ -203,7 +222,9 @@ def _submit(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
         TryOn.objects.filter(pk=job.pk).update(submit_sent_at=None)
         raise
     accepted_at = _accepted(job, backend, result.remote_id, result.request_id)
-    if result.finished is not None and accepted_at is not None:  # a synchronous backend: the answer is the result
+    if (
+        result.finished is not None and accepted_at is not None
+    ):  # a synchronous backend: the answer is the result
         job.refresh_from_db()
         return _handle(job, backend, result.finished, polled=False)
     return accepted_at
@@ -211,8 +232,16 @@ def _submit(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
 
 def _accepted(job: TryOn, backend: BaseTryOnBackend, remote_id: str, request_id: str) -> datetime | None:
     now = timezone.now()
-    moved = TryOn.objects.transition(job.pk, [Status.SUBMITTING], Status.SUBMITTED, remote_id=remote_id,
-                                     request_id=request_id, submitted_at=now, submit_sent_at=None, step_retries=0)
+    moved = TryOn.objects.transition(
+        job.pk,
+        [Status.SUBMITTING],
+        Status.SUBMITTED,
+        remote_id=remote_id,
+        request_id=request_id,
+        submitted_at=now,
+        submit_sent_at=None,
+        step_retries=0,
+    )
     if not moved:  # canceled while we were submitting: do not let the provider work (and bill) for nothing
         cancel_remote_quietly(backend, remote_id)
         return None
@@ -242,9 +271,20 @@ def _hand_back(job: TryOn, err: TryOnRetryableError) -> datetime | None:
         fail(job.pk, err)
         return None
     not_before = timezone.now() + timedelta(seconds=delay)
-    if TryOn.objects.transition(job.pk, [Status.SUBMITTING], Status.QUEUED, next_check_at=not_before,
-                                step_retries=retries, key_name=""):
-        logger.info("try-on %s handed back to the queue (%s), admitted again in %.1f s", job.public_id, err.code, delay)
+    if TryOn.objects.transition(
+        job.pk,
+        [Status.SUBMITTING],
+        Status.QUEUED,
+        next_check_at=not_before,
+        step_retries=retries,
+        key_name="",
+    ):
+        logger.info(
+            "try-on %s handed back to the queue (%s), admitted again in %.1f s",
+            job.public_id,
+            err.code,
+            delay,
+        )
         schedule_admission(admission.lane_of(job), not_before)
         admission.admit(admission.lane_of(job))
     return None
@@ -261,21 +301,39 @@ def _reconcile(job: TryOn, backend: BaseTryOnBackend) -> str | None:
     sent = job.submit_sent_at
     if sent is None or not backend.capabilities.supports_task_list:
         return None
-    since, until = sent - RECONCILE_SKEW, sent + timedelta(seconds=float(tryon_settings.LEASE_SECONDS)) + RECONCILE_SKEW
+    since, until = (
+        sent - RECONCILE_SKEW,
+        sent + timedelta(seconds=float(tryon_settings.LEASE_SECONDS)) + RECONCILE_SKEW,
+    )
     tasks = [t for t in backend.list_tasks(since=since, until=until) if t.model in ("", job.model_name)]
     ids = {t.remote_id for t in tasks}
     known: set[str | None] = set(TryOn.objects.filter(remote_id__in=ids).values_list("remote_id", flat=True))
-    known |= {entry.get("remote_id") for other in TryOn.objects.filter(history__isnull=False, created_at__gte=since - timedelta(days=1))
-              .exclude(history=[]).values_list("history", flat=True) for entry in other if isinstance(entry, dict)}
+    known |= {
+        entry.get("remote_id")
+        for other in TryOn.objects.filter(history__isnull=False, created_at__gte=since - timedelta(days=1))
+        .exclude(history=[])
+        .values_list("history", flat=True)
+        for entry in other
+        if isinstance(entry, dict)
+    }
     strangers = [t for t in tasks if t.remote_id not in known]
-    rivals = TryOn.objects.filter(status=Status.SUBMITTING, model_name=job.model_name, submit_sent_at__gte=since,
-                                  submit_sent_at__lte=until).exclude(pk=job.pk)
+    rivals = TryOn.objects.filter(
+        status=Status.SUBMITTING,
+        model_name=job.model_name,
+        submit_sent_at__gte=since,
+        submit_sent_at__lte=until,
+    ).exclude(pk=job.pk)
     if len(strangers) == 1 and not rivals.exists():
-        logger.warning("try-on %s: the unanswered submit created %s; adopted", job.public_id, strangers[0].remote_id)
+        logger.warning(
+            "try-on %s: the unanswered submit created %s; adopted", job.public_id, strangers[0].remote_id
+        )
         return strangers[0].remote_id
     if strangers:
-        logger.warning("try-on %s: %d unknown provider tasks around an unanswered submit; none adopted",
-                       job.public_id, len(strangers))
+        logger.warning(
+            "try-on %s: %d unknown provider tasks around an unanswered submit; none adopted",
+            job.public_id,
+            len(strangers),
+        )
     return None
 
 
@@ -292,8 +350,15 @@ def _input(job: TryOn, name: str, field_file: Any, backend: BaseTryOnBackend) ->
     url = input_url(field_file, backend)
     if url.startswith("oss://"):
         kept = {k: v for k, v in (job.uploads or {}).items() if k != "pending"}
-        uploads = {**kept, name: {"url": url, "key": job.key_name, "model": job.model_name,
-                                  "at": timezone.now().isoformat()}}
+        uploads = {
+            **kept,
+            name: {
+                "url": url,
+                "key": job.key_name,
+                "model": job.model_name,
+                "at": timezone.now().isoformat(),
+            },
+        }
         TryOn.objects.filter(pk=job.pk).update(uploads=uploads)
         job.uploads = uploads
     return url
@@ -303,9 +368,19 @@ def _add_own_clothes(job: TryOn, backend: BaseTryOnBackend) -> None:
     """Keep my own clothes: cut what the person wears on the other half out of their photo and send it in
     the empty slot (otherwise the model invents something). Once per saved photo; nothing found: as before."""
     kind, slot = ("lower", "bottom_image") if job.top_image else ("upper", "top_image")
-    if backend.capabilities.max_garments < 2:  # e.g. FASHN: one garment per request, the other half stays as is
-        TryOn.objects.filter(pk=job.pk).update(history=[*job.history, {
-            "note": "own clothes not sent: this route takes one garment", "kind": kind, "at": timezone.now().isoformat()}])
+    if (
+        backend.capabilities.max_garments < 2
+    ):  # e.g. FASHN: one garment per request, the other half stays as is
+        TryOn.objects.filter(pk=job.pk).update(
+            history=[
+                *job.history,
+                {
+                    "note": "own clothes not sent: this route takes one garment",
+                    "kind": kind,
+                    "at": timezone.now().isoformat(),
+                },
+            ]
+        )
         job.refresh_from_db()
         return
     photo = job.person_photo if not job.person_image else None
@@ -321,10 +396,13 @@ def _add_own_clothes(job: TryOn, backend: BaseTryOnBackend) -> None:
         except TryOnValidationError:
             checked, note = None, "own clothes too small to send: the model completes the outfit"
         if checked is not None:
-            name = get_tryon_storage().save(snapshot_upload_to(job, f"own.{checked.extension}"), ContentFile(checked.content))
+            name = get_tryon_storage().save(
+                snapshot_upload_to(job, f"own.{checked.extension}"), ContentFile(checked.content)
+            )
             TryOn.objects.filter(pk=job.pk).update(**{slot: name})
-    TryOn.objects.filter(pk=job.pk).update(history=[*job.history, {"note": note, "kind": kind,
-                                                                   "at": timezone.now().isoformat()}])
+    TryOn.objects.filter(pk=job.pk).update(
+        history=[*job.history, {"note": note, "kind": kind, "at": timezone.now().isoformat()}]
+    )
     job.refresh_from_db()
 
 
@@ -337,8 +415,11 @@ def _parse_own_clothes(job: TryOn, kind: str) -> bytes | None:
             parser = route(job.route).backend(model=parser_model, key=job.key_name or None)
             return parser.parse_clothes(input_url(job.person_file, parser), kind)
         except (TryOnError, TryOnConfigurationError) as err:  # retired, refused, down: the engine can do it
-            logger.info("try-on %s: the parsing model failed (%s); the engine parses instead", job.public_id,
-                        getattr(err, "code", err))
+            logger.info(
+                "try-on %s: the parsing model failed (%s); the engine parses instead",
+                job.public_id,
+                getattr(err, "code", err),
+            )
     try:
         from .engine.parsing import extract_clothes
     except ImportError:  # the engine extra is not installed
@@ -438,7 +519,12 @@ def _check(job: TryOn, backend: BaseTryOnBackend) -> datetime | None:
 
 def _handle(job: TryOn, backend: BaseTryOnBackend, state: Any, *, polled: bool) -> datetime | None:
     """Act on the provider's state of the job's task (from a poll, or from a synchronous submit)."""
-    ended = state.state in (RemoteState.SUCCEEDED, RemoteState.FAILED, RemoteState.CANCELED, RemoteState.UNKNOWN)
+    ended = state.state in (
+        RemoteState.SUCCEEDED,
+        RemoteState.FAILED,
+        RemoteState.CANCELED,
+        RemoteState.UNKNOWN,
+    )
     TryOn.objects.filter(pk=job.pk).update(
         poll_count=F("poll_count") + (1 if polled else 0),
         step_retries=0,
@@ -455,11 +541,20 @@ def _handle(job: TryOn, backend: BaseTryOnBackend, state: Any, *, polled: bool) 
     if state.state is RemoteState.FAILED and _resubmit_transient(job, backend, state):
         return None
     if state.state in (RemoteState.FAILED, RemoteState.UNKNOWN):
-        fail(job.pk, TryOnProviderRejected(state.error_message, code=state.error_code or "ProviderError"), raw=state.raw)
+        fail(
+            job.pk,
+            TryOnProviderRejected(state.error_message, code=state.error_code or "ProviderError"),
+            raw=state.raw,
+        )
         return None
     if state.state is RemoteState.CANCELED:
-        if TryOn.objects.transition(job.pk, IN_FLIGHT, Status.CANCELED, error_code="Canceled",
-                                    error_message="Canceled at the provider."):
+        if TryOn.objects.transition(
+            job.pk,
+            IN_FLIGHT,
+            Status.CANCELED,
+            error_code="Canceled",
+            error_message="Canceled at the provider.",
+        ):
             logger.info("try-on %s canceled at the provider", job.public_id)
         return None
     if state.state is RemoteState.RUNNING:
@@ -482,27 +577,54 @@ def _take_the_freed_slot(lane: admission.Lane) -> None:
 
 def _resubmit_transient(job: TryOn, backend: BaseTryOnBackend, state: Any) -> bool:
     """A task that failed for a passing reason on the provider's side goes back to the queue (once, by default)."""
-    if job.resubmits >= int(tryon_settings.TRANSIENT_RESUBMITS) or not backend.is_transient_failure(state.error_code):
+    if job.resubmits >= int(tryon_settings.TRANSIENT_RESUBMITS) or not backend.is_transient_failure(
+        state.error_code
+    ):
         return False
-    entry = history_entry(job, status="failed", error_code=state.error_code, error_message=state.error_message,
-                           note="resubmitted: transient provider failure")
+    entry = history_entry(
+        job,
+        status="failed",
+        error_code=state.error_code,
+        error_message=state.error_message,
+        note="resubmitted: transient provider failure",
+    )
     moved = TryOn.objects.transition(
-        job.pk, IN_FLIGHT, Status.QUEUED, history=[*job.history, entry], resubmits=F("resubmits") + 1,
-        remote_id="", request_id="", remote_submitted_at=None, remote_scheduled_at=None, remote_ended_at=None,
-        submitted_at=None, next_check_at=None, key_name="",
+        job.pk,
+        IN_FLIGHT,
+        Status.QUEUED,
+        history=[*job.history, entry],
+        resubmits=F("resubmits") + 1,
+        remote_id="",
+        request_id="",
+        remote_submitted_at=None,
+        remote_scheduled_at=None,
+        remote_ended_at=None,
+        submitted_at=None,
+        next_check_at=None,
+        key_name="",
     )
     if moved:
-        logger.warning("try-on %s: provider task %s failed with %s; submitted again", job.public_id, job.remote_id,
-                       state.error_code)
+        logger.warning(
+            "try-on %s: provider task %s failed with %s; submitted again",
+            job.public_id,
+            job.remote_id,
+            state.error_code,
+        )
         admission.admit(admission.lane_of(job))
     return moved
 
 
 def history_entry(job: TryOn, **fields: Any) -> dict[str, Any]:
     """The ``history`` record of a job's current attempt (kept when it is retried or resubmitted)."""
-    entry = {"attempt": job.attempts, "remote_id": job.remote_id, "request_id": job.request_id, "status": job.status,
-             "error_code": job.error_code, "error_message": job.error_message,
-             "finished_at": job.finished_at.isoformat() if job.finished_at else None}
+    entry = {
+        "attempt": job.attempts,
+        "remote_id": job.remote_id,
+        "request_id": job.request_id,
+        "status": job.status,
+        "error_code": job.error_code,
+        "error_message": job.error_message,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
     entry.update(fields)
     entry.setdefault("at", timezone.now().isoformat())
     return entry
@@ -532,8 +654,15 @@ def store_result(job: TryOn, backend: BaseTryOnBackend, url: str, image_count: i
     if job.stage == STAGE_TRYON and job.refine and backend.capabilities.refiner_model:
         _start_refine(job, backend, stored)
         return
-    done = TryOn.objects.transition(job.pk, IN_FLIGHT, Status.SUCCEEDED, result_image=stored,
-                                    image_count=image_count or 1, error_code="", error_message="")
+    done = TryOn.objects.transition(
+        job.pk,
+        IN_FLIGHT,
+        Status.SUCCEEDED,
+        result_image=stored,
+        image_count=image_count or 1,
+        error_code="",
+        error_message="",
+    )
     if not done:  # canceled, failed or deleted meanwhile: keep no orphan file
         storage.delete(stored)
         return
@@ -551,9 +680,21 @@ def _start_refine(job: TryOn, backend: BaseTryOnBackend, coarse: str) -> None:
         with transaction.atomic():
             quotas.gate(Owner(), refiner)
             moved = TryOn.objects.transition(
-                job.pk, IN_FLIGHT, Status.QUEUED, stage=STAGE_REFINE, model_name=refiner, coarse_image=coarse,
-                history=[*job.history, entry], remote_id="", request_id="", remote_submitted_at=None,
-                remote_scheduled_at=None, remote_ended_at=None, submitted_at=None, next_check_at=None, key_name="",
+                job.pk,
+                IN_FLIGHT,
+                Status.QUEUED,
+                stage=STAGE_REFINE,
+                model_name=refiner,
+                coarse_image=coarse,
+                history=[*job.history, entry],
+                remote_id="",
+                request_id="",
+                remote_submitted_at=None,
+                remote_scheduled_at=None,
+                remote_ended_at=None,
+                submitted_at=None,
+                next_check_at=None,
+                key_name="",
             )
             if moved:
                 job.refresh_from_db()
@@ -572,13 +713,27 @@ def _start_refine(job: TryOn, backend: BaseTryOnBackend, coarse: str) -> None:
 def _finish_with_coarse(pk: int, code: str, message: str) -> bool:
     """The second pass failed or was skipped: the first pass's picture is the result (noted in history)."""
     job = TryOn.objects.get(pk=pk)
-    entry = history_entry(job, status="failed", error_code=code, error_message=message, note="second pass failed")
-    done = TryOn.objects.transition(pk, UNFINISHED, Status.SUCCEEDED, result_image=job.coarse_image.name,
-                                    coarse_image="", image_count=1, error_code="", error_message="",
-                                    history=[*job.history, entry], submit_sent_at=None, lease_until=None)
+    entry = history_entry(
+        job, status="failed", error_code=code, error_message=message, note="second pass failed"
+    )
+    done = TryOn.objects.transition(
+        pk,
+        UNFINISHED,
+        Status.SUCCEEDED,
+        result_image=job.coarse_image.name,
+        coarse_image="",
+        image_count=1,
+        error_code="",
+        error_message="",
+        history=[*job.history, entry],
+        submit_sent_at=None,
+        lease_until=None,
+    )
     if done:
         job.refresh_from_db()
-        logger.warning("try-on %s: second pass failed (%s); the first picture is the result", job.public_id, code)
+        logger.warning(
+            "try-on %s: second pass failed (%s); the first picture is the result", job.public_id, code
+        )
         send_after_commit(signals.tryon_succeeded, job)
     return bool(done)
 
@@ -589,12 +744,16 @@ def _result_extension(content: bytes) -> str:
         with Image.open(io.BytesIO(content)) as image:
             fmt = image.format
     except (UnidentifiedImageError, OSError) as err:
-        raise TryOnProviderRejected("The provider's result is not an image.", code="ResultUnavailable") from err
+        raise TryOnProviderRejected(
+            "The provider's result is not an image.", code="ResultUnavailable"
+        ) from err
     return {"PNG": "png", "BMP": "bmp"}.get(fmt or "", "jpg")
 
 
 # -- failure, and the tick --------------------------------------------------------------------------
-def fail(pk: int, error: TryOnError | TryOnConfigurationError, *, sources: Any = UNFINISHED, raw: Any = None) -> bool:
+def fail(
+    pk: int, error: TryOnError | TryOnConfigurationError, *, sources: Any = UNFINISHED, raw: Any = None
+) -> bool:
     """Mark a job failed with a stable code and a message; send ``tryon_failed`` after commit.
 
     A job that held a provider slot gives it up, and the next queued job is admitted.
@@ -611,10 +770,23 @@ def fail(pk: int, error: TryOnError | TryOnConfigurationError, *, sources: Any =
     if isinstance(raw, dict):
         provider_error["output"] = raw.get("output")
     before = TryOn.objects.filter(pk=pk).first()
-    if before is not None and before.stage == STAGE_REFINE and before.coarse_image and before.status in UNFINISHED:
+    if (
+        before is not None
+        and before.stage == STAGE_REFINE
+        and before.coarse_image
+        and before.status in UNFINISHED
+    ):
         return _finish_with_coarse(pk, code, message)  # the try-on itself worked: keep its picture
-    done = TryOn.objects.transition(pk, sources, Status.FAILED, error_code=code[:64], error_message=message,
-                                    provider_error=provider_error, submit_sent_at=None, lease_until=None)
+    done = TryOn.objects.transition(
+        pk,
+        sources,
+        Status.FAILED,
+        error_code=code[:64],
+        error_message=message,
+        provider_error=provider_error,
+        submit_sent_at=None,
+        lease_until=None,
+    )
     if done:
         job = TryOn.objects.get(pk=pk)
         logger.warning("try-on %s failed: %s", job.public_id, code)
@@ -634,20 +806,27 @@ def tick(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     counts = {"admitted": admission.admit(now=now), "resumed": 0, "expired": 0}
     late = now - timedelta(seconds=float(tryon_settings.TICK_GRACE))
-    overdue = (TryOn.objects.filter(status__in=ACTIVE)
-               .filter(Q(next_check_at__lt=late) | Q(next_check_at__isnull=True))
-               .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-               .values_list("pk", "ticket", "route")[:1000])
+    overdue = (
+        TryOn.objects.filter(status__in=ACTIVE)
+        .filter(Q(next_check_at__lt=late) | Q(next_check_at__isnull=True))
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .values_list("pk", "ticket", "route")[:1000]
+    )
     for pk, ticket, route_name in overdue:
-        if TryOn.objects.filter(pk=pk, ticket=ticket).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)).update(
-            ticket=F("ticket") + 1, next_check_at=now, lease_until=None
+        if (
+            TryOn.objects.filter(pk=pk, ticket=ticket)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .update(ticket=F("ticket") + 1, next_check_at=now, lease_until=None)
         ):
             schedule_step(pk, ticket + 1, now, route=route_name)
             counts["resumed"] += 1
     deadline = now - timedelta(seconds=float(tryon_settings.QUEUE_DEADLINE))
-    for pk in TryOn.objects.filter(status=Status.QUEUED, created_at__lt=deadline).values_list("pk", flat=True)[:1000]:
-        counts["expired"] += fail(pk, TryOnError("No provider slot came free in time.", code="Timeout"),
-                                  sources=[Status.QUEUED])
+    for pk in TryOn.objects.filter(status=Status.QUEUED, created_at__lt=deadline).values_list(
+        "pk", flat=True
+    )[:1000]:
+        counts["expired"] += fail(
+            pk, TryOnError("No provider slot came free in time.", code="Timeout"), sources=[Status.QUEUED]
+        )
     if counts["resumed"] or counts["expired"]:
         logger.info("tick: %s", counts)
     return counts

@@ -37,13 +37,17 @@ CHECK_SIDE = 1024
 VERDICT_MESSAGES: dict[str, Any] = {
     "no_person": _("We could not find a person in this photo. Please use a photo of yourself."),
     "several_people": _("There is more than one person in this photo. Please use a photo of you alone."),
-    "not_full_body": _("Your whole body is not in this photo. Please show yourself standing, from head to feet."),
+    "not_full_body": _(
+        "Your whole body is not in this photo. Please show yourself standing, from head to feet."
+    ),
     "not_front_facing": _("You are turned to the side in this photo. Please face the camera."),
     "too_dark": _("This photo is too dark. Please take it in good light."),
     "blurry": _("This photo is blurred. Please hold the camera still and keep it in focus."),
 }
 #: For a verdict this version does not know (a newer engine).
-OTHER_MESSAGE = _("This photo may not work well: we need one person, standing, facing the camera, head to feet.")
+OTHER_MESSAGE = _(
+    "This photo may not work well: we need one person, standing, facing the camera, head to feet."
+)
 
 
 def mode() -> str:
@@ -81,8 +85,9 @@ def run(content: bytes) -> dict[str, Any] | None:
             "details": _plain(result.details),
         }
     except Exception as err:  # noqa: BLE001 - any engine failure: treat as no verdict
-        logger.warning("person check failed (%s: %s); the photo goes on unchecked", type(err).__name__,
-                       str(err)[:200])
+        logger.warning(
+            "person check failed (%s: %s); the photo goes on unchecked", type(err).__name__, str(err)[:200]
+        )
         return None
     logger.debug("person check: %s in %.0f ms", verdict["verdict"], (time.perf_counter() - started) * 1000)
     return verdict
@@ -94,8 +99,12 @@ def enforce(check: dict[str, Any] | None, *, field: str) -> None:
         return
     verdict = str(check.get("verdict") or "")
     message = verdict_message(verdict)
-    err = TryOnPersonRefused(str(_english(message)), verdict=verdict, reasons=[message],
-                             details={**check.get("details", {}), "reasons": list(check.get("reasons", []))})
+    err = TryOnPersonRefused(
+        str(_english(message)),
+        verdict=verdict,
+        reasons=[message],
+        details={**check.get("details", {}), "reasons": list(check.get("reasons", []))},
+    )
     err.field = field
     raise err
 

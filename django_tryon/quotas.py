@@ -68,26 +68,35 @@ def check(owner: Owner, model: str) -> None:
     now = timezone.now()
     attempts = counted_attempts(day_start(now))
     if owner.is_shopper:
-        limit = tryon_settings.DAILY_LIMIT_PER_USER if owner.user is not None else tryon_settings.DAILY_LIMIT_PER_SESSION
+        limit = (
+            tryon_settings.DAILY_LIMIT_PER_USER
+            if owner.user is not None
+            else tryon_settings.DAILY_LIMIT_PER_SESSION
+        )
         if limit is not None and owner.scope(attempts).count() >= limit:
-            raise TryOnQuotaExceeded(f"Daily limit of {limit} try-ons reached.", code="quota_exceeded",
-                                     reset_at=reset_at(now))
+            raise TryOnQuotaExceeded(
+                f"Daily limit of {limit} try-ons reached.", code="quota_exceeded", reset_at=reset_at(now)
+            )
         soon = now + timedelta(seconds=QUEUE_FULL_RETRY_AFTER)
         mine = tryon_settings.MAX_QUEUED_PER_OWNER
         if mine is not None and owner.scope(TryOn.objects.unfinished()).count() >= mine:
-            raise TryOnQuotaExceeded(f"At most {mine} unfinished try-ons at a time.", code="queue_full", reset_at=soon)
+            raise TryOnQuotaExceeded(
+                f"At most {mine} unfinished try-ons at a time.", code="queue_full", reset_at=soon
+            )
         site = tryon_settings.MAX_QUEUED
         if site is not None and TryOn.objects.unfinished().count() >= site:
             raise TryOnQuotaExceeded("The try-on queue is full.", code="queue_full", reset_at=soon)
     budget_images, budget_amount = tryon_settings.DAILY_BUDGET_IMAGES, tryon_settings.DAILY_BUDGET_AMOUNT
     if budget_images is not None and attempts.count() >= budget_images:
-        raise TryOnQuotaExceeded("The site's daily try-on budget is used up.", code="budget_exceeded",
-                                 reset_at=reset_at(now))
+        raise TryOnQuotaExceeded(
+            "The site's daily try-on budget is used up.", code="budget_exceeded", reset_at=reset_at(now)
+        )
     if budget_amount is not None:
         spent = attempts.aggregate(total=Sum("price"))["total"] or Decimal("0")
         if spent + price_of(model) > Decimal(str(budget_amount)):
-            raise TryOnQuotaExceeded("The site's daily try-on budget is used up.", code="budget_exceeded",
-                                     reset_at=reset_at(now))
+            raise TryOnQuotaExceeded(
+                "The site's daily try-on budget is used up.", code="budget_exceeded", reset_at=reset_at(now)
+            )
 
 
 def gate(owner: Owner, model: str) -> None:
@@ -102,7 +111,11 @@ def gate(owner: Owner, model: str) -> None:
 def record(job: TryOn, owner: Owner) -> TryOnAttempt:
     """Write the ledger row of a paid attempt of ``job``, charged to ``owner`` (nobody: the merchant)."""
     return TryOnAttempt.objects.create(
-        job=job, **owner.fields(), backend=job.backend, model_name=job.model_name, price=price_of(job.model_name)
+        job=job,
+        **owner.fields(),
+        backend=job.backend,
+        model_name=job.model_name,
+        price=price_of(job.model_name),
     )
 
 
@@ -118,7 +131,12 @@ def release(job: TryOn) -> bool:
     attempt = TryOnAttempt.objects.filter(job=job, released_at__isnull=True).order_by("-pk").first()
     if attempt is None:
         return False
-    return TryOnAttempt.objects.filter(pk=attempt.pk, released_at__isnull=True).update(released_at=timezone.now()) == 1
+    return (
+        TryOnAttempt.objects.filter(pk=attempt.pk, released_at__isnull=True).update(
+            released_at=timezone.now()
+        )
+        == 1
+    )
 
 
 def spent_today(now: datetime | None = None) -> tuple[int, Decimal]:

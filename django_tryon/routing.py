@@ -24,8 +24,17 @@ from .models import TryOnRoute
 logger = logging.getLogger("django_tryon")
 
 #: Error codes that refuse the route itself, not the request: the next route may well work.
-REFUSALS = frozenset({"ModelNotAvailable", "InvalidApiKey", "Arrearage", "CommodityNotPurchased", "PrepaidBillOverdue",
-                      "PostpaidBillOverdue", "OutOfCredits"})
+REFUSALS = frozenset(
+    {
+        "ModelNotAvailable",
+        "InvalidApiKey",
+        "Arrearage",
+        "CommodityNotPurchased",
+        "PrepaidBillOverdue",
+        "PostpaidBillOverdue",
+        "OutOfCredits",
+    }
+)
 #: Seconds after which one job probes a refused route again.
 REFUSAL_RECHECK = 600
 
@@ -65,7 +74,9 @@ def probing(entry: Route, now: datetime | None = None) -> bool:
 def choose(after: str | None = None, *, garments: int = 1) -> Route | None:
     """The first usable route (after the one called ``after``) that takes ``garments`` at once, or None."""
     chain = routes()
-    start = next((i + 1 for i, entry in enumerate(chain) if entry.name == after), 0) if after is not None else 0
+    start = (
+        next((i + 1 for i, entry in enumerate(chain) if entry.name == after), 0) if after is not None else 0
+    )
     now = timezone.now()
     return next((entry for entry in chain[start:] if takes(entry, garments) and usable(entry, now)), None)
 
@@ -88,8 +99,9 @@ def garments_of(job: Any) -> int:
 def refuse(name: str, code: str, message: str) -> None:
     """The provider refused this route (final): jobs go elsewhere; the admin shows a banner."""
     _state(name)
-    TryOnRoute.objects.filter(name=name).update(refused_since=timezone.now(), refused_code=code[:64],
-                                                refused_message=message[:2000])
+    TryOnRoute.objects.filter(name=name).update(
+        refused_since=timezone.now(), refused_code=code[:64], refused_message=message[:2000]
+    )
     logger.error("route %s refused by the provider: %s %s", name, code, message)
 
 
@@ -98,10 +110,14 @@ def outage(name: str) -> bool:
     _state(name)
     TryOnRoute.objects.filter(name=name).update(failures=F("failures") + 1)
     state = TryOnRoute.objects.get(name=name)
-    if state.failures >= int(tryon_settings.BREAKER_THRESHOLD) and not (state.open_until and state.open_until > timezone.now()):
+    if state.failures >= int(tryon_settings.BREAKER_THRESHOLD) and not (
+        state.open_until and state.open_until > timezone.now()
+    ):
         until = timezone.now() + timedelta(seconds=float(tryon_settings.BREAKER_COOLDOWN))
         TryOnRoute.objects.filter(name=name).update(open_until=until)
-        logger.warning("route %s: breaker open until %s after %d outages", name, until.isoformat(), state.failures)
+        logger.warning(
+            "route %s: breaker open until %s after %d outages", name, until.isoformat(), state.failures
+        )
         return True
     return False
 
@@ -109,7 +125,8 @@ def outage(name: str) -> bool:
 def success(name: str) -> None:
     """The route worked: close its breaker and forget any refusal."""
     TryOnRoute.objects.filter(name=name).exclude(failures=0, open_until=None, refused_since=None).update(
-        failures=0, open_until=None, refused_since=None, refused_code="", refused_message="")
+        failures=0, open_until=None, refused_since=None, refused_code="", refused_message=""
+    )
 
 
 def is_open(name: str) -> bool:
@@ -119,4 +136,6 @@ def is_open(name: str) -> bool:
 def refused() -> list[TryOnRoute]:
     """Routes of the current chain the provider refuses (for the admin's banner)."""
     names = [entry.name for entry in routes()]
-    return list(TryOnRoute.objects.filter(name__in=names, refused_since__isnull=False).order_by("refused_since"))
+    return list(
+        TryOnRoute.objects.filter(name__in=names, refused_since__isnull=False).order_by("refused_since")
+    )

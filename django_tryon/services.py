@@ -64,7 +64,9 @@ def _pick_garments(
         if garment is None:
             continue
         if not garment.is_active:
-            raise TryOnValidationError(f"Garment {garment.pk} is not offered for try-on.", code="InvalidGarment")
+            raise TryOnValidationError(
+                f"Garment {garment.pk} is not offered for try-on.", code="InvalidGarment"
+            )
         if garment.slot != slot:
             raise TryOnValidationError(
                 f"A {garment.get_kind_display().lower()} cannot be sent as the {slot}.", code="InvalidGarment"
@@ -118,34 +120,48 @@ def create_tryon(
         raise TryOnValidationError("restore_face must be true or false.", code="InvalidParameter")
     refine_asked = refine is not None
     if refine is None:  # the site's default: only where it can hold (the refiner needs the gender and size)
-        refine = bool(tryon_settings.REFINE) and gender in GENDERS and resolution == -1 and restore_face is True
+        refine = (
+            bool(tryon_settings.REFINE) and gender in GENDERS and resolution == -1 and restore_face is True
+        )
     refine = bool(refine)
     if refine and gender not in GENDERS:
         raise _field_error("The second pass needs the person's gender: woman or man.", "gender")
     if refine and (resolution != -1 or not restore_face):
         raise _field_error("The second pass needs resolution -1 and restore_face.", "refine")
     images_given = top_image is not None or bottom_image is not None
-    top_garment, bottom_garment = _pick_garments(None if images_given else product, top_garment, bottom_garment)
-    if (top_garment is not None and top_image is not None) or (bottom_garment is not None and bottom_image is not None):
-        raise TryOnValidationError("Give each slot either a garment or an image, not both.", code="InvalidGarment")
+    top_garment, bottom_garment = _pick_garments(
+        None if images_given else product, top_garment, bottom_garment
+    )
+    if (top_garment is not None and top_image is not None) or (
+        bottom_garment is not None and bottom_image is not None
+    ):
+        raise TryOnValidationError(
+            "Give each slot either a garment or an image, not both.", code="InvalidGarment"
+        )
     if person_photo is not None and person_image is not None:
         raise TryOnValidationError("Give person_image or person_photo, not both.", code="InvalidParameter")
     checked_person: CheckedImage | None = None
     if person_image is not None:
         checked_person = check_image(person_image, field="person_image")
         person_hash = _sha256(checked_person.content)
-    elif person_photo is not None:  # checked when it was saved; the job references it instead of storing a copy
+    elif (
+        person_photo is not None
+    ):  # checked when it was saved; the job references it instead of storing a copy
         person_hash = person_photo.content_hash
     else:
         raise TryOnValidationError("Give a person photo.", code="InvalidParameter")
     sources = {
         "top_image": top_image if top_image is not None else (top_garment and read_bytes(top_garment.image)),
-        "bottom_image": bottom_image if bottom_image is not None else (bottom_garment and read_bytes(bottom_garment.image)),
+        "bottom_image": bottom_image
+        if bottom_image is not None
+        else (bottom_garment and read_bytes(bottom_garment.image)),
     }
     checked_garments = {f: check_image(src, field=f) for f, src in sources.items() if src}
     if not checked_garments:
         raise TryOnValidationError(code="InvalidGarment")
-    if refine and "top_image" not in checked_garments:  # the refiner takes a top (or one-piece), bottom optional
+    if (
+        refine and "top_image" not in checked_garments
+    ):  # the refiner takes a top (or one-piece), bottom optional
         if refine_asked:
             raise _field_error("The second pass needs a top or a one-piece.", "refine")
         refine = False
@@ -153,8 +169,16 @@ def create_tryon(
     backend = entry.backend(model=model)
     backend.check_credentials()  # no key: refused now, before anything is stored or charged
     owner = Owner.of(user, owner_key)
-    dedup_key = _dedup_key(owner, person_hash, checked_garments, backend, resolution, restore_face, refine,
-                           gender + ("+own" if keep_own else ""))
+    dedup_key = _dedup_key(
+        owner,
+        person_hash,
+        checked_garments,
+        backend,
+        resolution,
+        restore_face,
+        refine,
+        gender + ("+own" if keep_own else ""),
+    )
     existing = _recent_duplicate(owner, dedup_key)
     if existing is not None:
         logger.info("try-on %s reused for an identical request", existing.public_id)
@@ -169,7 +193,9 @@ def create_tryon(
     job = TryOn(
         **owner.fields(),
         person_photo=person_photo,
-        consent_at=(person_photo.consent_at if person_photo is not None else timezone.now()) if consent else None,
+        consent_at=(person_photo.consent_at if person_photo is not None else timezone.now())
+        if consent
+        else None,
         person_check=person_check,
         dedup_key=dedup_key,
         product=product if product is not None else getattr(top_garment or bottom_garment, "product", None),
@@ -183,8 +209,11 @@ def create_tryon(
         refine=refine,
         gender=gender if refine else "",
         # only a top or only a bottom: the other half is the shopper's own (a one-piece covers both)
-        keep_own=bool(keep_own and len(checked_garments) == 1
-                      and not (top_garment is not None and top_garment.kind == Garment.Kind.ONE_PIECE)),
+        keep_own=bool(
+            keep_own
+            and len(checked_garments) == 1
+            and not (top_garment is not None and top_garment.kind == Garment.Kind.ONE_PIECE)
+        ),
     )
     written: list[str] = []
     try:
@@ -211,11 +240,28 @@ def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def _dedup_key(owner: Owner, person_hash: str, garments: dict, backend: Any, resolution: int, restore: bool,
-               refine: bool, gender: str) -> str:
+def _dedup_key(
+    owner: Owner,
+    person_hash: str,
+    garments: dict,
+    backend: Any,
+    resolution: int,
+    restore: bool,
+    refine: bool,
+    gender: str,
+) -> str:
     digest = hashlib.sha256()
-    for part in (str(owner.user.pk if owner.user is not None else ""), owner.key, backend.name, backend.model,
-                 str(resolution), str(restore), person_hash, str(refine), gender):
+    for part in (
+        str(owner.user.pk if owner.user is not None else ""),
+        owner.key,
+        backend.name,
+        backend.model,
+        str(resolution),
+        str(restore),
+        person_hash,
+        str(refine),
+        gender,
+    ):
         digest.update(part.encode() + b"\0")
     for field in ("top_image", "bottom_image"):
         checked = garments.get(field)
@@ -238,7 +284,9 @@ def _recent_duplicate(owner: Owner, dedup_key: str) -> TryOn | None:
 
 
 # -- saved photos --------------------------------------------------------------------------------
-def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "", consent: bool = False) -> PersonPhoto:
+def save_photo(
+    *, image: bytes | IO[bytes], user: Any = None, owner_key: str = "", consent: bool = False
+) -> PersonPhoto:
     """Keep a shopper's person photo for reuse; needs explicit consent (stored with its time).
 
     The same photo is kept once per owner (the existing one is returned, its consent renewed), and at
@@ -265,8 +313,9 @@ def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "
         return existing
     person_check = precheck.run(checked.content)
     precheck.enforce(person_check, field="image")
-    photo = PersonPhoto(**owner.fields(), content_hash=content_hash, consent_at=timezone.now(),
-                        person_check=person_check)
+    photo = PersonPhoto(
+        **owner.fields(), content_hash=content_hash, consent_at=timezone.now(), person_check=person_check
+    )
     photo.image.save(f"person.{checked.extension}", ContentFile(checked.content), save=False)
     try:
         photo.save()
@@ -276,7 +325,7 @@ def save_photo(*, image: bytes | IO[bytes], user: Any = None, owner_key: str = "
         raise
     cap = tryon_settings.MAX_PHOTOS_PER_OWNER
     if cap is not None and owner.is_shopper:
-        for old in mine.exclude(pk=photo.pk).order_by("-created_at", "-pk")[max(0, cap - 1):]:
+        for old in mine.exclude(pk=photo.pk).order_by("-created_at", "-pk")[max(0, cap - 1) :]:
             delete_photo(old)
     return photo
 
@@ -348,12 +397,29 @@ def retry(job: TryOn, *, owner: Owner | None = None) -> bool:
     with transaction.atomic():
         quotas.gate(owner, job.model_name)
         done = TryOn.objects.transition(
-            job.pk, ENDED_BADLY, Status.QUEUED,
-            history=[*job.history, entry], attempts=F("attempts") + 1,
-            remote_id="", request_id="", error_code="", error_message="", provider_error={},
-            remote_submitted_at=None, remote_scheduled_at=None, remote_ended_at=None,
-            submitted_at=None, finished_at=None, poll_count=0, step_retries=0, resubmits=0,
-            next_check_at=None, key_name="", submit_sent_at=None, stage=STAGE_TRYON, coarse_image="",
+            job.pk,
+            ENDED_BADLY,
+            Status.QUEUED,
+            history=[*job.history, entry],
+            attempts=F("attempts") + 1,
+            remote_id="",
+            request_id="",
+            error_code="",
+            error_message="",
+            provider_error={},
+            remote_submitted_at=None,
+            remote_scheduled_at=None,
+            remote_ended_at=None,
+            submitted_at=None,
+            finished_at=None,
+            poll_count=0,
+            step_retries=0,
+            resubmits=0,
+            next_check_at=None,
+            key_name="",
+            submit_sent_at=None,
+            stage=STAGE_TRYON,
+            coarse_image="",
             # a job that failed in its second pass starts again from the try-on, on its route's model
             model_name=route(job.route).model if job.stage == STAGE_REFINE else job.model_name,
         )
@@ -401,7 +467,9 @@ def _take_over(job: TryOn) -> int | None:
     """Make job's next step due now under a new ticket (older messages become no-ops); None if a worker holds it."""
     now = timezone.now()
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    if TryOn.objects.filter(free, pk=job.pk, ticket=job.ticket).update(ticket=F("ticket") + 1, next_check_at=now):
+    if TryOn.objects.filter(free, pk=job.pk, ticket=job.ticket).update(
+        ticket=F("ticket") + 1, next_check_at=now
+    ):
         return job.ticket + 1
     return None
 
@@ -411,6 +479,7 @@ def rerun(job: TryOn, *, model: str) -> TryOn:
 
     The owner's daily limit is not charged (the merchant asks for it); the site budget still applies.
     """
+
     def read(field_file: Any) -> bytes | None:
         return read_bytes(field_file) if field_file else None
 
@@ -442,24 +511,47 @@ def refine_result(job: TryOn, *, gender: str) -> TryOn:
     if gender not in GENDERS:
         raise _field_error("The second pass needs the person's gender: woman or man.", "gender")
     if job.status != Status.SUCCEEDED or not job.result_image or job.refine or job.stage == STAGE_REFINE:
-        raise TryOnValidationError("Only the picture of a finished try-on that was not refined can be refined.",
-                                   code="InvalidParameter")
+        raise TryOnValidationError(
+            "Only the picture of a finished try-on that was not refined can be refined.",
+            code="InvalidParameter",
+        )
     if not job.person_file:
         raise TryOnValidationError("The person photo of this try-on was deleted.", code="InvalidParameter")
     refiner = route(job.route).backend().capabilities.refiner_model
     if not refiner:
         raise TryOnValidationError(f"The route {job.route!r} has no second pass.", code="InvalidParameter")
     new = TryOn(
-        user=job.user, owner_key=job.owner_key, person_photo=job.person_photo if not job.person_image else None,
-        consent_at=job.consent_at, person_check=job.person_check, product=job.product,
-        top_garment=job.top_garment, bottom_garment=job.bottom_garment,
-        route=job.route, backend=job.backend, model_name=refiner, resolution=-1, restore_face=True,
-        refine=True, gender=gender, stage=STAGE_REFINE, keep_own=job.keep_own,
-        history=[{"note": "refining the picture of an earlier try-on", "source": str(job.public_id),
-                  "at": timezone.now().isoformat()}],
+        user=job.user,
+        owner_key=job.owner_key,
+        person_photo=job.person_photo if not job.person_image else None,
+        consent_at=job.consent_at,
+        person_check=job.person_check,
+        product=job.product,
+        top_garment=job.top_garment,
+        bottom_garment=job.bottom_garment,
+        route=job.route,
+        backend=job.backend,
+        model_name=refiner,
+        resolution=-1,
+        restore_face=True,
+        refine=True,
+        gender=gender,
+        stage=STAGE_REFINE,
+        keep_own=job.keep_own,
+        history=[
+            {
+                "note": "refining the picture of an earlier try-on",
+                "source": str(job.public_id),
+                "at": timezone.now().isoformat(),
+            }
+        ],
     )
-    copies = [("person_image", "person", job.person_image), ("top_image", "top_image", job.top_image),
-              ("bottom_image", "bottom_image", job.bottom_image), ("coarse_image", "coarse", job.result_image)]
+    copies = [
+        ("person_image", "person", job.person_image),
+        ("top_image", "top_image", job.top_image),
+        ("bottom_image", "bottom_image", job.bottom_image),
+        ("coarse_image", "coarse", job.result_image),
+    ]
     written: list[str] = []
     try:
         for field, stem, source in copies:
@@ -488,8 +580,9 @@ def delete_images(job: TryOn) -> int:
     names = job.owned_files()
     for name in names:
         storage.delete(name)
-    TryOn.objects.filter(pk=job.pk).update(**dict.fromkeys(TryOn.FILE_FIELDS, ""), person_photo=None,
-                                           updated_at=timezone.now())
+    TryOn.objects.filter(pk=job.pk).update(
+        **dict.fromkeys(TryOn.FILE_FIELDS, ""), person_photo=None, updated_at=timezone.now()
+    )
     job.refresh_from_db()
     return len(names)
 
@@ -531,7 +624,9 @@ def delete(job: TryOn) -> None:
         dispatch(job)  # its provider slot is free
 
 
-def run_now(job: TryOn, *, sleep: Callable[[float], None] | None = None, max_wait: float | None = None) -> TryOn:
+def run_now(
+    job: TryOn, *, sleep: Callable[[float], None] | None = None, max_wait: float | None = None
+) -> TryOn:
     """Drive one job through submit and poll in this process (management commands, no worker needed).
 
     The job skips the dispatcher's queue (the merchant is checking a key); the provider's own 429s
@@ -545,8 +640,13 @@ def run_now(job: TryOn, *, sleep: Callable[[float], None] | None = None, max_wai
             wait = (job.next_check_at - timezone.now()).total_seconds() if job.next_check_at else 0.0
             if wait > 0:
                 sleep(min(wait, max(0.0, deadline - time.monotonic())))
-            TryOn.objects.transition(job.pk, [Status.QUEUED], Status.SUBMITTING, admitted_at=timezone.now(),
-                                     next_check_at=timezone.now())
+            TryOn.objects.transition(
+                job.pk,
+                [Status.QUEUED],
+                Status.SUBMITTING,
+                admitted_at=timezone.now(),
+                next_check_at=timezone.now(),
+            )
             continue
         if job.status not in ACTIVE:
             break

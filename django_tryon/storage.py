@@ -114,7 +114,9 @@ def presigns_urls(storage: Storage) -> bool:
     if getattr(storage, "querystring_auth", False):
         if getattr(storage, "custom_domain", None) and not getattr(storage, "cloudfront_signer", None):
             return False  # S3 behind a custom domain signs only with a CloudFront signer
-        return getattr(storage, "default_acl", None) != "publicRead"  # Google Cloud leaves public objects unsigned
+        return (
+            getattr(storage, "default_acl", None) != "publicRead"
+        )  # Google Cloud leaves public objects unsigned
     return bool(getattr(storage, "expiration_secs", None))  # Azure: SAS URLs
 
 

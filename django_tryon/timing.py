@@ -55,8 +55,12 @@ def observed(model: str) -> Durations | None:
     from .models import Status, TryOn
 
     rows = (
-        TryOn.objects.filter(model_name=model, status=Status.SUCCEEDED, remote_submitted_at__isnull=False,
-                             remote_ended_at__isnull=False)
+        TryOn.objects.filter(
+            model_name=model,
+            status=Status.SUCCEEDED,
+            remote_submitted_at__isnull=False,
+            remote_ended_at__isnull=False,
+        )
         .order_by("-finished_at")
         .values_list("remote_submitted_at", "remote_ended_at")[:WINDOW]
     )

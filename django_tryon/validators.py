@@ -41,9 +41,21 @@ EXIF_ORIENTATION = 0x0112
 #: those of its plugins' parsers (a short header → struct.error, a bad palette index → IndexError, ...).
 #: Anything else is refused the same way but logged, so a bug of ours cannot hide behind it; the seeded
 #: fuzz test in tests/test_validators.py checks that no mutation reaches that branch.
-KNOWN_DECODER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError,
-                        ZeroDivisionError, OverflowError, MemoryError, Image.DecompressionBombError,
-                        Image.DecompressionBombWarning)
+KNOWN_DECODER_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    OverflowError,
+    MemoryError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,9 @@ def _read_limited(source: bytes | IO[bytes], field: str) -> bytes:
         return bytes(source)
     size = getattr(source, "size", None)
     if size is not None and size > MAX_BYTES:
-        raise _error("InvalidInputLength", f"The file is {size} bytes; the limit is 5 MB ({MAX_BYTES} bytes).", field)
+        raise _error(
+            "InvalidInputLength", f"The file is {size} bytes; the limit is 5 MB ({MAX_BYTES} bytes).", field
+        )
     if hasattr(source, "seek"):
         source.seek(0)
     data = source.read(MAX_BYTES + 1)
@@ -83,7 +97,11 @@ def _read_limited(source: bytes | IO[bytes], field: str) -> bytes:
 
 def _check_length(n: int, field: str) -> None:
     if n < MIN_BYTES:
-        raise _error("InvalidInputLength", f"The file is {n} bytes; it must be at least 5 KB ({MIN_BYTES} bytes).", field)
+        raise _error(
+            "InvalidInputLength",
+            f"The file is {n} bytes; it must be at least 5 KB ({MIN_BYTES} bytes).",
+            field,
+        )
     if n > MAX_BYTES:
         raise _error("InvalidInputLength", f"The file is larger than 5 MB ({MAX_BYTES} bytes).", field)
 
@@ -113,7 +131,9 @@ def check_image(source: bytes | IO[bytes], *, field: str = "image") -> CheckedIm
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data" and the like: the file is judged whole
+            warnings.simplefilter(
+                "ignore", UserWarning
+            )  # "Corrupt EXIF data" and the like: the file is judged whole
             checked = _decode(data, field)
     except TryOnValidationError:
         raise
@@ -131,20 +151,32 @@ def _decode(data: bytes, field: str) -> CheckedImage:
         image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise _error(
-            "InvalidInputLength", "The image claims far more pixels than allowed (at most 4096 px a side).", field
+            "InvalidInputLength",
+            "The image claims far more pixels than allowed (at most 4096 px a side).",
+            field,
         ) from err
     except UnidentifiedImageError as err:
-        raise _error("InvalidURL", "The file is not an image in a supported format (JPEG, PNG, BMP, WebP).", field) from err
+        raise _error(
+            "InvalidURL", "The file is not an image in a supported format (JPEG, PNG, BMP, WebP).", field
+        ) from err
     with image:
         fmt = image.format or ""
         if fmt not in SENDABLE_FORMATS and fmt not in CONVERTED_FORMATS:
-            raise _error("InvalidURL", f"{fmt or 'This'} images are not accepted; use JPEG, PNG, BMP or WebP.", field)
+            raise _error(
+                "InvalidURL", f"{fmt or 'This'} images are not accepted; use JPEG, PNG, BMP or WebP.", field
+            )
         if fmt != "MPO" and getattr(image, "n_frames", 1) > 1:
-            raise _error("InvalidURL", "Animated or multi-frame images are not accepted; upload one still photo.", field)
+            raise _error(
+                "InvalidURL",
+                "Animated or multi-frame images are not accepted; upload one still photo.",
+                field,
+            )
         _check_side(*image.size, field)  # header only: a decompression bomb stops here
         image.load()
         orientation = image.getexif().get(EXIF_ORIENTATION, 1)
-        needs_rewrite = fmt in CONVERTED_FORMATS or orientation not in (0, 1) or image.mode not in ("RGB", "L")
+        needs_rewrite = (
+            fmt in CONVERTED_FORMATS or orientation not in (0, 1) or image.mode not in ("RGB", "L")
+        )
         if not needs_rewrite:
             return CheckedImage(data, fmt, image.width, image.height, normalized=False)
         return _normalize(image, fmt, field)

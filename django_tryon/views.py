@@ -24,9 +24,13 @@ def signed_file(request: HttpRequest, token: str) -> FileResponse:
         handle = field_file.storage.open(field_file.name, "rb")
     except (FileNotFoundError, OSError):
         raise Http404("No such file") from None
-    response = FileResponse(handle, content_type=mimetypes.guess_type(field_file.name)[0] or "application/octet-stream")
+    response = FileResponse(
+        handle, content_type=mimetypes.guess_type(field_file.name)[0] or "application/octet-stream"
+    )
     is_garment = type(field_file.instance).__name__ == "Garment"  # product images, not personal data
-    response["Cache-Control"] = f"private, max-age={int(tryon_settings.SIGNED_URL_TTL)}" if is_garment else "private, no-store"
+    response["Cache-Control"] = (
+        f"private, max-age={int(tryon_settings.SIGNED_URL_TTL)}" if is_garment else "private, no-store"
+    )
     response["X-Content-Type-Options"] = "nosniff"
     response["Referrer-Policy"] = "no-referrer"
     return response

@@ -26,8 +26,23 @@ sys.path.insert(0, str(ROOT))
 
 
 def start_sandbox(port: int, latency: float) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "django_tryon.sandbox", "--port", str(port), "--quiet",
-                                "--latency", str(latency), "--api-key", "sk-report", "--seed", "1"], cwd=ROOT)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "django_tryon.sandbox",
+            "--port",
+            str(port),
+            "--quiet",
+            "--latency",
+            str(latency),
+            "--api-key",
+            "sk-report",
+            "--seed",
+            "1",
+        ],
+        cwd=ROOT,
+    )
     for _ in range(100):
         try:
             requests.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=1)
@@ -73,13 +88,21 @@ def main() -> int:
     from django_tryon.backends.fashn import FashnBackend
     from django_tryon.exceptions import TryOnError
 
-    persons = sorted(p for p in (args.images / "person").iterdir() if p.suffix.lower() in (".jpg", ".png", ".webp"))
-    tops = sorted(p for p in (args.images / "top").iterdir() if p.suffix.lower() in (".jpg", ".png"))[: args.tops]
+    persons = sorted(
+        p for p in (args.images / "person").iterdir() if p.suffix.lower() in (".jpg", ".png", ".webp")
+    )
+    tops = sorted(p for p in (args.images / "top").iterdir() if p.suffix.lower() in (".jpg", ".png"))[
+        : args.tops
+    ]
     base = f"http://127.0.0.1:{args.port}"
     sandbox = start_sandbox(args.port, args.latency)
     backends = {
-        "dashscope aitryon": DashScopeBackend(api_key="sk-report", base_url=f"{base}/api/v1", model="aitryon"),
-        "dashscope qwen-image-edit-plus": DashScopeImageEditBackend(api_key="sk-report", base_url=f"{base}/api/v1"),
+        "dashscope aitryon": DashScopeBackend(
+            api_key="sk-report", base_url=f"{base}/api/v1", model="aitryon"
+        ),
+        "dashscope qwen-image-edit-plus": DashScopeImageEditBackend(
+            api_key="sk-report", base_url=f"{base}/api/v1"
+        ),
         "fashn tryon-v1.6": FashnBackend(api_key="fa-sandbox", base_url=f"{base}/fashn"),
     }
     try:
@@ -102,8 +125,10 @@ def main() -> int:
                     ok += 1
                     aspect += abs(size[0] / size[1] - width / height) <= 0.02 * width / height
             p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
-            print(f"{name:32} {len(times):>4} {ok:>4} {statistics.median(times):>6.2f} {p95:>6.2f} "
-                  f"{aspect:>5}/{ok:<5}  {refused or '-'}")
+            print(
+                f"{name:32} {len(times):>4} {ok:>4} {statistics.median(times):>6.2f} {p95:>6.2f} "
+                f"{aspect:>5}/{ok:<5}  {refused or '-'}"
+            )
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)

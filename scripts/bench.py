@@ -45,7 +45,9 @@ def measure(options: Options, timeout: float) -> dict:
         def sample_memory() -> None:
             while not done.is_set():
                 with contextlib.suppress(Exception):
-                    peak["rss"] = max(peak["rss"], sum(p.memory_info().rss for p in stack.worker_processes()) / 2**20)
+                    peak["rss"] = max(
+                        peak["rss"], sum(p.memory_info().rss for p in stack.worker_processes()) / 2**20
+                    )
                 time.sleep(0.5)
 
         threading.Thread(target=sample_memory, daemon=True).start()
@@ -56,7 +58,9 @@ def measure(options: Options, timeout: float) -> dict:
             if options.naive:
                 from naive_tasks import run_tryon
 
-                for pk in TryOn.objects.filter(status="queued").exclude(pk__in=sent).values_list("pk", flat=True):
+                for pk in (
+                    TryOn.objects.filter(status="queued").exclude(pk__in=sent).values_list("pk", flat=True)
+                ):
                     run_tryon.delay(pk)
                     sent.add(pk)
             created = sum(len(s.ids) + len(s.errors) for s in shoppers)
@@ -94,14 +98,24 @@ def status_get_queries(stack: Stack, shoppers: list) -> int | None:
     return len(captured)
 
 
-def figures(options: Options, rows: list[dict], stats: dict, shoppers: list, began: float, cpu: float, rss: float,
-            queries: int | None) -> dict:
+def figures(
+    options: Options,
+    rows: list[dict],
+    stats: dict,
+    shoppers: list,
+    began: float,
+    cpu: float,
+    rss: float,
+    queries: int | None,
+) -> dict:
     n = len(rows)
     succeeded = [r for r in rows if r["status"] == "succeeded"]
     finished = [r["finished_at"].timestamp() for r in rows if r["finished_at"]]
     makespan = (max(finished) - began) if finished else None
     ideal = math.ceil(n / (PROVIDER_CONCURRENCY * options.keys)) * options.latency
-    overheads = [(r["finished_at"] - r["remote_ended_at"]).total_seconds() for r in succeeded if r["remote_ended_at"]]
+    overheads = [
+        (r["finished_at"] - r["remote_ended_at"]).total_seconds() for r in succeeded if r["remote_ended_at"]
+    ]
     polls = [r["poll_count"] for r in rows]
     latencies = [ms for s in shoppers for ms in s.latencies_ms]
     return {
@@ -134,23 +148,41 @@ SCENARIOS = {
     "pool": {"keys": 2},
     "slow": {"latency": 15.0, "jobs": 50},
 }
-KEYS = ("jobs", "succeeded", "efficiency", "throttled_submits", "uploads_per_job", "polls_per_job_median",
-        "polls_per_job_p95", "overhead_p50_s", "overhead_p95_s", "worker_cpu_s_per_job", "api_status_p95_ms",
-        "api_queries_per_status_get", "peak_rss_mb")
+KEYS = (
+    "jobs",
+    "succeeded",
+    "efficiency",
+    "throttled_submits",
+    "uploads_per_job",
+    "polls_per_job_median",
+    "polls_per_job_p95",
+    "overhead_p50_s",
+    "overhead_p95_s",
+    "worker_cpu_s_per_job",
+    "api_status_p95_ms",
+    "api_queries_per_status_get",
+    "peak_rss_mb",
+)
 
 
 def run_in_subprocess(name: str, jobs: int) -> dict:
     """Each scenario in a fresh process (its own Django setup and database)."""
     overrides = {"jobs": jobs, **SCENARIOS[name]}
-    done = subprocess.run([sys.executable, __file__, "--scenario", json.dumps(overrides)], capture_output=True, text=True,
-                          timeout=1800)
+    done = subprocess.run(
+        [sys.executable, __file__, "--scenario", json.dumps(overrides)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if done.returncode:
         raise SystemExit(f"scenario {name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--only", choices=sorted(SCENARIOS), action="append")
     parser.add_argument("--scenario", help=argparse.SUPPRESS)  # internal: run one scenario, print its JSON
@@ -163,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name in args.only or SCENARIOS:
         started = time.monotonic()
-        results[name] = run_in_subprocess(name, args.jobs if name != "slow" else min(args.jobs, SCENARIOS["slow"]["jobs"]))
+        results[name] = run_in_subprocess(
+            name, args.jobs if name != "slow" else min(args.jobs, SCENARIOS["slow"]["jobs"])
+        )
         print(f"[{name}] {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     print_table(results)
     print(json.dumps(summary(results)))
@@ -178,7 +212,9 @@ def summary(results: dict) -> dict:
         line.update({f"naive_{k}": results["naive"].get(k) for k in KEYS})
     if "pool" in results and "dispatcher" in results and results["pool"]["makespan_s"]:
         line["pool_2_keys_efficiency"] = results["pool"]["efficiency"]
-        line["pool_2_keys_speedup"] = round(results["dispatcher"]["makespan_s"] / results["pool"]["makespan_s"], 2)
+        line["pool_2_keys_speedup"] = round(
+            results["dispatcher"]["makespan_s"] / results["pool"]["makespan_s"], 2
+        )
     if "slow" in results:
         line["polls_per_job_median_at_15s"] = results["slow"]["polls_per_job_median"]
         line["polls_per_job_p95_at_15s"] = results["slow"]["polls_per_job_p95"]

@@ -33,7 +33,10 @@ ACTIVE = ("submitting", "submitted", "running")
 def snapshot() -> dict[int, tuple]:
     from django_tryon.models import TryOn
 
-    return {pk: rest for pk, *rest in TryOn.objects.values_list("pk", "status", "poll_count", "ticket", "resubmits")}
+    return {
+        pk: rest
+        for pk, *rest in TryOn.objects.values_list("pk", "status", "poll_count", "ticket", "resubmits")
+    }
 
 
 def recovery(before: dict[int, tuple], restarted_at: float, timeout: float = 120.0) -> float:
@@ -58,7 +61,11 @@ def double_submits(stack: Stack) -> int:
     accepted = Counter(t["inputs"].get("person_image_url") for t in stack.sandbox("tasks")["tasks"])
     doubles = 0
     for uploads, resubmits in TryOn.objects.values_list("uploads", "resubmits"):
-        url = (uploads or {}).get("person", {}).get("url") if isinstance((uploads or {}).get("person"), dict) else None
+        url = (
+            (uploads or {}).get("person", {}).get("url")
+            if isinstance((uploads or {}).get("person"), dict)
+            else None
+        )
         if url and accepted[url] > 1 + resubmits:
             doubles += 1
     return doubles
@@ -85,10 +92,17 @@ def run(jobs: int, timeout: float) -> dict:
                 stack.kill_redis()
                 stack.start_redis()
             restarted = time.time()
-            print(f"[chaos] {breaker} killed and restarted at {restarted - began:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"[chaos] {breaker} killed and restarted at {restarted - began:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
             recoveries.append(recovery(before, restarted))
         deadline = began + timeout
-        while time.time() < deadline and TryOn.objects.exclude(status__in=("succeeded", "failed", "canceled")).exists():
+        while (
+            time.time() < deadline
+            and TryOn.objects.exclude(status__in=("succeeded", "failed", "canceled")).exists()
+        ):
             time.sleep(0.5)
         for shopper in shoppers:
             shopper.halt.set()
@@ -106,14 +120,18 @@ def run(jobs: int, timeout: float) -> dict:
             "recovery_s": recoveries,
             "create_errors": sum(len(s.errors) for s in shoppers),
             "process_restarts": stack.restarts,
-            "failed_codes": dict(Counter(TryOn.objects.filter(status="failed").values_list("error_code", flat=True))),
+            "failed_codes": dict(
+                Counter(TryOn.objects.filter(status="failed").values_list("error_code", flat=True))
+            ),
             "resubmits": sum(TryOn.objects.values_list("resubmits", flat=True)),
             "duration_s": round(time.time() - began, 1),
         }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds before the run gives up")
     args = parser.parse_args(argv)

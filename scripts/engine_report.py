@@ -110,10 +110,18 @@ NEGATIVE_RULES: list[tuple[str, str, set[str] | None]] = [
 
 # What each garment is, from looking at the flat-lays (the engine is not asked): the sleeves of tops and
 # dresses. A file not listed is a short-sleeved top or dress; bottoms are their own class.
-LONG_SLEEVES = {"ootd_garment_049947_1", "ootd_garment_049920_1", "ootd_garment_00151_00", "ootd_garment_051998_1"}
+LONG_SLEEVES = {
+    "ootd_garment_049947_1",
+    "ootd_garment_049920_1",
+    "ootd_garment_00151_00",
+    "ootd_garment_051998_1",
+}
 SLEEVELESS = {
-    "catvton_upper_22790049_53294275_1000", "ootd_garment_02015_00", "catvton_overall_21744571_51588794_1000",
-    "catvton_overall_22153949_52376342_1000", "fitdit_garment_11",
+    "catvton_upper_22790049_53294275_1000",
+    "ootd_garment_02015_00",
+    "catvton_overall_21744571_51588794_1000",
+    "catvton_overall_22153949_52376342_1000",
+    "fitdit_garment_11",
 }
 FOREARM_TARGET, TORSO_TARGET = 0.50, 0.60  # long sleeves: share of the forearm / torso dressed
 PALETTE_MIN = 0.10  # a garment colour counts when it covers this share of the garment
@@ -133,8 +141,11 @@ class Garment:
     def klass(self) -> str:
         if self.category == "bottom":
             return "bottom"
-        sleeves = "long sleeves" if self.path.stem in LONG_SLEEVES else (
-            "sleeveless" if self.path.stem in SLEEVELESS else "short sleeves")
+        sleeves = (
+            "long sleeves"
+            if self.path.stem in LONG_SLEEVES
+            else ("sleeveless" if self.path.stem in SLEEVELESS else "short sleeves")
+        )
         return f"{self.category}, {sleeves}"
 
     @property
@@ -240,7 +251,9 @@ def pinned(g: GarmentAnalysis, body: Body, shape: tuple[int, ...]) -> np.ndarray
     small = cv2.resize(g.rgba, size, interpolation=cv2.INTER_AREA if scale.max() < 1 else cv2.INTER_LINEAR)
     shift = b_anchor - g_anchor * scale
     matrix = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
-    return cv2.warpAffine(small, matrix, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0))
+    return cv2.warpAffine(
+        small, matrix, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0)
+    )
 
 
 def attainable(g: GarmentAnalysis, colour: np.ndarray, body: Body, region: np.ndarray) -> float:
@@ -417,7 +430,9 @@ def render_all(persons: list[Person], garments: list[Garment], sheet: Path) -> d
                     share = float(matches(result[mask], g.colour).mean())
                     before = float(matches(person.rgb[mask], g.colour).mean())
                     reach = attainable(g.analysis, g.colour, person.body, mask)
-                    res["coverage"].append(Cover(group, region, share, reach, g.path.name, before, person.path.name, g.share))
+                    res["coverage"].append(
+                        Cover(group, region, share, reach, g.path.name, before, person.path.name, g.share)
+                    )
         res["rows"].append(row)
         print(
             f"  {person.path.name[:60]}: {len(jobs)} renders in {time.perf_counter() - start:.1f} s",
@@ -457,9 +472,18 @@ def replicate_frame(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The old framing, for reference: scale to fit and repeat the edge rows and columns."""
     width, height = size
     scale = min(width / rgb.shape[1], height / rgb.shape[0])
-    fitted = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    fitted = cv2.resize(
+        rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA
+    )
     top, left = (height - fitted.shape[0]) // 2, (width - fitted.shape[1]) // 2
-    return cv2.copyMakeBorder(fitted, top, height - fitted.shape[0] - top, left, width - fitted.shape[1] - left, cv2.BORDER_REPLICATE)
+    return cv2.copyMakeBorder(
+        fitted,
+        top,
+        height - fitted.shape[0] - top,
+        left,
+        width - fitted.shape[1] - left,
+        cv2.BORDER_REPLICATE,
+    )
 
 
 def framing(persons: list[Person], garments: list[Garment]) -> dict[str, list[float]]:
@@ -478,11 +502,15 @@ def framing(persons: list[Person], garments: list[Garment]) -> dict[str, list[fl
         for resolution in (1024, 1280):
             width, height = engine_render.OUTPUT_SIZES[resolution]
             h, w = person.rgb.shape[:2]
-            own = smear(cv2.resize(person.rgb, (round(w * height / h), height), interpolation=cv2.INTER_LANCZOS4))
+            own = smear(
+                cv2.resize(person.rgb, (round(w * height / h), height), interpolation=cv2.INTER_LANCZOS4)
+            )
             for klass, g in firsts.items():
                 pair = (None, g.analysis) if g.category == "bottom" else (g.analysis, None)
                 try:
-                    framed = np.asarray(render_tryon(person.rgb, *pair, body=person.body, resolution=resolution))
+                    framed = np.asarray(
+                        render_tryon(person.rgb, *pair, body=person.body, resolution=resolution)
+                    )
                 except RenderError:
                     continue
                 figures.setdefault(klass, []).append(max(0, smear(framed) - own) / (2 * width))
@@ -513,7 +541,9 @@ def half_body(images: Path, garments: list[Garment]) -> dict[str, list[dict]]:
                 out.setdefault(klass, []).append({"refused": err.code})
                 continue
             same = np.abs(result.astype(np.int16) - rgb).max(axis=2) <= 2
-            outside = zones.get("outside_skirt" if g.paints_gap else "outside")  # as for the full-body renders
+            outside = zones.get(
+                "outside_skirt" if g.paints_gap else "outside"
+            )  # as for the full-body renders
             figures = {"kept": float(same[outside].mean())} if zones else {}
             if "face" in zones:
                 figures["face"] = float(same[zones["face"]].mean())
@@ -521,11 +551,15 @@ def half_body(images: Path, garments: list[Garment]) -> dict[str, list[dict]]:
     return out
 
 
-def class_report(classes: dict[str, list[dict]], smears: dict[str, list[float]], halves: dict[str, list[dict]]) -> bool:
+def class_report(
+    classes: dict[str, list[dict]], smears: dict[str, list[float]], halves: dict[str, list[dict]]
+) -> bool:
     """Per garment class: forearm and torso dressed, pixels kept outside the body, faces, smear.
     True when every class meets its targets."""
     print("\n== Per class (dressed = changed and showing one of the garment's colours)")
-    print(f"{'class':26} {'n':>3} {'forearm':>8} {'torso':>6} {'legs':>6} {'kept min':>9} {'faces':>6} {'smear max':>9}  verdict")
+    print(
+        f"{'class':26} {'n':>3} {'forearm':>8} {'torso':>6} {'legs':>6} {'kept min':>9} {'faces':>6} {'smear max':>9}  verdict"
+    )
     ok_all = True
 
     def med(rows: list[dict], key: str) -> float | None:
@@ -542,7 +576,10 @@ def class_report(classes: dict[str, list[dict]], smears: dict[str, list[float]],
         smear_max = max(smears.get(klass, []), default=None)
         checks = []
         if "long sleeves" in klass:
-            checks += [forearm is not None and forearm >= FOREARM_TARGET, torso is not None and torso >= TORSO_TARGET]
+            checks += [
+                forearm is not None and forearm >= FOREARM_TARGET,
+                torso is not None and torso >= TORSO_TARGET,
+            ]
         if rows:
             checks += [kept >= KEEP_TARGET, faces is None or faces >= 1.0]
         if klass in smears and "old" not in klass:
@@ -550,16 +587,22 @@ def class_report(classes: dict[str, list[dict]], smears: dict[str, list[float]],
         ok = all(checks)
         ok_all &= ok or "old" in klass
         verdict = "(reference)" if "old" in klass else ("PASS" if ok else "FAIL")
-        print(f"{klass:26} {len(rows) or len(smears.get(klass, [])):3} {fmt(forearm):>8} {fmt(torso):>6} {fmt(legs):>6} "
-              f"{fmt(kept):>9} {fmt(faces):>6} {fmt(smear_max):>9}  {verdict}")
-    print("  targets: long sleeves forearm ≥ 50 %, torso ≥ 60 % (median); kept ≥ 99 % and faces 100 % (every render); smear 0")
+        print(
+            f"{klass:26} {len(rows) or len(smears.get(klass, [])):3} {fmt(forearm):>8} {fmt(torso):>6} {fmt(legs):>6} "
+            f"{fmt(kept):>9} {fmt(faces):>6} {fmt(smear_max):>9}  {verdict}"
+        )
+    print(
+        "  targets: long sleeves forearm ≥ 50 %, torso ≥ 60 % (median); kept ≥ 99 % and faces 100 % (every render); smear 0"
+    )
     for klass, rows in sorted(halves.items()):
         done = [r for r in rows if "refused" not in r]
         refused = sorted({r["refused"] for r in rows if "refused" in r})
         kept = min((r["kept"] for r in done if "kept" in r), default=None)
         faces = min((r["face"] for r in done if "face" in r), default=None)
-        print(f"  half-body photos, {klass:22} rendered {len(done)}/{len(rows)} (refused: {', '.join(refused) or '-'}), "
-              f"kept min {fmt(kept).strip()}, faces min {fmt(faces).strip()}")
+        print(
+            f"  half-body photos, {klass:22} rendered {len(done)}/{len(rows)} (refused: {', '.join(refused) or '-'}), "
+            f"kept min {fmt(kept).strip()}, faces min {fmt(faces).strip()}"
+        )
         ok_all &= (kept is None or kept >= KEEP_TARGET) and (faces is None or faces >= 1.0)
     return ok_all
 
@@ -645,13 +688,19 @@ def coverage_report(coverage: list[Cover]) -> bool:
     print(f"  ({already} of them matched ≥{COVER_TARGET:.0%} before: the old clothes had that colour)")
     ratios = [c.share / c.attainable for c in coverage if c.attainable > 0]
     if ratios:
-        print(f"  result / attainable over all {len(ratios)} pairs: min {min(ratios):.0%}, median {statistics.median(ratios):.0%}")
+        print(
+            f"  result / attainable over all {len(ratios)} pairs: min {min(ratios):.0%}, median {statistics.median(ratios):.0%}"
+        )
     by_garment: dict[tuple[str, str], list[Cover]] = {}
     for c in coverage:
         by_garment.setdefault((c.garment, c.region), []).append(c)
-    print("  per garment:                              region  result (median, min)  attainable  before  counted")
+    print(
+        "  per garment:                              region  result (median, min)  attainable  before  counted"
+    )
     for (garment, region), cs in sorted(by_garment.items()):
-        result, reach, before = (statistics.median(getattr(c, a) for c in cs) for a in ("share", "attainable", "before"))
+        result, reach, before = (
+            statistics.median(getattr(c, a) for c in cs) for a in ("share", "attainable", "before")
+        )
         low = min(c.share for c in cs)
         flag = "  BELOW" if any(c.counted and c.share < COVER_TARGET for c in cs) else ""
         print(
@@ -660,7 +709,9 @@ def coverage_report(coverage: list[Cover]) -> bool:
         )
     for c in counted:
         if c.share < COVER_TARGET:
-            print(f"    below: {c.share:.0%} (attainable {c.attainable:.0%}) {c.garment[:30]} on {c.person[:40]}")
+            print(
+                f"    below: {c.share:.0%} (attainable {c.attainable:.0%}) {c.garment[:30]} on {c.person[:40]}"
+            )
     return meeting == len(counted)
 
 
@@ -672,7 +723,10 @@ def preservation_report(res: dict) -> tuple[bool, bool]:
         skirts = [(kept, strict) for kept, strict, gap in values if gap]
         print(f"  {group:10} {stats([kept for kept, _, _ in values])}", end="")
         if skirts:
-            print(f"  | drawn as skirt/dress {stats([k for k, _ in skirts])}, strict {stats([s for _, s in skirts])}", end="")
+            print(
+                f"  | drawn as skirt/dress {stats([k for k, _ in skirts])}, strict {stats([s for _, s in skirts])}",
+                end="",
+            )
         print()
     faces = [v for v, _ in res["face"]]
     print(f"face boxes unchanged (restore_face=True): {stats(faces)}")
@@ -705,10 +759,14 @@ def main() -> int:
             print(f"  find_body found nobody in {path.name}")
     hidden = [
         p.regions[f"{r}_front"].sum() / max(p.regions[f"{r}_front"].sum() + p.regions[r].sum(), 1)
-        for p in persons if p.regions for r in ("torso", "legs")
+        for p in persons
+        if p.regions
+        for r in ("torso", "legs")
     ]
     if hidden:
-        print(f"\nhands and bare arms in front of the torso/thighs (left out of coverage): {stats(hidden)}, max {max(hidden):.0%}")
+        print(
+            f"\nhands and bare arms in front of the torso/thighs (left out of coverage): {stats(hidden)}, max {max(hidden):.0%}"
+        )
     print(f"\n== Renders ({len(persons)} persons)")
     res = render_all(persons, garments, args.sheet)
     print(f"renders: {res['count']}, errors: {len(res['errors'])}; contact sheet: {args.sheet}")

@@ -34,25 +34,34 @@ def run_tryon(pk: int) -> None:
             request = TryOnInput(
                 person_image_url=pipeline.input_url(job.person_file, backend),
                 top_garment_url=pipeline.input_url(job.top_image, backend) if job.top_image else None,
-                resolution=job.resolution, restore_face=job.restore_face,
+                resolution=job.resolution,
+                restore_face=job.restore_face,
             )
             result = backend.submit(request)
             break
         except TryOnRetryableError:
             time.sleep(1.0 + random.random())
-    TryOn.objects.filter(pk=pk).update(status="submitted", remote_id=result.remote_id, submitted_at=timezone.now())
+    TryOn.objects.filter(pk=pk).update(
+        status="submitted", remote_id=result.remote_id, submitted_at=timezone.now()
+    )
     while True:
         time.sleep(POLL_EVERY)
         try:
             state = backend.poll(result.remote_id)
         except TryOnRetryableError:
             continue
-        TryOn.objects.filter(pk=pk).update(poll_count=F("poll_count") + 1, remote_submitted_at=state.submitted_at,
-                                           remote_ended_at=state.ended_at)
+        TryOn.objects.filter(pk=pk).update(
+            poll_count=F("poll_count") + 1,
+            remote_submitted_at=state.submitted_at,
+            remote_ended_at=state.ended_at,
+        )
         if state.state is RemoteState.SUCCEEDED:
-            pipeline.store_result(TryOn.objects.get(pk=pk), backend, state.result_url or "", state.image_count)
+            pipeline.store_result(
+                TryOn.objects.get(pk=pk), backend, state.result_url or "", state.image_count
+            )
             return
         if state.state not in (RemoteState.PENDING, RemoteState.RUNNING):
-            TryOn.objects.filter(pk=pk).update(status="failed", error_code=state.error_code or "ProviderError",
-                                               finished_at=timezone.now())
+            TryOn.objects.filter(pk=pk).update(
+                status="failed", error_code=state.error_code or "ProviderError", finished_at=timezone.now()
+            )
             return

@@ -42,7 +42,9 @@ def photos(folder: Path) -> tuple[str, list[tuple[str, bytes]]]:
     from tests import images
 
     sizes = ((480, 800), (768, 1280), (1260, 2100), (1800, 3000), (1000, 800))
-    return "drawn figures (tests/images.py)", [(f"drawn_{w}x{h}", images.standing_person(w, h)) for w, h in sizes]
+    return "drawn figures (tests/images.py)", [
+        (f"drawn_{w}x{h}", images.standing_person(w, h)) for w, h in sizes
+    ]
 
 
 def at_side(data: bytes, side: int) -> bytes:
@@ -65,8 +67,12 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
 def summary(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"n": len(ordered), "median_ms": round(statistics.median(ordered), 1), "p95_ms": round(p95, 1),
-            "max_ms": round(ordered[-1], 1)}
+    return {
+        "n": len(ordered),
+        "median_ms": round(statistics.median(ordered), 1),
+        "p95_ms": round(p95, 1),
+        "max_ms": round(ordered[-1], 1),
+    }
 
 
 def main() -> int:
@@ -98,8 +104,10 @@ def main() -> int:
 
     load_ms, first = timed(partial(precheck.run, scaled[0][1]))
     warm_ms, _ = timed(partial(precheck.run, scaled[0][1]))
-    print(f"once per process: importing the engine {import_ms:.0f} ms; the first check {load_ms:.0f} ms "
-          f"(the detectors' load: about {load_ms - warm_ms:.0f} ms), left out below")
+    print(
+        f"once per process: importing the engine {import_ms:.0f} ms; the first check {load_ms:.0f} ms "
+        f"(the detectors' load: about {load_ms - warm_ms:.0f} ms), left out below"
+    )
 
     figures: dict[str, list[float]] = {"at_1024": [], "own_size": [], "own_size_unscaled": []}
     verdicts: dict[str, str] = {}
@@ -116,16 +124,33 @@ def main() -> int:
     for name, verdict in verdicts.items():
         print(f"  {name[:60]:60} {sizes[name][0]}x{sizes[name][1]}  {verdict}")
     results = {key: summary(values) for key, values in figures.items()}
-    labels = {"at_1024": f"at {SIDE} px (precheck.run)", "own_size": "at the photo's own size (precheck.run)",
-              "own_size_unscaled": "check_person on the full-size photo (no reduced copy)"}
+    labels = {
+        "at_1024": f"at {SIDE} px (precheck.run)",
+        "own_size": "at the photo's own size (precheck.run)",
+        "own_size_unscaled": "check_person on the full-size photo (no reduced copy)",
+    }
     for key, figure in results.items():
-        print(f"{labels[key]:56} median {figure['median_ms']:6.1f} ms  p95 {figure['p95_ms']:6.1f} ms  "
-              f"max {figure['max_ms']:6.1f} ms")
+        print(
+            f"{labels[key]:56} median {figure['median_ms']:6.1f} ms  p95 {figure['p95_ms']:6.1f} ms  "
+            f"max {figure['max_ms']:6.1f} ms"
+        )
     met = results["at_1024"]["median_ms"] <= TARGET_MS
     print(f"target: median ≤ {TARGET_MS:.0f} ms at {SIDE} px: {'met' if met else 'NOT met'}")
-    print(json.dumps({"source": source, "photos": len(originals), "rounds": args.rounds, "cpus": cores,
-                      "engine_import_ms": round(import_ms, 1), "first_call_ms": round(load_ms, 1),
-                      "first_result": (first or {}).get("verdict"), **results, "target_met": met}))
+    print(
+        json.dumps(
+            {
+                "source": source,
+                "photos": len(originals),
+                "rounds": args.rounds,
+                "cpus": cores,
+                "engine_import_ms": round(import_ms, 1),
+                "first_call_ms": round(load_ms, 1),
+                "first_result": (first or {}).get("verdict"),
+                **results,
+                "target_met": met,
+            }
+        )
+    )
     return 0
 
 

@@ -35,9 +35,16 @@ EXAMPLE = ROOT / "example_project"
 #: What the load runs lift: the per-shopper limits are for strangers, not for a benchmark's own clients.
 #: No limit in the way; no person check either (the drawn load photos would only get warnings, and like the
 #: sandbox's --render copy it keeps the machine's CPU for what is measured: the dispatcher).
-UNLIMITED = {"THROTTLE_RATES": {}, "DAILY_LIMIT_PER_SESSION": None, "DAILY_LIMIT_PER_USER": None,
-             "MAX_QUEUED_PER_OWNER": None, "MAX_QUEUED": None, "DAILY_BUDGET_AMOUNT": None, "DEDUP_TTL": 0,
-             "PERSON_CHECK": "off"}
+UNLIMITED = {
+    "THROTTLE_RATES": {},
+    "DAILY_LIMIT_PER_SESSION": None,
+    "DAILY_LIMIT_PER_USER": None,
+    "MAX_QUEUED_PER_OWNER": None,
+    "MAX_QUEUED": None,
+    "DAILY_BUDGET_AMOUNT": None,
+    "DEDUP_TTL": 0,
+    "PERSON_CHECK": "off",
+}
 PROVIDER_CONCURRENCY = 5
 #: Seconds between a shopper's looks at a job: the widget's pace (tryon.js POLL_MS).
 POLL_EVERY = 1.5
@@ -124,21 +131,59 @@ class Stack:
         self.start_redis()
         self._manage("migrate", "--noinput")
         self._manage("shop_seed")
-        sandbox = [sys.executable, "-m", "django_tryon.sandbox", "--port", self.sandbox_url.rsplit(":", 1)[1],
-                   "--latency", str(self.options.latency), "--latency-spread", str(self.options.spread),
-                   "--concurrency", str(PROVIDER_CONCURRENCY), "--concurrency-policy", "reject",
-                   "--seed", str(self.options.seed), "--quiet", "--no-check-person", "--render", "copy"]
+        sandbox = [
+            sys.executable,
+            "-m",
+            "django_tryon.sandbox",
+            "--port",
+            self.sandbox_url.rsplit(":", 1)[1],
+            "--latency",
+            str(self.options.latency),
+            "--latency-spread",
+            str(self.options.spread),
+            "--concurrency",
+            str(PROVIDER_CONCURRENCY),
+            "--concurrency-policy",
+            "reject",
+            "--seed",
+            str(self.options.seed),
+            "--quiet",
+            "--no-check-person",
+            "--render",
+            "copy",
+        ]
         for key in self.keys:
             sandbox += ["--api-key", key]
         self._spawn("sandbox", sandbox)
-        self._spawn("web", [sys.executable, "-m", "gunicorn", "example_project.wsgi", "--bind",
-                            self.web_url.rsplit("/", 1)[1], "--workers", "2", "--threads", "8",
-                            "--worker-class", "gthread", "--log-level", "warning"], cwd=EXAMPLE)
+        self._spawn(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "example_project.wsgi",
+                "--bind",
+                self.web_url.rsplit("/", 1)[1],
+                "--workers",
+                "2",
+                "--threads",
+                "8",
+                "--worker-class",
+                "gthread",
+                "--log-level",
+                "warning",
+            ],
+            cwd=EXAMPLE,
+        )
         for index in range(self.options.workers):
             self.start_worker(index)
         self._start_beat()
-        wait_until(lambda: requests.get(f"{self.sandbox_url}/_sandbox/health", timeout=1).ok, 60, "the sandbox")
-        wait_until(lambda: requests.get(f"{self.web_url}/tryon/api/tryons/", timeout=2).ok, 60, "the web server")
+        wait_until(
+            lambda: requests.get(f"{self.sandbox_url}/_sandbox/health", timeout=1).ok, 60, "the sandbox"
+        )
+        wait_until(
+            lambda: requests.get(f"{self.web_url}/tryon/api/tryons/", timeout=2).ok, 60, "the web server"
+        )
         self._warm_up_provider()
         self._supervising.set()
         threading.Thread(target=self._supervise, daemon=True).start()
@@ -148,14 +193,18 @@ class Stack:
         (Celery 5.7.0 workers exit on a lost Redis connection: see docs/deployment.rst)."""
         while self._supervising.is_set():
             for name, process in list(self.processes.items()):
-                if name.startswith(("worker", "beat")) and process.poll() is not None and self._supervising.is_set():
+                if (
+                    name.startswith(("worker", "beat"))
+                    and process.poll() is not None
+                    and self._supervising.is_set()
+                ):
                     self.processes.pop(name, None)
                     process.log.close()  # type: ignore[attr-defined]
                     self.restarts.append(name)
                     if name == "beat":
                         self._start_beat()
                     else:
-                        self.start_worker(int(name[len("worker"):]))
+                        self.start_worker(int(name[len("worker") :]))
             time.sleep(0.5)
 
     def _warm_up_provider(self) -> None:
@@ -165,36 +214,81 @@ class Stack:
         photo = person_photos()[0]
         for key in self.keys:
             headers["Authorization"] = f"Bearer {key}"
-            policy = requests.get(f"{self.sandbox_url}/api/v1/uploads", params={"action": "getPolicy", "model": "aitryon"},
-                                  headers=headers, timeout=10).json()["data"]
+            policy = requests.get(
+                f"{self.sandbox_url}/api/v1/uploads",
+                params={"action": "getPolicy", "model": "aitryon"},
+                headers=headers,
+                timeout=10,
+            ).json()["data"]
             object_key = f"{policy['upload_dir']}/warm-up.jpg"
-            requests.post(policy["upload_host"], timeout=10, files={"file": ("warm-up.jpg", photo, "image/jpeg")},
-                          data={"OSSAccessKeyId": policy["oss_access_key_id"], "Signature": policy["signature"],
-                                "policy": policy["policy"], "key": object_key, "success_action_status": "200"})
-            body = {"model": "aitryon", "input": {"person_image_url": f"oss://{object_key}",
-                                                  "top_garment_url": f"oss://{object_key}"}}
-            task = requests.post(f"{self.sandbox_url}/api/v1/services/aigc/image2image/image-synthesis", json=body,
-                                 headers={**headers, "X-DashScope-OssResourceResolve": "enable"}, timeout=10).json()
+            requests.post(
+                policy["upload_host"],
+                timeout=10,
+                files={"file": ("warm-up.jpg", photo, "image/jpeg")},
+                data={
+                    "OSSAccessKeyId": policy["oss_access_key_id"],
+                    "Signature": policy["signature"],
+                    "policy": policy["policy"],
+                    "key": object_key,
+                    "success_action_status": "200",
+                },
+            )
+            body = {
+                "model": "aitryon",
+                "input": {
+                    "person_image_url": f"oss://{object_key}",
+                    "top_garment_url": f"oss://{object_key}",
+                },
+            }
+            task = requests.post(
+                f"{self.sandbox_url}/api/v1/services/aigc/image2image/image-synthesis",
+                json=body,
+                headers={**headers, "X-DashScope-OssResourceResolve": "enable"},
+                timeout=10,
+            ).json()
             task_id = task["output"]["task_id"]
-            wait_until(lambda task_id=task_id: requests.get(f"{self.sandbox_url}/api/v1/tasks/{task_id}", headers=headers, timeout=5)
-                       .json()["output"]["task_status"] in ("SUCCEEDED", "FAILED"), 120, "the warm-up task", step=0.5)
+            wait_until(
+                lambda task_id=task_id: (
+                    requests.get(
+                        f"{self.sandbox_url}/api/v1/tasks/{task_id}", headers=headers, timeout=5
+                    ).json()["output"]["task_status"]
+                    in ("SUCCEEDED", "FAILED")
+                ),
+                120,
+                "the warm-up task",
+                step=0.5,
+            )
         requests.post(f"{self.sandbox_url}/_sandbox/reset", headers=headers, timeout=10)
         if self.options.faults:  # armed after the warm-up
-            requests.post(f"{self.sandbox_url}/_sandbox/faults", json={"spec": self.options.faults}, headers=headers,
-                          timeout=10).raise_for_status()
+            requests.post(
+                f"{self.sandbox_url}/_sandbox/faults",
+                json={"spec": self.options.faults},
+                headers=headers,
+                timeout=10,
+            ).raise_for_status()
 
     @property
     def env(self) -> dict[str, str]:
         tryon = {**UNLIMITED, **self.options.tryon}
         if len(self.keys) > 1:
-            tryon["KEY_POOL"] = [{"name": f"account-{i + 1}", "api_key": key} for i, key in enumerate(self.keys)]
+            tryon["KEY_POOL"] = [
+                {"name": f"account-{i + 1}", "api_key": key} for i, key in enumerate(self.keys)
+            ]
         if self.options.naive:  # the dispatcher admits nothing: the naive task does everything itself
             tryon["KEY_POOL"] = [{"name": "default", "max_concurrency": 0}]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "DJANGO_SETTINGS", "CELERY_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DASHSCOPE_", "DJANGO_SETTINGS", "CELERY_"))
+        }
         env.update(
-            SHOP_VAR_DIR=str(self.work / "var"), SHOP_DEBUG="0", DASHSCOPE_API_KEY=self.keys[0],
-            DASHSCOPE_BASE_URL=f"{self.sandbox_url}/api/v1", CELERY_BROKER_URL=self.broker_url,
-            SHOP_TRYON_JSON=json.dumps(tryon), PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "scripts")]),
+            SHOP_VAR_DIR=str(self.work / "var"),
+            SHOP_DEBUG="0",
+            DASHSCOPE_API_KEY=self.keys[0],
+            DASHSCOPE_BASE_URL=f"{self.sandbox_url}/api/v1",
+            CELERY_BROKER_URL=self.broker_url,
+            SHOP_TRYON_JSON=json.dumps(tryon),
+            PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "scripts")]),
             DJANGO_SETTINGS_MODULE="example_project.settings",
         )
         if self.options.database == "postgres":
@@ -208,19 +302,27 @@ class Stack:
     def _postgres(self, sql: str) -> None:
         import psycopg
 
-        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute(sql)
 
     def _manage(self, *args: str) -> None:
-        done = subprocess.run([sys.executable, str(EXAMPLE / "manage.py"), *args], env=self.env, capture_output=True,
-                              text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLE / "manage.py"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if done.returncode:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
     def _spawn(self, name: str, argv: list[str], cwd: Path = ROOT) -> subprocess.Popen:
         log = open(self.work / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(argv, cwd=cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         process.log = log  # type: ignore[attr-defined]
         self.processes[name] = process
         return process
@@ -245,24 +347,66 @@ class Stack:
 
     # -- parts that chaos runs kill --------------------------------------------------------------
     def start_worker(self, index: int) -> None:
-        argv = [sys.executable, "-m", "celery", "-A", "example_project", "worker", "-n", f"w{index + 1}@%h", "-P",
-                "prefork", "-c", str(self.options.concurrency), "-l", "warning", "--without-heartbeat",
-                "--without-mingle", "--without-gossip"]
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "example_project",
+            "worker",
+            "-n",
+            f"w{index + 1}@%h",
+            "-P",
+            "prefork",
+            "-c",
+            str(self.options.concurrency),
+            "-l",
+            "warning",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ]
         if self.options.naive:
             argv += ["-I", "naive_tasks"]
         self._spawn(f"worker{index}", argv, cwd=EXAMPLE)
 
     def _start_beat(self) -> None:
-        self._spawn("beat", [sys.executable, "-m", "celery", "-A", "example_project", "beat", "-l", "warning",
-                             "-s", str(self.work / "beat-schedule")], cwd=EXAMPLE)
+        self._spawn(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "example_project",
+                "beat",
+                "-l",
+                "warning",
+                "-s",
+                str(self.work / "beat-schedule"),
+            ],
+            cwd=EXAMPLE,
+        )
 
     def kill_worker(self, index: int) -> None:
         """``kill -9`` of a worker and its pool processes."""
         self.stop(f"worker{index}", signal.SIGKILL)
 
     def start_redis(self) -> None:
-        self._spawn("redis", ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-                              "--appendonly", "no"])
+        self._spawn(
+            "redis",
+            [
+                "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+        )
         wait_until(lambda: socket.create_connection(("127.0.0.1", self.redis_port), timeout=1), 20, "Redis")
 
     def kill_redis(self) -> None:
@@ -281,8 +425,11 @@ class Stack:
         return found
 
     def sandbox(self, path: str) -> dict[str, Any]:
-        return requests.get(f"{self.sandbox_url}/_sandbox/{path}", headers={"Authorization": f"Bearer {self.keys[0]}"},
-                            timeout=10).json()
+        return requests.get(
+            f"{self.sandbox_url}/_sandbox/{path}",
+            headers={"Authorization": f"Bearer {self.keys[0]}"},
+            timeout=10,
+        ).json()
 
     def django_setup(self) -> None:
         """Use the run's database from this process (the ORM for the figures)."""
@@ -296,9 +443,17 @@ class Stack:
 class Shopper(threading.Thread):
     """One HTTP client of the REST API: creates its jobs, then polls them until they end."""
 
-    def __init__(self, stack: Stack, jobs: int, photos: list[bytes], product: int, start: threading.Event) -> None:
+    def __init__(
+        self, stack: Stack, jobs: int, photos: list[bytes], product: int, start: threading.Event
+    ) -> None:
         super().__init__(daemon=True)
-        self.stack, self.jobs, self.photos, self.product, self.start_event = stack, jobs, photos, product, start
+        self.stack, self.jobs, self.photos, self.product, self.start_event = (
+            stack,
+            jobs,
+            photos,
+            product,
+            start,
+        )
         self.session = requests.Session()
         token = "".join(random.choices(string.ascii_letters + string.digits, k=32))
         self.session.cookies.set("csrftoken", token)
@@ -314,9 +469,12 @@ class Shopper(threading.Thread):
         for n in range(self.jobs):
             photo = self.photos[n % len(self.photos)]
             try:
-                response = self.session.post(f"{base}/tryon/api/tryons/", timeout=60,
-                                             data={"consent": "true", "product": self.product},
-                                             files={"person_image": ("me.jpg", photo, "image/jpeg")})
+                response = self.session.post(
+                    f"{base}/tryon/api/tryons/",
+                    timeout=60,
+                    data={"consent": "true", "product": self.product},
+                    files={"person_image": ("me.jpg", photo, "image/jpeg")},
+                )
             except requests.RequestException as err:
                 self.errors.append(f"create: {type(err).__name__}: {err}")
                 continue
@@ -367,8 +525,11 @@ def create_and_poll(stack: Stack, jobs: int, clients: int) -> tuple[list[Shopper
 
 
 def summarize(values: list[float]) -> dict[str, float | None]:
-    return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95),
-            "mean": statistics.fmean(values) if values else None}
+    return {
+        "p50": percentile(values, 0.5),
+        "p95": percentile(values, 0.95),
+        "mean": statistics.fmean(values) if values else None,
+    }
 
 
 def media_orphans(stack: Stack) -> int:
@@ -376,10 +537,15 @@ def media_orphans(stack: Stack) -> int:
     from django_tryon.models import Garment, PersonPhoto, TryOn
 
     media = stack.work / "var" / "media"
-    on_disk = {str(p.relative_to(media)) for p in media.rglob("*") if p.is_file()} if media.exists() else set()
+    on_disk = (
+        {str(p.relative_to(media)) for p in media.rglob("*") if p.is_file()} if media.exists() else set()
+    )
     named = set()
-    for model, fields in ((TryOn, ("person_image", "top_image", "bottom_image", "result_image")),
-                          (PersonPhoto, ("image",)), (Garment, ("image",))):
+    for model, fields in (
+        (TryOn, ("person_image", "top_image", "bottom_image", "result_image")),
+        (PersonPhoto, ("image",)),
+        (Garment, ("image",)),
+    ):
         for row in model.objects.values_list(*fields):
             named.update(name for name in row if name)
     return len(on_disk - named)
@@ -388,8 +554,20 @@ def media_orphans(stack: Stack) -> int:
 def job_rows() -> list[dict[str, Any]]:
     from django_tryon.models import TryOn
 
-    return list(TryOn.objects.values("pk", "public_id", "status", "error_code", "poll_count", "resubmits", "created_at",
-                                     "admitted_at", "submitted_at", "remote_submitted_at", "finished_at",
-                                     "remote_ended_at", "ticket"))
-
-
+    return list(
+        TryOn.objects.values(
+            "pk",
+            "public_id",
+            "status",
+            "error_code",
+            "poll_count",
+            "resubmits",
+            "created_at",
+            "admitted_at",
+            "submitted_at",
+            "remote_submitted_at",
+            "finished_at",
+            "remote_ended_at",
+            "ticket",
+        )
+    )

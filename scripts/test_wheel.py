@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         run(*pip, "install", "--quiet", "--no-compile", f"{wheel}[{EXTRAS}]")
         lap("install")
         shutil.copytree(ROOT / "tests", tests / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(ROOT / "docs", tests / "docs", ignore=shutil.ignore_patterns("_build"))  # docs vs code
+        shutil.copytree(
+            ROOT / "docs", tests / "docs", ignore=shutil.ignore_patterns("_build")
+        )  # docs vs code
         shutil.copy2(ROOT / "pyproject.toml", tests)  # pytest's settings only; nothing is built from it here
         env = {
             k: v

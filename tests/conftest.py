@@ -18,12 +18,15 @@ from . import images
 BASE = "https://dashscope.test/api/v1"
 
 SUBMIT_URL = f"{BASE}/services/aigc/image2image/image-synthesis"
-RESULT_URL = "http://dashscope-result-hz.oss-cn-hangzhou.aliyuncs.com/tryon.jpg?Expires=1751352000&Signature=x"
+RESULT_URL = (
+    "http://dashscope-result-hz.oss-cn-hangzhou.aliyuncs.com/tryon.jpg?Expires=1751352000&Signature=x"
+)
 
 #: The ``engine`` extra installs mediapipe only below Python 3.13 (pyproject.toml: its wheels stop at 3.12):
 #: on 3.13 the offline engine, the local backend and the sandbox's rendering are not available.
-needs_engine = pytest.mark.skipif(sys.version_info >= (3, 13),
-                                  reason="the engine extra needs Python < 3.13 (mediapipe)")
+needs_engine = pytest.mark.skipif(
+    sys.version_info >= (3, 13), reason="the engine extra needs Python < 3.13 (mediapipe)"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +56,9 @@ def make_garment(product, kind="top", color=(200, 40, 40), active=True):
 
     from django_tryon.models import Garment
 
-    upload = SimpleUploadedFile("client name.jpg", images.garment_photo(color, kind="bottom" if kind == "bottom" else "top"))
+    upload = SimpleUploadedFile(
+        "client name.jpg", images.garment_photo(color, kind="bottom" if kind == "bottom" else "top")
+    )
     return Garment.objects.create(product=product, image=upload, kind=kind, is_active=active)
 
 
@@ -84,11 +89,16 @@ class MockDashScope:
         )
 
     def error(self, method: str, url: str, status: int, code: str, message: str = "msg") -> None:
-        self.rsps.add(method, url, status=status, json={"request_id": "req-err", "code": code, "message": message})
+        self.rsps.add(
+            method, url, status=status, json={"request_id": "req-err", "code": code, "message": message}
+        )
 
     def task(self, status: str, task_id: str | None = None, **output) -> None:
         task_id = task_id or self.task_id
-        body = {"request_id": "98d46cd0-xxxx", "output": {"task_id": task_id, "task_status": status, **output}}
+        body = {
+            "request_id": "98d46cd0-xxxx",
+            "output": {"task_id": task_id, "task_status": status, **output},
+        }
         if status == "SUCCEEDED":
             body["output"].setdefault("image_url", RESULT_URL)
             body["output"].setdefault("submit_time", "2025-06-30 14:37:53.838")

@@ -19,7 +19,9 @@ from PIL import Image
 
 
 class FakeDashScope:
-    def __init__(self, api_key: str = "sk-worker-test", throttle_first: int = 0, run_seconds: float = 0.5) -> None:
+    def __init__(
+        self, api_key: str = "sk-worker-test", throttle_first: int = 0, run_seconds: float = 0.5
+    ) -> None:
         self.api_key = api_key
         self.throttle_left = throttle_first
         self.run_seconds = run_seconds
@@ -81,7 +83,10 @@ class FakeDashScope:
 
             def _authorized(self) -> bool:
                 if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-                    self._json(401, {"request_id": "r", "code": "InvalidApiKey", "message": "Invalid API-key provided."})
+                    self._json(
+                        401,
+                        {"request_id": "r", "code": "InvalidApiKey", "message": "Invalid API-key provided."},
+                    )
                     return False
                 return True
 
@@ -92,19 +97,37 @@ class FakeDashScope:
                 if self.path.rstrip("/") != "/api/v1/services/aigc/image2image/image-synthesis":
                     return self._json(404, {"request_id": "r", "code": "NotFound", "message": "Not found!"})
                 if self.headers.get("X-DashScope-Async") != "enable":
-                    return self._json(403, {"request_id": "r", "code": "AccessDenied",
-                                            "message": "current user api does not support synchronous calls."})
+                    return self._json(
+                        403,
+                        {
+                            "request_id": "r",
+                            "code": "AccessDenied",
+                            "message": "current user api does not support synchronous calls.",
+                        },
+                    )
                 with fake.lock:
                     fake.submits += 1
                     if fake.throttle_left > 0:
                         fake.throttle_left -= 1
-                        return self._json(429, {"request_id": "r", "code": "Throttling.RateQuota",
-                                                "message": "Requests rate limit exceeded, please try again later."})
+                        return self._json(
+                            429,
+                            {
+                                "request_id": "r",
+                                "code": "Throttling.RateQuota",
+                                "message": "Requests rate limit exceeded, please try again later.",
+                            },
+                        )
                 payload = json.loads(body)
                 task_id = str(uuid.uuid4())
                 fake.tasks[task_id] = {"status": "PENDING", "submit": time.strftime("%Y-%m-%d %H:%M:%S.000")}
                 threading.Thread(target=fake._run, args=(task_id, payload["input"]), daemon=True).start()
-                self._json(200, {"request_id": str(uuid.uuid4()), "output": {"task_id": task_id, "task_status": "PENDING"}})
+                self._json(
+                    200,
+                    {
+                        "request_id": str(uuid.uuid4()),
+                        "output": {"task_id": task_id, "task_status": "PENDING"},
+                    },
+                )
 
             def do_GET(self):
                 match = re.fullmatch(r"/results/([\w-]+)\.jpg", self.path.split("?")[0])
@@ -120,11 +143,23 @@ class FakeDashScope:
                 match = re.fullmatch(r"/api/v1/tasks/([\w-]+)/?", self.path)
                 task = fake.tasks.get(match.group(1)) if match else None
                 if task is None:
-                    return self._json(200, {"request_id": "r", "output": {"task_id": match and match.group(1), "task_status": "UNKNOWN"}})
-                output = {"task_id": match.group(1), "task_status": task["status"], "submit_time": task["submit"]}
+                    return self._json(
+                        200,
+                        {
+                            "request_id": "r",
+                            "output": {"task_id": match and match.group(1), "task_status": "UNKNOWN"},
+                        },
+                    )
+                output = {
+                    "task_id": match.group(1),
+                    "task_status": task["status"],
+                    "submit_time": task["submit"],
+                }
                 body = {"request_id": str(uuid.uuid4()), "output": output}
                 if task["status"] == "SUCCEEDED":
-                    output.update(end_time=task["end"], image_url=f"{fake.url}/results/{match.group(1)}.jpg?Expires=9")
+                    output.update(
+                        end_time=task["end"], image_url=f"{fake.url}/results/{match.group(1)}.jpg?Expires=9"
+                    )
                     body["usage"] = {"image_count": 1}
                 elif task["status"] == "FAILED":
                     output.update(code=task["code"], message=task["message"])

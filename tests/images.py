@@ -49,7 +49,9 @@ def person_photo(width: int = 480, height: int = 800) -> bytes:
 
 
 @cache
-def standing_person(width: int = 480, height: int = 800, shirt: tuple[int, int, int] = (60, 90, 160)) -> bytes:
+def standing_person(
+    width: int = 480, height: int = 800, shirt: tuple[int, int, int] = (60, 90, 160)
+) -> bytes:
     """A drawn person the engine's person check accepts: one figure, head to feet, facing the camera.
 
     ``width`` may be anything (the figure is drawn for ``height`` and centred); the crops and shades
@@ -97,10 +99,23 @@ def garment_photo(color=(200, 40, 40), width: int = 400, height: int = 400, kind
     image = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(image)
     if kind == "bottom":
-        draw.polygon([(120, 40), (280, 40), (330, 370), (215, 370), (200, 150), (185, 370), (70, 370)], fill=color)
+        draw.polygon(
+            [(120, 40), (280, 40), (330, 370), (215, 370), (200, 150), (185, 370), (70, 370)], fill=color
+        )
     else:
         draw.polygon(
-            [(140, 40), (260, 40), (370, 120), (330, 170), (290, 140), (290, 370), (110, 370), (110, 140), (70, 170), (30, 120)],
+            [
+                (140, 40),
+                (260, 40),
+                (370, 120),
+                (330, 170),
+                (290, 140),
+                (290, 370),
+                (110, 370),
+                (110, 140),
+                (70, 170),
+                (30, 120),
+            ],
             fill=color,
         )
     _speckle(image)

@@ -23,14 +23,21 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def sandbox_process(*args: str, command: tuple[str, ...] = ("-m", "django_tryon.sandbox"), env: dict | None = None,
-                    executable: str = sys.executable):
+def sandbox_process(
+    *args: str,
+    command: tuple[str, ...] = ("-m", "django_tryon.sandbox"),
+    env: dict | None = None,
+    executable: str = sys.executable,
+):
     """``python -m django_tryon.sandbox`` (or ``executable`` with ``command``) on a free port; yields its base URL
     (``http://…:port``)."""
     port = free_port()
     process = subprocess.Popen(
         [executable, *command, "--port", str(port), "--quiet", *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     try:

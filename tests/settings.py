@@ -62,7 +62,9 @@ if os.environ.get("DJANGO_TRYON_TEST_DB") == "postgres":
 else:
     # A file, not :memory:, so a Celery worker process can share the test database.
     _db_dir = os.environ.get("DJANGO_TRYON_TEST_DB_DIR") or tempfile.gettempdir()
-    _db_name = os.environ.get("DJANGO_TRYON_WORKER_DB") or os.path.join(_db_dir, f"django_tryon_tests_{os.getpid()}.sqlite3")
+    _db_name = os.environ.get("DJANGO_TRYON_WORKER_DB") or os.path.join(
+        _db_dir, f"django_tryon_tests_{os.getpid()}.sqlite3"
+    )
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",

@@ -50,8 +50,13 @@ def staff(django_user_model, *codenames):
 
 def test_pages_render_for_staff(client, superuser, job):
     client.force_login(superuser)
-    for url in (CHANGELIST, f"{CHANGELIST}{job.pk}/change/", f"{CHANGELIST}dashboard/", "/admin/django_tryon/garment/",
-                f"/admin/django_tryon/garment/{job.top_garment.pk}/change/"):
+    for url in (
+        CHANGELIST,
+        f"{CHANGELIST}{job.pk}/change/",
+        f"{CHANGELIST}dashboard/",
+        "/admin/django_tryon/garment/",
+        f"/admin/django_tryon/garment/{job.top_garment.pk}/change/",
+    ):
         response = client.get(url)
         assert response.status_code == 200, url
     page = client.get(f"{CHANGELIST}{job.pk}/change/").content.decode()
@@ -69,10 +74,14 @@ def test_pages_are_refused_to_others(client, django_user_model, job):
 
 def test_shoppers_images_need_the_dedicated_permission(client, django_user_model, job):
     client.force_login(staff(django_user_model, "view_tryon"))
-    hidden = client.get(CHANGELIST).content.decode() + client.get(f"{CHANGELIST}{job.pk}/change/").content.decode()
+    hidden = (
+        client.get(CHANGELIST).content.decode() + client.get(f"{CHANGELIST}{job.pk}/change/").content.decode()
+    )
     assert "🔒" in hidden and "/tryon/files/" not in hidden.split("garments")[0]
     assert "hidden: you need the permission" in hidden
-    Permission.objects.get(codename="view_tryon_images").user_set.add(*django_user_model.objects.filter(username="staff"))
+    Permission.objects.get(codename="view_tryon_images").user_set.add(
+        *django_user_model.objects.filter(username="staff")
+    )
     shown = client.get(f"{CHANGELIST}{job.pk}/change/").content.decode()
     assert "/tryon/files/" in shown and "hidden: you need" not in shown
 
@@ -101,7 +110,11 @@ def test_rerun_with_aitryon_plus(client, superuser, job):
     response = act(client, "rerun_plus_selected", job)
     assert "1 try-on was started again with aitryon-plus." in response.content.decode()
     rerun = TryOn.objects.exclude(pk=job.pk).get()
-    assert rerun.model_name == "aitryon-plus" and rerun.product == job.product and rerun.person_image.name != job.person_image.name
+    assert (
+        rerun.model_name == "aitryon-plus"
+        and rerun.product == job.product
+        and rerun.person_image.name != job.person_image.name
+    )
 
 
 def test_merchant_actions_respect_the_site_budget(client, superuser, job, settings):
@@ -132,11 +145,15 @@ def test_preflight_action_and_command(client, superuser, product):
     bad = make_garment(product, "top", color=(20, 20, 200))
     bad.image.storage.delete(bad.image.name)
     bad.image.storage.save(bad.image.name, ContentFile(images.jpeg(120, 120)))  # replaced behind our back
-    two = Garment.objects.create(product=product, kind="top",
-                                 image=ContentFile(_two_garments(), name="two.jpg"))
+    two = Garment.objects.create(
+        product=product, kind="top", image=ContentFile(_two_garments(), name="two.jpg")
+    )
     client.force_login(superuser)
-    response = client.post("/admin/django_tryon/garment/", {"action": "preflight_selected",
-                                                            "_selected_action": [good.pk, bad.pk, two.pk]}, follow=True)
+    response = client.post(
+        "/admin/django_tryon/garment/",
+        {"action": "preflight_selected", "_selected_action": [good.pk, bad.pk, two.pk]},
+        follow=True,
+    )
     text = response.content.decode()
     assert "151 and 4096" in text and "one garment at a time" in text
     out = io.StringIO()
@@ -144,7 +161,11 @@ def test_preflight_action_and_command(client, superuser, product):
         call_command("tryon_preflight", stdout=out)
     assert info.value.returncode == 1
     report = out.getvalue()
-    assert f"ok    garment {good.pk}" in report and f"FIX   garment {bad.pk}" in report and "1 of 3 garments ready" in report
+    assert (
+        f"ok    garment {good.pk}" in report
+        and f"FIX   garment {bad.pk}" in report
+        and "1 of 3 garments ready" in report
+    )
 
 
 def _two_garments() -> bytes:
@@ -159,21 +180,42 @@ def _two_garments() -> bytes:
 # -- dashboard -------------------------------------------------------------------------------------
 def test_dashboard_figures(person_bytes, top_garment):
     now = timezone.now()
-    rows = [("succeeded", 10, 20, "", "aitryon"), ("succeeded", 30, 40, "", "aitryon-plus"),
-            ("failed", 5, None, "InvalidPerson", "aitryon"), ("failed", 5, None, "InvalidPerson", "aitryon"),
-            ("failed", 5, None, "Timeout", "aitryon"), ("running", 2, None, "", "aitryon")]
-    for resolution, (status, wait, generation, code, model) in zip([-1, 1024, 1280, -1, 1024, 1280], rows, strict=True):
-        job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False,
-                                    resolution=resolution, model=model)
+    rows = [
+        ("succeeded", 10, 20, "", "aitryon"),
+        ("succeeded", 30, 40, "", "aitryon-plus"),
+        ("failed", 5, None, "InvalidPerson", "aitryon"),
+        ("failed", 5, None, "InvalidPerson", "aitryon"),
+        ("failed", 5, None, "Timeout", "aitryon"),
+        ("running", 2, None, "", "aitryon"),
+    ]
+    for resolution, (status, wait, generation, code, model) in zip(
+        [-1, 1024, 1280, -1, 1024, 1280], rows, strict=True
+    ):
+        job = services.create_tryon(
+            person_image=person_bytes,
+            top_garment=top_garment,
+            dispatch_now=False,
+            resolution=resolution,
+            model=model,
+        )
         created = now - timedelta(minutes=5)
         submitted = created + timedelta(seconds=wait)
         TryOn.objects.filter(pk=job.pk).update(
-            status=status, error_code=code, created_at=created, submitted_at=submitted, image_count=1 if status == "succeeded" else 0,
-            finished_at=submitted + timedelta(seconds=generation) if generation else (submitted if status == "failed" else None))
+            status=status,
+            error_code=code,
+            created_at=created,
+            submitted_at=submitted,
+            image_count=1 if status == "succeeded" else 0,
+            finished_at=submitted + timedelta(seconds=generation)
+            if generation
+            else (submitted if status == "failed" else None),
+        )
     figures = dashboard.figures()
     assert figures["today"] == {"succeeded": 2, "failed": 3, "running": 1}
     assert figures["success_rate"] == pytest.approx(2 / 5)
-    assert figures["queue_wait"]["p50"] == pytest.approx(5) and figures["queue_wait"]["p95"] == pytest.approx(30)
+    assert figures["queue_wait"]["p50"] == pytest.approx(5) and figures["queue_wait"]["p95"] == pytest.approx(
+        30
+    )
     assert figures["generation"] == {"p50": pytest.approx(20), "p95": pytest.approx(40)}
     assert figures["top_errors"][0] == ("InvalidPerson", 2)
     assert figures["images_today"] == 2 and figures["spend_today"] == Decimal("0.70")
@@ -181,7 +223,9 @@ def test_dashboard_figures(person_bytes, top_garment):
     assert figures["days"][-1]["succeeded"] == 2 and figures["days"][-1]["succeeded_h"] == 47
 
 
-def test_changelist_query_count_does_not_grow(client, superuser, person_bytes, top_garment, django_user_model):
+def test_changelist_query_count_does_not_grow(
+    client, superuser, person_bytes, top_garment, django_user_model
+):
     client.force_login(superuser)
 
     def count_queries() -> int:
@@ -193,8 +237,14 @@ def test_changelist_query_count_does_not_grow(client, superuser, person_bytes, t
     few = count_queries()
     for resolution in (1024, 1280):
         for restore in (True, False):
-            services.create_tryon(person_image=person_bytes, top_garment=top_garment, resolution=resolution,
-                                  restore_face=restore, dispatch_now=False, owner_key=f"k{resolution}{restore}")
+            services.create_tryon(
+                person_image=person_bytes,
+                top_garment=top_garment,
+                resolution=resolution,
+                restore_face=restore,
+                dispatch_now=False,
+                owner_key=f"k{resolution}{restore}",
+            )
     assert TryOn.objects.count() == 5 and count_queries() == few
 
 
@@ -202,4 +252,6 @@ def test_admin_speaks_simplified_chinese(client, superuser, job):
     client.force_login(superuser)
     changelist = client.get(CHANGELIST, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "重试所选试衣" in changelist
-    assert "试衣仪表盘" in client.get(f"{CHANGELIST}dashboard/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert (
+        "试衣仪表盘" in client.get(f"{CHANGELIST}dashboard/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    )

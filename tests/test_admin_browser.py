@@ -32,15 +32,24 @@ def test_admin_screenshots(browser, live_server, client, django_user_model, pers
 
     with mock.patch("django_tryon.scheduling._send"):
         for status, code in (("succeeded", ""), ("failed", "InvalidPerson"), ("queued", "")):
-            job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False,
-                                        owner_key=f"k-{status}")
-            TryOn.objects.filter(pk=job.pk).update(status=status, error_code=code, result_image=job.top_image.name
-                                                   if status == "succeeded" else "")
+            job = services.create_tryon(
+                person_image=person_bytes,
+                top_garment=top_garment,
+                dispatch_now=False,
+                owner_key=f"k-{status}",
+            )
+            TryOn.objects.filter(pk=job.pk).update(
+                status=status,
+                error_code=code,
+                result_image=job.top_image.name if status == "succeeded" else "",
+            )
     admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
     client.force_login(admin)
     cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
+    context.add_cookies(
+        [{"name": django_settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}]
+    )
     page = context.new_page()
     ARTIFACTS.mkdir(exist_ok=True)
     try:

@@ -20,7 +20,9 @@ SECRET = "sk-contract-secret"
 
 @pytest.fixture(scope="module")
 def sandbox():
-    with sandbox_process("--latency", "0.3", "--api-key", SECRET, "--fashn-key", SECRET, "--seed", "9") as url:
+    with sandbox_process(
+        "--latency", "0.3", "--api-key", SECRET, "--fashn-key", SECRET, "--seed", "9"
+    ) as url:
         yield url
 
 
@@ -32,9 +34,11 @@ def build(kind: str, sandbox: str, tmp_path, key: str = SECRET) -> BaseTryOnBack
 
     if kind == "local":
         return LocalBackend(work_dir=str(tmp_path))
-    cls, base = {"dashscope": (DashScopeBackend, f"{sandbox}/api/v1"),
-                 "image-edit": (DashScopeImageEditBackend, f"{sandbox}/api/v1"),
-                 "fashn": (FashnBackend, f"{sandbox}/fashn")}[kind]
+    cls, base = {
+        "dashscope": (DashScopeBackend, f"{sandbox}/api/v1"),
+        "image-edit": (DashScopeImageEditBackend, f"{sandbox}/api/v1"),
+        "fashn": (FashnBackend, f"{sandbox}/fashn"),
+    }[kind]
     return cls(api_key=key, base_url=base, debug_api_requests=False)
 
 
@@ -46,8 +50,11 @@ def inputs(backend: BaseTryOnBackend, sandbox: str) -> TryOnInput:
     person = shared("person", "fitdit_model_1.jpg").read_bytes()
     top = shared("top", "idm_cloth_09164_00.jpg").read_bytes()
     if backend.capabilities.supports_upload:
-        return TryOnInput(person_image_url=backend.upload(person, "p.jpg", "image/jpeg"),
-                          top_garment_url=backend.upload(top, "t.jpg", "image/jpeg"), resolution=1024)
+        return TryOnInput(
+            person_image_url=backend.upload(person, "p.jpg", "image/jpeg"),
+            top_garment_url=backend.upload(top, "t.jpg", "image/jpeg"),
+            resolution=1024,
+        )
     raise AssertionError("every bundled backend can take the bytes")
 
 

@@ -87,14 +87,18 @@ def test_repr_hides_the_key(backend):
 # -- submit ----------------------------------------------------------------------------------------
 @responses.activate
 def test_submit_sends_the_documented_request(backend):
-    responses.post(SUBMIT_URL, json={"output": {"task_id": "t-1", "task_status": "PENDING"}, "request_id": "r-1"})
+    responses.post(
+        SUBMIT_URL, json={"output": {"task_id": "t-1", "task_status": "PENDING"}, "request_id": "r-1"}
+    )
     result = backend.submit(REQUEST)
     assert (result.remote_id, result.request_id) == ("t-1", "r-1")
     sent = responses.calls[0].request
     assert sent.headers["Authorization"] == f"Bearer {KEY}"
     assert sent.headers["X-DashScope-Async"] == "enable"
     assert sent.headers["Content-Type"] == "application/json"
-    assert sent.headers["User-Agent"].startswith("django-tryon/") and sent.headers["User-Agent"].endswith("-dashscope")
+    assert sent.headers["User-Agent"].startswith("django-tryon/") and sent.headers["User-Agent"].endswith(
+        "-dashscope"
+    )
     assert "X-DashScope-OssResourceResolve" not in sent.headers
     assert json.loads(sent.body) == {
         "model": "aitryon",
@@ -111,7 +115,12 @@ def test_submit_sends_the_documented_request(backend):
 def test_one_piece_leaves_the_bottom_out_and_model_is_configurable():
     responses.post(SUBMIT_URL, json={"output": {"task_id": "t", "task_status": "PENDING"}, "request_id": "r"})
     get_backend(model="aitryon-plus").submit(
-        TryOnInput(person_image_url="https://x/p.jpg", top_garment_url="https://x/dress.jpg", resolution=1280, restore_face=False)
+        TryOnInput(
+            person_image_url="https://x/p.jpg",
+            top_garment_url="https://x/dress.jpg",
+            resolution=1280,
+            restore_face=False,
+        )
     )
     body = json.loads(responses.calls[0].request.body)
     assert body["model"] == "aitryon-plus" and "bottom_garment_url" not in body["input"]
@@ -121,7 +130,9 @@ def test_one_piece_leaves_the_bottom_out_and_model_is_configurable():
 @responses.activate
 def test_oss_inputs_add_the_resolve_header(backend):
     responses.post(SUBMIT_URL, json={"output": {"task_id": "t", "task_status": "PENDING"}, "request_id": "r"})
-    backend.submit(TryOnInput(person_image_url="oss://dashscope-instant/a/p.jpg", top_garment_url="https://x/t.jpg"))
+    backend.submit(
+        TryOnInput(person_image_url="oss://dashscope-instant/a/p.jpg", top_garment_url="https://x/t.jpg")
+    )
     assert responses.calls[0].request.headers["X-DashScope-OssResourceResolve"] == "enable"
 
 
@@ -178,8 +189,15 @@ def test_every_status(backend, status, expected):
 def test_poll_failed_carries_the_output_code(backend):
     responses.get(
         f"{BASE}/tasks/t",
-        json={"request_id": "r", "output": {"task_id": "t", "task_status": "FAILED", "code": "InvalidPerson",
-                                             "message": "The input image has no human body or multi human bodies."}},
+        json={
+            "request_id": "r",
+            "output": {
+                "task_id": "t",
+                "task_status": "FAILED",
+                "code": "InvalidPerson",
+                "message": "The input image has no human body or multi human bodies.",
+            },
+        },
     )
     state = backend.poll("t")
     assert (state.state, state.error_code) == (RemoteState.FAILED, "InvalidPerson")
@@ -212,8 +230,11 @@ def test_cancel_pending_and_too_late(backend):
     responses.post(
         f"{BASE}/tasks/b/cancel",
         status=400,
-        json={"request_id": "r", "code": "UnsupportedOperation",
-              "message": "Failed to cancel the task, please confirm if the task is in PENDING status."},
+        json={
+            "request_id": "r",
+            "code": "UnsupportedOperation",
+            "message": "Failed to cancel the task, please confirm if the task is in PENDING status.",
+        },
     )
     assert backend.cancel("a") is True
     assert backend.cancel("b") is False
@@ -224,11 +245,21 @@ def test_upload_flow_returns_an_oss_url(backend):
     responses.get(
         f"{BASE}/uploads",
         match=[responses.matchers.query_param_matcher({"action": "getPolicy", "model": "aitryon"})],
-        json={"request_id": "r", "data": {
-            "policy": "eyJl", "signature": "sig=", "upload_dir": "dashscope-instant/abc/2024-07-18/xyz",
-            "upload_host": "https://dashscope-file-xxx.oss-cn-beijing.aliyuncs.com", "expire_in_seconds": 300,
-            "max_file_size_mb": 100, "capacity_limit_mb": 999999999, "oss_access_key_id": "LTAI",
-            "x_oss_object_acl": "private", "x_oss_forbid_overwrite": "true"}},
+        json={
+            "request_id": "r",
+            "data": {
+                "policy": "eyJl",
+                "signature": "sig=",
+                "upload_dir": "dashscope-instant/abc/2024-07-18/xyz",
+                "upload_host": "https://dashscope-file-xxx.oss-cn-beijing.aliyuncs.com",
+                "expire_in_seconds": 300,
+                "max_file_size_mb": 100,
+                "capacity_limit_mb": 999999999,
+                "oss_access_key_id": "LTAI",
+                "x_oss_object_acl": "private",
+                "x_oss_forbid_overwrite": "true",
+            },
+        },
     )
     responses.post("https://dashscope-file-xxx.oss-cn-beijing.aliyuncs.com", status=200)
     url = backend.upload(b"jpegbytes", "p.jpg", "image/jpeg")
@@ -292,9 +323,18 @@ ERROR_TABLE = [
 def test_str_of_an_error_is_code_message_status_and_request_id_never_the_body():
     from django_tryon.exceptions import TryOnProviderRejected
 
-    body = {"code": "InvalidApiKey", "message": "Invalid API-key provided.", "echo": {"Authorization": f"Bearer {KEY}"}}
-    err = TryOnProviderRejected("Invalid API-key provided.", code="InvalidApiKey", status_code=401,
-                                response_body=body, request_id="req-1")
+    body = {
+        "code": "InvalidApiKey",
+        "message": "Invalid API-key provided.",
+        "echo": {"Authorization": f"Bearer {KEY}"},
+    }
+    err = TryOnProviderRejected(
+        "Invalid API-key provided.",
+        code="InvalidApiKey",
+        status_code=401,
+        response_body=body,
+        request_id="req-1",
+    )
     assert str(err) == "InvalidApiKey: Invalid API-key provided. (HTTP 401) [request_id req-1]"
     assert err.response_body is body and KEY not in str(err) + repr(err)
 
@@ -314,7 +354,11 @@ def test_every_documented_error_is_classified(backend, status, code, expected):
 
 def test_retired_model_is_reported_as_such():
     err = classify_error(403, "Endpoint.AccessDenied", "Workspace endpoint access denied.")
-    assert isinstance(err, TryOnModelUnavailable) and "retire" in err.message and "TRYON['OPTIONS']['model']" in err.message
+    assert (
+        isinstance(err, TryOnModelUnavailable)
+        and "retire" in err.message
+        and "TRYON['OPTIONS']['model']" in err.message
+    )
     assert "下线" in err.messages()["zh-hans"]
     assert isinstance(classify_error(400, "InvalidParameter", "Model not exist."), TryOnModelUnavailable)
 
@@ -329,7 +373,12 @@ def test_non_json_error_body(backend):
 
 @responses.activate
 def test_retry_after_header_is_kept(backend):
-    responses.post(SUBMIT_URL, status=429, headers={"Retry-After": "7"}, json={"request_id": "r", "code": "Throttling", "message": "m"})
+    responses.post(
+        SUBMIT_URL,
+        status=429,
+        headers={"Retry-After": "7"},
+        json={"request_id": "r", "code": "Throttling", "message": "m"},
+    )
     with pytest.raises(TryOnRetryableError) as info:
         backend.submit(REQUEST)
     assert info.value.retry_after == 7.0
@@ -368,7 +417,11 @@ def test_debug_log_redacts_the_key(caplog):
     with override_settings(TRYON={"OPTIONS": {"api_key": KEY, "base_url": BASE}, "DEBUG_API_REQUESTS": True}):
         backend = get_backend()
     responses.post(SUBMIT_URL, json={"output": {"task_id": "t", "task_status": "PENDING"}, "request_id": "r"})
-    responses.get(f"{BASE}/tasks/t", status=401, json={"request_id": "r", "code": "InvalidApiKey", "message": "Invalid API-key provided."})
+    responses.get(
+        f"{BASE}/tasks/t",
+        status=401,
+        json={"request_id": "r", "code": "InvalidApiKey", "message": "Invalid API-key provided."},
+    )
     with caplog.at_level(logging.DEBUG, logger="django_tryon"):
         backend.submit(REQUEST)
         with pytest.raises(TryOnProviderRejected):

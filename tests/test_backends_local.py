@@ -49,7 +49,9 @@ def test_a_job_completes_offline_and_leaves_no_work_files(local):
 
 
 def test_an_unusable_photo_fails_like_the_provider(local):
-    job = services.create_tryon(person_image=images.jpeg(480, 800), top_image=images.garment_photo(), dispatch_now=False)
+    job = services.create_tryon(
+        person_image=images.jpeg(480, 800), top_image=images.garment_photo(), dispatch_now=False
+    )
     job = run(job)
     assert (job.status, job.error_code) == ("failed", "InvalidPerson") and job.error_message
     assert list(local.iterdir()) == []
@@ -60,10 +62,15 @@ def test_backend_contract(local):
     assert backend.capabilities.prefers_upload and backend.capabilities.price_per_image == 0
     assert backend.poll("nope").state is RemoteState.UNKNOWN
     url = backend.upload(images.person_photo(), "p.jpg", "image/jpeg")
-    assert url.startswith("local://") and (local / url[len("local://"):]).stat().st_mode & 0o077 == 0
+    assert url.startswith("local://") and (local / url[len("local://") :]).stat().st_mode & 0o077 == 0
     with pytest.raises(Exception) as info:
         backend.download("local://../etc/passwd")
     assert getattr(info.value, "code", "") == "InvalidURL"
     assert backend.cancel("x") is False
-    result = backend.submit(TryOnInput(person_image_url=url, top_garment_url=backend.upload(images.garment_photo(), "t.jpg", "image/jpeg")))
+    result = backend.submit(
+        TryOnInput(
+            person_image_url=url,
+            top_garment_url=backend.upload(images.garment_photo(), "t.jpg", "image/jpeg"),
+        )
+    )
     assert backend.poll(result.remote_id).state is RemoteState.FAILED  # a drawn figure is not a person

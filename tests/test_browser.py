@@ -113,7 +113,9 @@ def wait_for_result(page):
 
     result = page.locator("[data-tryon=result]")
     expect(result).to_be_visible(timeout=RESULT_TIMEOUT)
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=result.element_handle(), timeout=20_000)
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=result.element_handle(), timeout=20_000
+    )
     return result.get_attribute("src")
 
 
@@ -144,11 +146,15 @@ def test_a_shopper_tries_a_product_on(shop, new_page, person_photo, name, viewpo
     expect(upload).to_be_enabled()
     upload.set_input_files(str(person_photo))
     expect(page.locator("[data-tryon-view=progress]")).to_be_visible()
-    expect(page.locator("[data-tryon-step][aria-current=step]")).not_to_have_text(re.compile("Upload|上传"), timeout=30_000)
+    expect(page.locator("[data-tryon-step][aria-current=step]")).not_to_have_text(
+        re.compile("Upload|上传"), timeout=30_000
+    )
     screenshot(page, f"{name}-2-progress")
     src = wait_for_result(page)
     expect(page.locator("#tryon-result-title")).to_have_text(done)
-    assert src.startswith("/tryon/files/") and page.locator("[data-tryon=download]").get_attribute("href") == src
+    assert (
+        src.startswith("/tryon/files/") and page.locator("[data-tryon=download]").get_attribute("href") == src
+    )
     if viewport is PHONE:  # nothing wider than the screen
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         box = dialog.bounding_box()
@@ -170,8 +176,12 @@ def test_language_switcher_changes_the_widget(shop, new_page):
     page.locator("dialog.tryon-dialog").wait_for(state="visible")
     expect(page.locator("[data-tryon=upload-hint]")).to_have_text("请先勾选上方的同意框。")
     page.locator("[data-tryon=consent]").check()
-    page.locator("[data-tryon=file]").set_input_files(files=[{"name": "me.heic", "mimeType": "image/heic", "buffer": b"x" * 9000}])
-    expect(page.locator("[data-tryon=check]")).to_contain_text("不支持 HEIC 照片")  # the JS catalog is Chinese too
+    page.locator("[data-tryon=file]").set_input_files(
+        files=[{"name": "me.heic", "mimeType": "image/heic", "buffer": b"x" * 9000}]
+    )
+    expect(page.locator("[data-tryon=check]")).to_contain_text(
+        "不支持 HEIC 照片"
+    )  # the JS catalog is Chinese too
     screenshot(page, "phone-zh-check")
     page.keyboard.press("Escape")
     with page.expect_navigation():
@@ -192,10 +202,18 @@ def test_photo_checked_in_the_browser_before_any_upload(shop, new_page, tmp_path
     assert len(tiny.read_bytes()) >= 5 * 1024  # over the size floor: the pixel rule is what refuses it
     page.locator("[data-tryon=file]").set_input_files(str(tiny))
     check = page.locator("[data-tryon=check]")
-    expect(check).to_have_text("This photo is too small (100 × 100 pixels). Each side must be more than 150 pixels.")
+    expect(check).to_have_text(
+        "This photo is too small (100 × 100 pixels). Each side must be more than 150 pixels."
+    )
     assert check.get_attribute("role") == "alert"
     page.locator("[data-tryon=file]").set_input_files(
-        files=[{"name": "cat.gif", "mimeType": "image/gif", "buffer": images.encode(images.noise_image(300, 300), "GIF")}]
+        files=[
+            {
+                "name": "cat.gif",
+                "mimeType": "image/gif",
+                "buffer": images.encode(images.noise_image(300, 300), "GIF"),
+            }
+        ]
     )
     expect(check).to_contain_text("GIF images cannot be used")
     expect(page.locator("[data-tryon-view=start]")).to_be_visible()
@@ -215,7 +233,9 @@ def test_photo_the_provider_refuses_gets_a_plain_message(shop, new_page, tmp_pat
     nobody = tmp_path / "nobody.jpg"
     nobody.write_bytes(images.jpeg(400, 600))
     page.locator("[data-tryon=file]").set_input_files(str(nobody))
-    expect(page.locator("[data-tryon=reasons]")).to_have_text("We could not find a person in this photo. Please use a photo of yourself.")
+    expect(page.locator("[data-tryon=reasons]")).to_have_text(
+        "We could not find a person in this photo. Please use a photo of yourself."
+    )
     page.get_by_role("button", name="Use this photo anyway").click()
     error = page.locator("[data-tryon=error]")
     expect(error).to_be_visible(timeout=RESULT_TIMEOUT)
@@ -253,7 +273,9 @@ def test_saved_photo_is_offered_on_the_next_product_and_can_be_deleted(shop, new
     page.goto(f"{shop}/my-tryons/")  # the shop's "My try-ons" page lists both, with their pictures
     thumbs = page.locator("#my-tryons img")
     expect(thumbs).to_have_count(2)
-    page.wait_for_function("() => [...document.querySelectorAll('#my-tryons img')].every(i => i.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#my-tryons img')].every(i => i.naturalWidth > 0)"
+    )
     screenshot(page, "desktop-my-tryons")
 
     open_dialog(page, shop, product=3)
@@ -300,7 +322,10 @@ def test_options_keep_own_clothes_and_sharper_picture(shop, new_page, person_pho
     from playwright.sync_api import expect
 
     page = new_page(DESKTOP)
-    for product, garments in ((3, 1), (4, 2)):  # a dress; a top and a bottom: nothing of the shopper's own to keep
+    for product, garments in (
+        (3, 1),
+        (4, 2),
+    ):  # a dress; a top and a bottom: nothing of the shopper's own to keep
         open_dialog(page, shop, product=product)
         expect(page.locator(".tryon-garments img")).to_have_count(garments)
         expect(page.locator("[data-tryon=keep-own-row]")).to_be_hidden()
@@ -327,5 +352,6 @@ def test_options_keep_own_clothes_and_sharper_picture(shop, new_page, person_pho
     jobs = page.evaluate("fetch('/tryon/api/tryons/').then(r => r.json())")
     jobs = jobs["results"] if isinstance(jobs, dict) else jobs
     assert [(job["keep_own"], job["refine"], job["stage"], job["status"]) for job in jobs] == [
-        (True, True, "refine", "succeeded")]
+        (True, True, "refine", "succeeded")
+    ]
     assert not page.errors

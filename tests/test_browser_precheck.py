@@ -24,8 +24,13 @@ HALF_BODY = "Your whole body is not in this photo. Please show yourself standing
 
 def shop_settings(var_dir: Path, **tryon: object) -> dict[str, str]:
     """The demo shop's environment with these TRYON keys (and no per-address throttle for the test shoppers)."""
-    return shop_env(var_dir, SHOP_DEMO_PORT=str(free_port()), SHOP_SANDBOX_PORT=str(free_port()),
-                    SHOP_SANDBOX_LATENCY="1", SHOP_TRYON_JSON=json.dumps({"THROTTLE_RATES": {}, **tryon}))
+    return shop_env(
+        var_dir,
+        SHOP_DEMO_PORT=str(free_port()),
+        SHOP_SANDBOX_PORT=str(free_port()),
+        SHOP_SANDBOX_LATENCY="1",
+        SHOP_TRYON_JSON=json.dumps({"THROTTLE_RATES": {}, **tryon}),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +56,11 @@ def photos(tmp_path_factory) -> dict[str, Path]:
     """A drawn person the check accepts, the same cut off at the hips (not full body), and nobody."""
     folder = tmp_path_factory.mktemp("photos")
     whole = Image.open(io.BytesIO(images.standing_person()))
-    files = {"person": images.standing_person(), "nobody": images.jpeg(400, 600, seed=9),
-             "half": images.encode(whole.crop((0, 0, 480, 520)), "JPEG", quality=92)}
+    files = {
+        "person": images.standing_person(),
+        "nobody": images.jpeg(400, 600, seed=9),
+        "half": images.encode(whole.crop((0, 0, 480, 520)), "JPEG", quality=92),
+    }
     for name, data in files.items():
         (folder / f"{name}.jpg").write_bytes(data)
     return {name: folder / f"{name}.jpg" for name in files}
@@ -75,9 +83,13 @@ def test_warnings_before_the_paid_tryon_then_use_the_photo_anyway(warn_shop, new
     check = page.locator("[data-tryon-view=photo-check]")
     expect(check).to_be_visible(timeout=30_000)
     expect(page.locator("#tryon-photo-check-title")).to_have_text("Check your photo")
-    expect(page.locator("[data-tryon=check-lead]")).to_have_text("Your picture may not come out well with this photo:")
+    expect(page.locator("[data-tryon=check-lead]")).to_have_text(
+        "Your picture may not come out well with this photo:"
+    )
     expect(page.locator("[data-tryon=reasons] li")).to_have_text([HALF_BODY])
-    expect(page.locator("[data-tryon=check-image]")).to_have_attribute("src", re.compile("^blob:"))  # their own photo
+    expect(page.locator("[data-tryon=check-image]")).to_have_attribute(
+        "src", re.compile("^blob:")
+    )  # their own photo
     page.wait_for_timeout(500)
     assert posts == []  # nothing is paid while the shopper decides
     screenshot(page, "desktop-photo-check-warn")
@@ -86,7 +98,9 @@ def test_warnings_before_the_paid_tryon_then_use_the_photo_anyway(warn_shop, new
     assert len(posts) == 1
     jobs = page.evaluate("fetch('/tryon/api/tryons/').then(r => r.json())")
     jobs = jobs["results"] if isinstance(jobs, dict) else jobs
-    assert [(job["status"], [w["code"] for w in job["warnings"]]) for job in jobs] == [("succeeded", ["not_full_body"])]
+    assert [(job["status"], [w["code"] for w in job["warnings"]]) for job in jobs] == [
+        ("succeeded", ["not_full_body"])
+    ]
     assert not page.errors
 
 
@@ -98,7 +112,9 @@ def test_choose_another_photo_in_chinese_then_a_good_one_goes_straight_on(warn_s
     open_dialog(page, warn_shop, product=1)
     page.locator("[data-tryon=consent]").check()
     page.locator("[data-tryon=file]").set_input_files(str(photos["half"]))
-    expect(page.locator("[data-tryon=reasons] li")).to_have_text(["这张照片没有拍到你的全身。请站立拍摄，从头到脚完整入镜。"], timeout=30_000)
+    expect(page.locator("[data-tryon=reasons] li")).to_have_text(
+        ["这张照片没有拍到你的全身。请站立拍摄，从头到脚完整入镜。"], timeout=30_000
+    )
     expect(page.locator("[data-tryon=check-lead]")).to_have_text("用这张照片生成的效果可能不理想：")
     expect(page.get_by_role("button", name="仍然使用这张照片")).to_be_visible()
     screenshot(page, "phone-zh-photo-check-warn")
@@ -124,7 +140,8 @@ def test_refuse_mode_shows_the_reasons_and_only_another_photo(refuse_shop, new_p
     expect(page.locator("[data-tryon-view=photo-check]")).to_be_visible(timeout=30_000)
     expect(page.locator("[data-tryon=check-lead]")).to_have_text("We cannot use this photo:")
     expect(page.locator("[data-tryon=reasons] li")).to_have_text(
-        ["We could not find a person in this photo. Please use a photo of yourself."])
+        ["We could not find a person in this photo. Please use a photo of yourself."]
+    )
     expect(page.get_by_role("button", name="Use this photo anyway")).to_be_hidden()
     screenshot(page, "desktop-photo-check-refused")
     assert page.evaluate("fetch('/tryon/api/photos/').then(r => r.json())") == []  # never kept

@@ -16,10 +16,20 @@ def run_django(tmp_path: Path, settings: str, *args: str) -> subprocess.Complete
     """``python -m django <args>`` with ``settings`` (Python source, on top of tests.settings), no key in the environment."""
     (tmp_path / "build_settings.py").write_text("from tests.settings import *  # noqa: F403\n" + settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "FASHN_", "DJANGO_"))}
-    env.update(PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]), DJANGO_SETTINGS_MODULE="build_settings",
-               DJANGO_TRYON_WORKER_DB=str(tmp_path / "db.sqlite3"), DJANGO_TRYON_TEST_MEDIA=str(tmp_path / "media"))
-    return subprocess.run([sys.executable, "-m", "django", *args], env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]),
+        DJANGO_SETTINGS_MODULE="build_settings",
+        DJANGO_TRYON_WORKER_DB=str(tmp_path / "db.sqlite3"),
+        DJANGO_TRYON_TEST_MEDIA=str(tmp_path / "media"),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 NO_KEY = """

@@ -42,10 +42,23 @@ def test_tryon_run_writes_the_result(dashscope, inputs, tmp_path, sleeps):
     dashscope.task("SUCCEEDED")
     dashscope.result(result)
     out = tmp_path / "out.jpg"
-    with override_settings(TRYON={"OPTIONS": {"api_key": "sk-test-secret-key", "base_url": "https://dashscope.test/api/v1"},
-                                  "PUBLIC_BASE_URL": "https://shop.test", "POLL_INTERVAL": 0.01}):
+    with override_settings(
+        TRYON={
+            "OPTIONS": {"api_key": "sk-test-secret-key", "base_url": "https://dashscope.test/api/v1"},
+            "PUBLIC_BASE_URL": "https://shop.test",
+            "POLL_INTERVAL": 0.01,
+        }
+    ):
         stdout = io.StringIO()
-        call_command("tryon_run", person=person, top=top, out=out, model="aitryon-plus", stdout=stdout, stderr=io.StringIO())
+        call_command(
+            "tryon_run",
+            person=person,
+            top=top,
+            out=out,
+            model="aitryon-plus",
+            stdout=stdout,
+            stderr=io.StringIO(),
+        )
     assert out.read_bytes() == result and "polls" in stdout.getvalue()
     assert dashscope.submitted_json()["model"] == "aitryon-plus"
     # no history yet: the first poll probes after 1 s, then every POLL_INTERVAL (0.01 here)
@@ -79,8 +92,11 @@ def test_tryon_run_exit_codes(dashscope, inputs, tmp_path, monkeypatch, setup, c
         dashscope.task("FAILED", code="InvalidPerson", message="no human body")
     elif setup == "no_key":
         monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
-    settings = {"OPTIONS": {} if setup == "no_key" else {"api_key": "k", "base_url": "https://dashscope.test/api/v1"},
-                "PUBLIC_BASE_URL": "https://shop.test", "POLL_INTERVAL": 0.01}
+    settings = {
+        "OPTIONS": {} if setup == "no_key" else {"api_key": "k", "base_url": "https://dashscope.test/api/v1"},
+        "PUBLIC_BASE_URL": "https://shop.test",
+        "POLL_INTERVAL": 0.01,
+    }
     with override_settings(TRYON=settings), pytest.raises(CommandError) as info:
         call_command("tryon_run", stdout=io.StringIO(), stderr=io.StringIO(), **kwargs)
     assert info.value.returncode == code and message in str(info.value)
@@ -93,8 +109,17 @@ def test_tryon_run_retries_throttling(dashscope, inputs, tmp_path, monkeypatch):
     dashscope.submit_ok()
     dashscope.task("SUCCEEDED")
     dashscope.result()
-    monkeypatch.setattr("django_tryon.pipeline.retry_delay", lambda retries, err: 0.01 if retries < 3 else None)
-    call_command("tryon_run", person=person, top=top, out=tmp_path / "o.jpg", stdout=io.StringIO(), stderr=io.StringIO())
+    monkeypatch.setattr(
+        "django_tryon.pipeline.retry_delay", lambda retries, err: 0.01 if retries < 3 else None
+    )
+    call_command(
+        "tryon_run",
+        person=person,
+        top=top,
+        out=tmp_path / "o.jpg",
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
     assert (tmp_path / "o.jpg").exists()
 
 
@@ -102,4 +127,3 @@ def test_tryon_tick_reports_counts():
     out = io.StringIO()
     call_command("tryon_tick", stdout=out)
     assert out.getvalue().strip() == "admitted: 0, resumed: 0, expired: 0"
-

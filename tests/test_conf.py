@@ -71,7 +71,11 @@ def test_each_key_of_a_pool_needs_its_credentials(monkeypatch):
     pool = [{"name": "hangzhou", "api_key": "sk-hz"}, {"name": "beijing"}]
     with override_settings(TRYON={"KEY_POOL": pool, "PUBLIC_BASE_URL": "https://x"}):
         errors = check_credentials()
-    assert ids(errors) == ["django_tryon.E004"] and "key 'beijing'" in errors[0].msg and "sk-hz" not in errors[0].msg
+    assert (
+        ids(errors) == ["django_tryon.E004"]
+        and "key 'beijing'" in errors[0].msg
+        and "sk-hz" not in errors[0].msg
+    )
     with override_settings(TRYON={"BACKEND": "nowhere.Backend"}):
         assert check_credentials() == []  # E001 says it, from the check every command runs
 
@@ -85,23 +89,32 @@ def test_product_model_checks():
 
 def test_invalid_values_and_typos():
     base = {"OPTIONS": {"api_key": "k", "base_url": "http://sandbox/api/v1"}}
-    with override_settings(TRYON={**base, "INPUT_URLS": "ftp", "DEFAULT_RESOLUTION": 720, "POLL_INTERVALL": 2}):
+    with override_settings(
+        TRYON={**base, "INPUT_URLS": "ftp", "DEFAULT_RESOLUTION": 720, "POLL_INTERVALL": 2}
+    ):
         found = ids(check_settings())
     assert found.count("django_tryon.E003") == 2 and "django_tryon.W003" in found
 
 
 def test_debug_requests_without_debug_warns():
-    with override_settings(DEBUG=False, TRYON={"OPTIONS": {"api_key": "k", "base_url": "http://sandbox/api/v1"}, "DEBUG_API_REQUESTS": True}):
+    with override_settings(
+        DEBUG=False,
+        TRYON={"OPTIONS": {"api_key": "k", "base_url": "http://sandbox/api/v1"}, "DEBUG_API_REQUESTS": True},
+    ):
         assert ids(check_settings()) == ["django_tryon.W002"]
 
 
 def test_signed_inputs_without_public_base_url_warns():
-    with override_settings(TRYON={"OPTIONS": {"api_key": "k", "base_url": "http://sandbox/api/v1"}, "INPUT_URLS": "signed"}):
+    with override_settings(
+        TRYON={"OPTIONS": {"api_key": "k", "base_url": "http://sandbox/api/v1"}, "INPUT_URLS": "signed"}
+    ):
         assert ids(check_settings()) == ["django_tryon.W001"]
 
 
 def test_retired_model_on_the_real_service_warns():
-    with override_settings(TRYON={"OPTIONS": {"api_key": "k", "base_url": "https://dashscope.aliyuncs.com/api/v1"}}):
+    with override_settings(
+        TRYON={"OPTIONS": {"api_key": "k", "base_url": "https://dashscope.aliyuncs.com/api/v1"}}
+    ):
         messages = check_settings()
     # W004: the model is retired; W008: the chain has nothing to fail over to
     assert ids(messages) == ["django_tryon.W004", "django_tryon.W008"] and "aitryon" in messages[0].msg
@@ -115,19 +128,28 @@ def test_checks_are_registered():
 def test_anonymous_use_without_a_money_budget_warns():
     with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "DAILY_BUDGET_AMOUNT": None}):
         assert "django_tryon.W005" in ids(check_settings())
-    with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "DAILY_BUDGET_AMOUNT": None, "ALLOW_ANONYMOUS": False}):
+    with override_settings(
+        TRYON={"OPTIONS": {"api_key": "k"}, "DAILY_BUDGET_AMOUNT": None, "ALLOW_ANONYMOUS": False}
+    ):
         assert "django_tryon.W005" not in ids(check_settings())
 
 
 def test_a_model_without_a_price_warns_when_a_budget_is_set():
-    edit = {"BACKEND": "django_tryon.backends.dashscope_image_edit.DashScopeImageEditBackend", "OPTIONS": {"api_key": "k"}}
+    edit = {
+        "BACKEND": "django_tryon.backends.dashscope_image_edit.DashScopeImageEditBackend",
+        "OPTIONS": {"api_key": "k"},
+    }
     with override_settings(TRYON=edit):  # the Qwen models have no list price here
         assert "django_tryon.W006" in ids(check_settings())
     with override_settings(TRYON={**edit, "PRICES": {"qwen-image-edit-plus": "0.25"}}):
         assert "django_tryon.W006" not in ids(check_settings())
-    chain = {"BACKENDS": [{"BACKEND": "django_tryon.backends.dashscope.DashScopeBackend", "OPTIONS": {"api_key": "k"}},
-                          {**edit, "OPTIONS": {"api_key": "k", "model": "qwen-image-edit-max"}}],
-             "PRICES": {"qwen-image-edit-plus": "0.25"}}
+    chain = {
+        "BACKENDS": [
+            {"BACKEND": "django_tryon.backends.dashscope.DashScopeBackend", "OPTIONS": {"api_key": "k"}},
+            {**edit, "OPTIONS": {"api_key": "k", "model": "qwen-image-edit-max"}},
+        ],
+        "PRICES": {"qwen-image-edit-plus": "0.25"},
+    }
     with override_settings(TRYON=chain):  # a later route of the chain counts too
         warnings = [m for m in check_settings() if m.id == "django_tryon.W006"]
         assert len(warnings) == 1 and "qwen-image-edit-max" in warnings[0].msg
@@ -138,7 +160,9 @@ def test_one_price_table():
 
     from django_tryon.quotas import price_of
 
-    assert price_of("aitryon") == Decimal("0.20") and price_of("aitryon-plus") == Decimal("0.50")  # list prices
+    assert price_of("aitryon") == Decimal("0.20") and price_of("aitryon-plus") == Decimal(
+        "0.50"
+    )  # list prices
     with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PRICES": {"aitryon": "0.18"}}):
         assert price_of("aitryon") == Decimal("0.18")  # the shop's own price list wins
     assert price_of("unknown-model") == Decimal("0")

@@ -21,10 +21,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(script: str, *args: str) -> dict:
     """A run in its own process (it sets Django up for the run's own database); its last line is JSON."""
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True,
-                          timeout=600, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
 
 pytestmark = [pytest.mark.redis, pytest.mark.load]
 
@@ -38,8 +44,12 @@ def _services():
 def test_a_burst_keeps_the_provider_busy_without_a_single_429():
     figures = run("bench.py", "--scenario", json.dumps({"jobs": 30, "latency": 1.5, "clients": 10}))
     assert figures["jobs"] == 30 and figures["succeeded"] == 30, figures
-    assert figures["throttled_submits"] == 0, figures  # the dispatcher never exceeds 5 in flight or 10 submits/s
-    assert figures["efficiency"] >= 0.6, figures  # 6 rounds of 1.5 s: start-up weighs far more than in make bench
+    assert figures["throttled_submits"] == 0, (
+        figures
+    )  # the dispatcher never exceeds 5 in flight or 10 submits/s
+    assert figures["efficiency"] >= 0.6, (
+        figures
+    )  # 6 rounds of 1.5 s: start-up weighs far more than in make bench
     assert figures["polls_per_job_median"] <= 3 and figures["overhead_p95_s"] <= 1.5, figures
     assert figures["api_queries_per_status_get"] <= 3 and figures["worker_cpu_s_per_job"] <= 0.3, figures
 

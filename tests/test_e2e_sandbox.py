@@ -58,11 +58,21 @@ def wait_all(jobs, worker, timeout=180) -> list[TryOn]:
 
 
 def stats(sandbox) -> dict:
-    return requests.get(f"{sandbox}/_sandbox/stats", headers={"Authorization": f"Bearer {KEY}"}, timeout=5).json()
+    return requests.get(
+        f"{sandbox}/_sandbox/stats", headers={"Authorization": f"Bearer {KEY}"}, timeout=5
+    ).json()
 
 
 def arm(sandbox, spec: str) -> None:
-    assert requests.post(f"{sandbox}/_sandbox/faults", headers={"Authorization": f"Bearer {KEY}"}, json={"spec": spec}, timeout=5).status_code == 200
+    assert (
+        requests.post(
+            f"{sandbox}/_sandbox/faults",
+            headers={"Authorization": f"Bearer {KEY}"},
+            json={"spec": spec},
+            timeout=5,
+        ).status_code
+        == 200
+    )
 
 
 def test_twenty_tryons_from_created_to_succeeded(stack, product):
@@ -70,14 +80,18 @@ def test_twenty_tryons_from_created_to_succeeded(stack, product):
     person = shared("person", "fitdit_model_1.jpg").read_bytes()
     top = make_garment(product, "top")
     bottom = make_garment(product, "bottom", color=(30, 30, 120))
-    jobs = [services.create_tryon(person_image=person, top_garment=top, bottom_garment=bottom if i % 2 else None)
-            for i in range(20)]
+    jobs = [
+        services.create_tryon(person_image=person, top_garment=top, bottom_garment=bottom if i % 2 else None)
+        for i in range(20)
+    ]
     done = wait_all(jobs, worker)
     assert [j.status for j in done] == ["succeeded"] * 20, [(j.error_code, j.error_message) for j in done]
     for job in done:
         with job.result_image.open("rb") as fh:
             assert Image.open(io.BytesIO(fh.read())).size == (768, 1024)
-        assert job.remote_ended_at >= job.remote_scheduled_at >= job.remote_submitted_at and job.image_count == 1
+        assert (
+            job.remote_ended_at >= job.remote_scheduled_at >= job.remote_submitted_at and job.image_count == 1
+        )
     seen = stats(sandbox)
     assert seen["accepted"] == 20 and seen["downloads"] >= 50  # person + garments, from our signed URLs
     assert seen["max_concurrency_seen"]["aitryon"] <= 5
@@ -141,7 +155,12 @@ def test_a_sixth_job_waits_in_our_queue_and_can_be_canceled_then_retried(stack, 
     assert stats(sandbox)["max_concurrency_seen"]["aitryon"] <= 5
 
 
-def test_a_retired_model_fails_over_to_its_successor_in_a_real_worker(celery_app, live_server, sandbox, product):  # noqa: F811 - a pytest fixture imported from another test module
+def test_a_retired_model_fails_over_to_its_successor_in_a_real_worker(
+    celery_app,  # noqa: F811 - a pytest fixture imported from another test module
+    live_server,
+    sandbox,
+    product,
+):
     """aitryon answers 403 Endpoint.AccessDenied (the sandbox's "retired" fault): the job succeeds on the
     image-editing route, with both attempts recorded, and the next job goes straight there. The
     synchronous generations run on their own queue (SYNC_QUEUE), in a worker of their own."""
@@ -149,26 +168,43 @@ def test_a_retired_model_fails_over_to_its_successor_in_a_real_worker(celery_app
     options = {"api_key": KEY, "base_url": f"{sandbox}/api/v1", "timeout": [3, 20]}
     tryon = {
         "BACKENDS": [
-            {"BACKEND": "django_tryon.backends.dashscope.DashScopeBackend", "OPTIONS": {**options, "model": "aitryon"}},
-            {"BACKEND": "django_tryon.backends.dashscope_image_edit.DashScopeImageEditBackend",
-             "OPTIONS": {**options, "timeout": [3, 60]}},
+            {
+                "BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
+                "OPTIONS": {**options, "model": "aitryon"},
+            },
+            {
+                "BACKEND": "django_tryon.backends.dashscope_image_edit.DashScopeImageEditBackend",
+                "OPTIONS": {**options, "timeout": [3, 60]},
+            },
         ],
-        "INPUT_URLS": "signed", "PUBLIC_BASE_URL": live_server.url,
-        "FIRST_POLL_DELAY": 0.3, "POLL_INTERVAL": 0.3, "POLL_DEADLINE": 120, "RETRY_BACKOFF_MAX": 2,
+        "INPUT_URLS": "signed",
+        "PUBLIC_BASE_URL": live_server.url,
+        "FIRST_POLL_DELAY": 0.3,
+        "POLL_INTERVAL": 0.3,
+        "POLL_DEADLINE": 120,
+        "RETRY_BACKOFF_MAX": 2,
         "SYNC_QUEUE": "tryon_sync",
     }
     arm(sandbox, "submit=retired")
     person = shared("person", "fitdit_model_1.jpg").read_bytes()
-    with worker_process(celery_app, tryon, pool="prefork", concurrency=1, queues="tryon_sync", loglevel="info") as sync, \
-            worker_process(celery_app, tryon, pool="threads", concurrency=2) as worker:
+    with (
+        worker_process(
+            celery_app, tryon, pool="prefork", concurrency=1, queues="tryon_sync", loglevel="info"
+        ) as sync,
+        worker_process(celery_app, tryon, pool="threads", concurrency=2) as worker,
+    ):
         first = services.create_tryon(person_image=person, top_garment=make_garment(product, "top"))
         (first,) = wait_all([first], worker)
-        second = services.create_tryon(person_image=person, top_garment=make_garment(product, "top"), resolution=1024)
+        second = services.create_tryon(
+            person_image=person, top_garment=make_garment(product, "top"), resolution=1024
+        )
         (second,) = wait_all([second], worker)
         assert sync.poll() is None
     received = re.findall(r"Task django_tryon\.advance_tryon\[[^]]+\] received", sync.output)
     assert len(received) == 2, sync.output  # each generation's step, and nothing else, ran on the sync queue
-    assert first.status == "succeeded" and first.route == "dashscope-image-edit:qwen-image-edit-plus", first.error_message
+    assert first.status == "succeeded" and first.route == "dashscope-image-edit:qwen-image-edit-plus", (
+        first.error_message
+    )
     assert [(h["route"], h["outcome"]) for h in first.history] == [("dashscope:aitryon", "ModelNotAvailable")]
     assert second.status == "succeeded" and second.route == first.route and not second.history
     counts = stats(sandbox)
@@ -180,17 +216,31 @@ def test_the_other_backends_in_a_real_worker(celery_app, live_server, sandbox, p
     """FASHN (over HTTP, against the sandbox's FASHN API) and the offline engine, each through a Celery
     worker process like DashScope's and the image-editing models' above."""
     routes = {
-        "fashn": {"BACKEND": "django_tryon.backends.fashn.FashnBackend",
-                  "OPTIONS": {"api_key": "fa-sandbox", "base_url": f"{sandbox}/fashn", "timeout": [3, 20]}},
-        "local": {"BACKEND": "django_tryon.backends.local.LocalBackend", "OPTIONS": {"work_dir": str(tmp_path)}},
+        "fashn": {
+            "BACKEND": "django_tryon.backends.fashn.FashnBackend",
+            "OPTIONS": {"api_key": "fa-sandbox", "base_url": f"{sandbox}/fashn", "timeout": [3, 20]},
+        },
+        "local": {
+            "BACKEND": "django_tryon.backends.local.LocalBackend",
+            "OPTIONS": {"work_dir": str(tmp_path)},
+        },
     }
-    tryon = {"BACKENDS": [routes[backend]], "FIRST_POLL_DELAY": 0.3, "POLL_INTERVAL": 0.3, "POLL_DEADLINE": 120}
+    tryon = {
+        "BACKENDS": [routes[backend]],
+        "FIRST_POLL_DELAY": 0.3,
+        "POLL_INTERVAL": 0.3,
+        "POLL_DEADLINE": 120,
+    }
     person = shared("person", "fitdit_model_1.jpg").read_bytes()
     with worker_process(celery_app, tryon, pool="threads", concurrency=2) as worker:
-        jobs = [services.create_tryon(person_image=person, top_garment=make_garment(product, "top", color=color))
-                for color in ((200, 30, 30), (30, 30, 200))]
+        jobs = [
+            services.create_tryon(person_image=person, top_garment=make_garment(product, "top", color=color))
+            for color in ((200, 30, 30), (30, 30, 200))
+        ]
         done = wait_all(jobs, worker)
-    assert [(job.status, job.backend) for job in done] == [("succeeded", backend)] * 2, [j.error_message for j in done]
+    assert [(job.status, job.backend) for job in done] == [("succeeded", backend)] * 2, [
+        j.error_message for j in done
+    ]
     for job in done:
         with job.result_image.open("rb") as fh:
             assert Image.open(fh).size[0] > 150

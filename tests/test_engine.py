@@ -19,7 +19,10 @@ from django_tryon.engine.warp import ThinPlateSpline, warp_rgba
 
 from . import images
 
-SHARED = Path(os.environ.get("TRYON_SHARED_IMAGES") or Path(__file__).resolve().parent.parent.parent / "shared" / "images")
+SHARED = Path(
+    os.environ.get("TRYON_SHARED_IMAGES")
+    or Path(__file__).resolve().parent.parent.parent / "shared" / "images"
+)
 
 
 def shared(*parts: str) -> Path:
@@ -34,7 +37,9 @@ def shared(*parts: str) -> Path:
 
 def dress_photo() -> bytes:
     image = Image.new("RGB", (400, 700), "white")
-    ImageDraw.Draw(image).polygon([(150, 20), (250, 20), (270, 200), (360, 680), (40, 680), (130, 200)], fill=(30, 120, 60))
+    ImageDraw.Draw(image).polygon(
+        [(150, 20), (250, 20), (270, 200), (360, 680), (40, 680), (130, 200)], fill=(30, 120, 60)
+    )
     return images.encode(image, "PNG")
 
 
@@ -42,8 +47,15 @@ def dress_photo() -> bytes:
 def test_garment_kinds_and_key_points():
     tee = analyze_garment(images.garment_photo())
     assert tee.kind == "top" and tee.pieces == 1 and tee.background_clean and not tee.problems
-    assert {"shoulder_l", "shoulder_r", "neck_l", "neck_r", "hem_l", "hem_r", "sleeve_l", "sleeve_r"} <= set(tee.keypoints)
-    assert tee.keypoints["sleeve_l"][0] < tee.keypoints["shoulder_l"][0] < tee.keypoints["shoulder_r"][0] < tee.keypoints["sleeve_r"][0]
+    assert {"shoulder_l", "shoulder_r", "neck_l", "neck_r", "hem_l", "hem_r", "sleeve_l", "sleeve_r"} <= set(
+        tee.keypoints
+    )
+    assert (
+        tee.keypoints["sleeve_l"][0]
+        < tee.keypoints["shoulder_l"][0]
+        < tee.keypoints["shoulder_r"][0]
+        < tee.keypoints["sleeve_r"][0]
+    )
     trousers = analyze_garment(images.garment_photo(kind="bottom"))
     assert trousers.kind == "bottom" and "crotch" in trousers.keypoints and "knee_l_out" in trousers.keypoints
     assert analyze_garment(dress_photo()).kind == "one_piece"
@@ -114,12 +126,41 @@ def drawn_person(shirt=(60, 90, 160), trousers=(40, 40, 50), hand_in_front=False
     image = image.filter(ImageFilter.GaussianBlur(1))
     lm = np.zeros((33, 3))
     lm[:, 2] = 0.99
-    points = {0: (240, 90), 1: (230, 80), 2: (228, 80), 3: (226, 80), 4: (250, 80), 5: (252, 80), 6: (254, 80),
-              7: (215, 85), 8: (265, 85), 9: (232, 110), 10: (248, 110),
-              11: (300, 150), 12: (180, 150), 13: (326, 270), 14: (154, 270), 15: (326, 390), 16: (154, 390),
-              17: (326, 400), 18: (154, 400), 19: (326, 402), 20: (154, 402), 21: (322, 395), 22: (158, 395),
-              23: (270, 420), 24: (210, 420), 25: (272, 590), 26: (208, 590), 27: (272, 750), 28: (208, 750),
-              29: (272, 758), 30: (208, 758), 31: (280, 760), 32: (200, 760)}
+    points = {
+        0: (240, 90),
+        1: (230, 80),
+        2: (228, 80),
+        3: (226, 80),
+        4: (250, 80),
+        5: (252, 80),
+        6: (254, 80),
+        7: (215, 85),
+        8: (265, 85),
+        9: (232, 110),
+        10: (248, 110),
+        11: (300, 150),
+        12: (180, 150),
+        13: (326, 270),
+        14: (154, 270),
+        15: (326, 390),
+        16: (154, 390),
+        17: (326, 400),
+        18: (154, 400),
+        19: (326, 402),
+        20: (154, 402),
+        21: (322, 395),
+        22: (158, 395),
+        23: (270, 420),
+        24: (210, 420),
+        25: (272, 590),
+        26: (208, 590),
+        27: (272, 750),
+        28: (208, 750),
+        29: (272, 758),
+        30: (208, 758),
+        31: (280, 760),
+        32: (200, 760),
+    }
     if hand_in_front:  # wrist, pinky, index, thumb of the hand drawn on the shirt
         points.update({15: (275, 300), 17: (268, 318), 19: (282, 320), 21: (264, 310)})
     for i, (x, y) in points.items():
@@ -136,7 +177,9 @@ def unchanged_share(before: np.ndarray, after: np.ndarray, region: np.ndarray) -
 @pytest.mark.parametrize("garments", ["top", "bottom", "both", "dress"])
 def test_render_changes_only_the_body_and_never_the_face(garments):
     person, body = drawn_person()
-    top = {"top": images.garment_photo(), "both": images.garment_photo(), "dress": dress_photo()}.get(garments)
+    top = {"top": images.garment_photo(), "both": images.garment_photo(), "dress": dress_photo()}.get(
+        garments
+    )
     bottom = images.garment_photo(kind="bottom") if garments in ("bottom", "both") else None
     result = np.asarray(render_tryon(person, top, bottom, body=body))
     assert result.shape == person.shape
@@ -177,7 +220,9 @@ def test_shading_keeps_the_garment_colour_on_dark_legs_below_a_light_top():
     """The light top, the grey background and bare skin must not make the dark trousers' folds-free
     surface read as "in shadow": the new trousers keep their own brightness."""
     person, body = drawn_person(shirt=(235, 235, 235), trousers=(45, 45, 45))
-    result = np.asarray(render_tryon(person, None, images.garment_photo((150, 150, 150), kind="bottom"), body=body))
+    result = np.asarray(
+        render_tryon(person, None, images.garment_photo((150, 150, 150), kind="bottom"), body=body)
+    )
     thighs = result[450:580, 190:290].astype(float)
     assert abs(np.median(thighs) - 150) < 10
 
@@ -258,10 +303,18 @@ def test_shared_pairs_render(person, top, bottom):
     result = render_tryon(person_path, top and shared(*top.split("/")), bottom and shared(*bottom.split("/")))
     original = Image.open(person_path)
     assert result.size == original.size
-    assert unchanged_share(np.asarray(original.convert("RGB")), np.asarray(result), np.ones(result.size[::-1], bool)) < 0.97
+    assert (
+        unchanged_share(
+            np.asarray(original.convert("RGB")), np.asarray(result), np.ones(result.size[::-1], bool)
+        )
+        < 0.97
+    )
 
 
-@pytest.mark.parametrize("garment", ["top/ootd_garment_049947_1.jpg", "top/ootd_garment_049920_1.jpg", "dress/ootd_garment_051998_1.jpg"])
+@pytest.mark.parametrize(
+    "garment",
+    ["top/ootd_garment_049947_1.jpg", "top/ootd_garment_049920_1.jpg", "dress/ootd_garment_051998_1.jpg"],
+)
 def test_shared_long_sleeves_are_found(garment):
     analysis = analyze_garment(shared(*garment.split("/")))
     assert analysis.kind in ("top", "one_piece") and set(analysis.sleeves) == {"l", "r"}
@@ -269,7 +322,9 @@ def test_shared_long_sleeves_are_found(garment):
 
 # -- command line ----------------------------------------------------------------------------------
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "django_tryon.engine", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "django_tryon.engine", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def last_json(text: str) -> dict:
@@ -283,7 +338,9 @@ def test_cli_render_and_errors(tmp_path):
     top = tmp_path / "tee.jpg"
     top.write_bytes(images.garment_photo())
     out = tmp_path / "out.png"
-    done = run_cli("render", "--person", str(person), "--top", str(top), "--resolution", "1024", "--out", str(out))
+    done = run_cli(
+        "render", "--person", str(person), "--top", str(top), "--resolution", "1024", "--out", str(out)
+    )
     assert done.returncode == 0, done.stderr
     assert last_json(done.stdout)["width"] == 576 and Image.open(out).size == (576, 1024)
     missing = run_cli("render", "--person", str(tmp_path / "nope.jpg"), "--top", str(top), "--out", str(out))

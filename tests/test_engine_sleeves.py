@@ -40,7 +40,9 @@ def reddish(pixels: np.ndarray) -> np.ndarray:
     return (pixels[..., 0] > 120) & (pixels[..., 1] < 110) & (pixels[..., 2] < 110)
 
 
-@pytest.mark.parametrize("sleeves_end, kind, reach", [("below_hem", "top", 0.7), ("at_waist", "one_piece", 0.35)])
+@pytest.mark.parametrize(
+    "sleeves_end, kind, reach", [("below_hem", "top", 0.7), ("at_waist", "one_piece", 0.35)]
+)
 def test_hanging_sleeves_are_found_and_cut_from_the_torso(sleeves_end, kind, reach):
     garment = analyze_garment(long_sleeved(sleeves_end))
     assert garment.kind == kind  # sleeves hanging below a top's hem are not trouser legs
@@ -59,7 +61,9 @@ def test_hanging_sleeves_are_found_and_cut_from_the_torso(sleeves_end, kind, rea
 def test_long_sleeves_follow_the_arms_down_to_the_wrists(sleeves_end):
     person, body = drawn_person()
     result = np.asarray(render_tryon(person, long_sleeved(sleeves_end), body=body))
-    forearms = np.concatenate([result[285:370, 318:335], result[285:370, 145:162]])  # elbow (270) → wrist (390)
+    forearms = np.concatenate(
+        [result[285:370, 318:335], result[285:370, 145:162]]
+    )  # elbow (270) → wrist (390)
     upper_arms = np.concatenate([result[170:255, 318:335], result[170:255, 145:162]])
     torso = result[200:380, 190:290]
     assert reddish(forearms).mean() > 0.7 and reddish(upper_arms).mean() > 0.7
@@ -73,12 +77,19 @@ def test_short_sleeves_leave_the_forearms_bare():
     result = np.asarray(render_tryon(person, images.garment_photo(RED), body=body))
     forearms = np.concatenate([result[300:370, 318:335], result[300:370, 145:162]])
     assert not reddish(forearms).any()
-    assert np.abs(forearms.astype(int) - np.concatenate([person[300:370, 318:335], person[300:370, 145:162]])).max() <= 2
+    assert (
+        np.abs(
+            forearms.astype(int) - np.concatenate([person[300:370, 318:335], person[300:370, 145:162]])
+        ).max()
+        <= 2
+    )
 
 
 def test_a_sleeveless_top_has_no_sleeves():
     image = Image.new("RGB", (400, 420), "white")
-    ImageDraw.Draw(image).polygon([(150, 60), (250, 60), (320, 140), (330, 330), (70, 330), (80, 140)], fill=RED)
+    ImageDraw.Draw(image).polygon(
+        [(150, 60), (250, 60), (320, 140), (330, 330), (70, 330), (80, 140)], fill=RED
+    )
     garment = analyze_garment(images.encode(image, "PNG"))
     assert garment.kind == "top" and not garment.sleeves and not garment.has_sleeves
 
@@ -143,7 +154,9 @@ def stretched_columns(image: np.ndarray) -> int:
     return count
 
 
-@pytest.mark.parametrize("name, old_smears", [("fitdit_model_1.jpg", False), ("ootd_model_052472_0.jpg", True)])
+@pytest.mark.parametrize(
+    "name, old_smears", [("fitdit_model_1.jpg", False), ("ootd_model_052472_0.jpg", True)]
+)
 def test_shared_photos_framed_without_stretched_edges(name, old_smears):
     from .test_engine import shared
 
@@ -157,7 +170,13 @@ def test_shared_photos_framed_without_stretched_edges(name, old_smears):
 
     rgb = np.asarray(Image.open(path).convert("RGB"))
     scale = min(576 / rgb.shape[1], 1024 / rgb.shape[0])
-    small = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA
+    )
     top = (1024 - small.shape[0]) // 2
-    old = cv2.copyMakeBorder(small, top, 1024 - small.shape[0] - top, 0, 576 - small.shape[1], cv2.BORDER_REPLICATE)
-    assert (stretched_columns(old) > 0) == old_smears  # the person in 052472 touches the frame: the old way stretched her
+    old = cv2.copyMakeBorder(
+        small, top, 1024 - small.shape[0] - top, 0, 576 - small.shape[1], cv2.BORDER_REPLICATE
+    )
+    assert (
+        stretched_columns(old) > 0
+    ) == old_smears  # the person in 052472 touches the frame: the old way stretched her

@@ -28,13 +28,17 @@ def free_port() -> int:
 
 
 def shop_env(var_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "DJANGO_SETTINGS", "CELERY_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "DJANGO_SETTINGS", "CELERY_"))
+    }
     env.update(SHOP_VAR_DIR=str(var_dir), PYTHONPATH=str(ROOT), **extra)
     return env
 
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(MANAGE), *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(MANAGE), *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_shop_starts_without_a_key(tmp_path):
@@ -59,7 +63,11 @@ def demo_server(env: dict[str, str], cwd: Path | None = None):
     port = int(env["SHOP_DEMO_PORT"])
     server = subprocess.Popen(
         [sys.executable, str(MANAGE), "tryon_demo", "--addrport", f"127.0.0.1:{port}"],
-        env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -80,8 +88,12 @@ def try_on(shopper: requests.Session, base: str, photo: bytes) -> requests.Respo
     """Upload a photo on product 1 like a shopper; returns the last page (the result page when accepted)."""
     page = shopper.get(f"{base}/p/1/", timeout=10)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    return shopper.post(f"{base}/p/1/", data={"csrfmiddlewaretoken": token, "consent": "on"},
-                        headers={"Referer": f"{base}/p/1/"}, files={"person_image": ("me.jpg", photo, "image/jpeg")})
+    return shopper.post(
+        f"{base}/p/1/",
+        data={"csrfmiddlewaretoken": token, "consent": "on"},
+        headers={"Referer": f"{base}/p/1/"},
+        files={"person_image": ("me.jpg", photo, "image/jpeg")},
+    )
 
 
 def wait_for_result(shopper: requests.Session, page: requests.Response) -> tuple[str, requests.Response]:
@@ -131,7 +143,11 @@ def test_demo_server_runs_a_tryon_end_to_end(tmp_path):
             assert result.content in fake.results.values()
             assert requests.get(done.url).status_code == 404  # someone else cannot see this try-on
             over = try_on(shopper, base, images.jpeg(480, 800, seed=9))  # the daily limit of 1: was a 500
-            assert over.status_code == 429 and "quota_exceeded" in over.text and "今日试穿次数已用完" in over.text
+            assert (
+                over.status_code == 429
+                and "quota_exceeded" in over.text
+                and "今日试穿次数已用完" in over.text
+            )
     # The file-system broker keeps its exchange table (kombu's ./control by default) and its messages
     # under SHOP_VAR_DIR: nothing lands in the source tree or in the web process's working directory.
     assert (tmp_path / "broker" / "control" / "celery.exchange").is_file()
@@ -142,7 +158,12 @@ def test_demo_without_a_key_renders_through_the_sandbox(tmp_path):
     from .test_engine import shared
 
     person = shared("person", "fitdit_model_1.jpg").read_bytes()
-    env = shop_env(tmp_path, SHOP_DEMO_PORT=str(free_port()), SHOP_SANDBOX_PORT=str(free_port()), SHOP_SANDBOX_LATENCY="1")
+    env = shop_env(
+        tmp_path,
+        SHOP_DEMO_PORT=str(free_port()),
+        SHOP_SANDBOX_PORT=str(free_port()),
+        SHOP_SANDBOX_LATENCY="1",
+    )
     with demo_server(env) as (shopper, base):
         assert "Offline preview" in shopper.get(f"{base}/p/1/").text
         status, done = wait_for_result(shopper, try_on(shopper, base, person))

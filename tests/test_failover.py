@@ -24,7 +24,10 @@ RESULT = "https://dashscope-result.oss.test/edit.png?Expires=1&Signature=x"
 KEY = {"api_key": "sk-test-secret-key", "base_url": BASE}
 CHAIN = {
     "BACKENDS": [
-        {"BACKEND": "django_tryon.backends.dashscope.DashScopeBackend", "OPTIONS": {**KEY, "model": "aitryon"}},
+        {
+            "BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
+            "OPTIONS": {**KEY, "model": "aitryon"},
+        },
         {"BACKEND": "django_tryon.backends.dashscope_image_edit.DashScopeImageEditBackend", "OPTIONS": KEY},
     ],
     "PUBLIC_BASE_URL": "https://shop.test",
@@ -39,18 +42,36 @@ def chain():
 
 
 def edit_ok(dashscope) -> None:
-    dashscope.rsps.post(EDIT_URL, json={"request_id": "r-edit", "usage": {"image_count": 1}, "output": {"choices": [
-        {"finish_reason": "stop", "message": {"role": "assistant", "content": [{"image": RESULT}]}}]}})
+    dashscope.rsps.post(
+        EDIT_URL,
+        json={
+            "request_id": "r-edit",
+            "usage": {"image_count": 1},
+            "output": {
+                "choices": [
+                    {
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": [{"image": RESULT}]},
+                    }
+                ]
+            },
+        },
+    )
     import re
 
     from . import images
 
-    dashscope.rsps.get(re.compile(r"https://dashscope-result\.oss\.test/.*"), body=images.jpeg(480, 800), content_type="image/png")
+    dashscope.rsps.get(
+        re.compile(r"https://dashscope-result\.oss\.test/.*"),
+        body=images.jpeg(480, 800),
+        content_type="image/png",
+    )
 
 
 def new_job(person_bytes, top_garment, **kwargs):
-    return services.create_tryon(person_image=person_bytes, top_garment=top_garment, owner_key="shopper",
-                                 dispatch_now=False, **kwargs)
+    return services.create_tryon(
+        person_image=person_bytes, top_garment=top_garment, owner_key="shopper", dispatch_now=False, **kwargs
+    )
 
 
 def test_the_chain_and_its_names():
@@ -59,21 +80,30 @@ def test_the_chain_and_its_names():
         assert [r.name for r in routes()] == ["dashscope"]
 
 
-def test_a_retired_model_fails_over_and_the_job_succeeds_on_the_next_route(dashscope, person_bytes, top_garment):
+def test_a_retired_model_fails_over_and_the_job_succeeds_on_the_next_route(
+    dashscope, person_bytes, top_garment
+):
     dashscope.error("POST", SUBMIT_URL, 403, "Endpoint.AccessDenied", "Workspace endpoint access denied.")
     edit_ok(dashscope)
     job = admit(new_job(person_bytes, top_garment))
     assert job.route == "dashscope:aitryon" and TryOnAttempt.objects.get().price == Decimal("0.20")
     step(job)  # refused: moved to the next route and admitted there
     job.refresh_from_db()
-    assert (job.status, job.route, job.model_name) == ("submitting", "dashscope-image-edit:qwen-image-edit-plus",
-                                                      "qwen-image-edit-plus")
+    assert (job.status, job.route, job.model_name) == (
+        "submitting",
+        "dashscope-image-edit:qwen-image-edit-plus",
+        "qwen-image-edit-plus",
+    )
     step(job)
     job.refresh_from_db()
     assert job.status == "succeeded" and job.backend == "dashscope-image-edit"
     attempt = job.history[-1]
     assert (attempt["route"], attempt["model"], attempt["outcome"], attempt["cost"]) == (
-        "dashscope:aitryon", "aitryon", "ModelNotAvailable", "0")
+        "dashscope:aitryon",
+        "aitryon",
+        "ModelNotAvailable",
+        "0",
+    )
     assert TryOnAttempt.objects.get().price == Decimal("0.30")  # charged what the route that worked costs
     refused = TryOnRoute.objects.get(name="dashscope:aitryon")
     assert refused.refused_since and refused.refused_code == "ModelNotAvailable"
@@ -82,8 +112,12 @@ def test_a_retired_model_fails_over_and_the_job_succeeds_on_the_next_route(dashs
 def test_new_jobs_skip_a_refused_route_until_it_is_probed_again(dashscope, person_bytes, top_garment):
     routing.refuse("dashscope:aitryon", "ModelNotAvailable", "retired")
     job = new_job(person_bytes, top_garment)
-    assert job.route == "dashscope-image-edit:qwen-image-edit-plus" and job.model_name == "qwen-image-edit-plus"
-    TryOnRoute.objects.filter(name="dashscope:aitryon").update(refused_since=timezone.now() - timedelta(minutes=11))
+    assert (
+        job.route == "dashscope-image-edit:qwen-image-edit-plus" and job.model_name == "qwen-image-edit-plus"
+    )
+    TryOnRoute.objects.filter(name="dashscope:aitryon").update(
+        refused_since=timezone.now() - timedelta(minutes=11)
+    )
     assert new_job(person_bytes, top_garment, resolution=1024).route == "dashscope:aitryon"  # a probe
     routing.success("dashscope:aitryon")
     assert not TryOnRoute.objects.get(name="dashscope:aitryon").refused_since
@@ -112,7 +146,9 @@ def test_the_breaker_opens_after_repeated_outages_and_half_opens(dashscope, pers
         assert job.route.startswith("dashscope-image-edit") and job.history[-1]["outcome"] == "BreakerOpen"
         assert not routing.usable(routes()[0])
         assert new_job(person_bytes, top_garment, resolution=1024).route.startswith("dashscope-image-edit")
-        TryOnRoute.objects.filter(name="dashscope:aitryon").update(open_until=timezone.now() - timedelta(seconds=1))
+        TryOnRoute.objects.filter(name="dashscope:aitryon").update(
+            open_until=timezone.now() - timedelta(seconds=1)
+        )
         assert routing.usable(routes()[0])  # half-open: the next job tries it
 
 
@@ -143,8 +179,14 @@ def test_the_admin_names_a_refused_route_and_since_when(client, django_user_mode
 
 
 def test_a_chain_of_only_retired_models_warns():
-    retired = {"BACKENDS": [{"BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
-                             "OPTIONS": {"api_key": "k", "model": "aitryon"}}]}
+    retired = {
+        "BACKENDS": [
+            {
+                "BACKEND": "django_tryon.backends.dashscope.DashScopeBackend",
+                "OPTIONS": {"api_key": "k", "model": "aitryon"},
+            }
+        ]
+    }
     with override_settings(TRYON=retired):
         assert "django_tryon.W008" in [m.id for m in check_settings()]
     assert "django_tryon.W008" not in [m.id for m in check_settings()]  # the chain has a successor
@@ -172,14 +214,23 @@ def test_a_route_on_trial_takes_one_job_at_a_time(person_bytes, top_garment, tri
     sent to it: one job tries; the others wait until the provider has answered it."""
     from unittest import mock
 
-    with override_settings(TRYON={**CHAIN, "MAX_QUEUED_PER_OWNER": None}), mock.patch("django_tryon.scheduling._send"):
+    with (
+        override_settings(TRYON={**CHAIN, "MAX_QUEUED_PER_OWNER": None}),
+        mock.patch("django_tryon.scheduling._send"),
+    ):
         if trial.startswith("refusal"):
             routing.refuse("dashscope:aitryon", "ModelNotAvailable", "retired")
-            TryOnRoute.objects.filter(name="dashscope:aitryon").update(refused_since=timezone.now() - timedelta(minutes=11))
+            TryOnRoute.objects.filter(name="dashscope:aitryon").update(
+                refused_since=timezone.now() - timedelta(minutes=11)
+            )
         else:
-            TryOnRoute.objects.create(name="dashscope:aitryon", failures=3, open_until=timezone.now() - timedelta(seconds=1))
-        jobs = [services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-                for _ in range(4)]
+            TryOnRoute.objects.create(
+                name="dashscope:aitryon", failures=3, open_until=timezone.now() - timedelta(seconds=1)
+            )
+        jobs = [
+            services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
+            for _ in range(4)
+        ]
         assert {job.route for job in jobs} == {"dashscope:aitryon"}
         assert admission.admit() == 1
         assert admission.admit() == 0  # the probe is still out

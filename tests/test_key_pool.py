@@ -20,10 +20,17 @@ POOL = {
     "OPTIONS": {"base_url": BASE},  # no api_key here: the keys are only in the pool
     "KEY_POOL": [
         {"name": "hangzhou", "api_key": "sk-hz", "max_concurrency": 2},
-        {"name": "singapore", "api_key": "sk-sg", "base_url": "https://dashscope-intl.test/api/v1", "max_concurrency": 1},
+        {
+            "name": "singapore",
+            "api_key": "sk-sg",
+            "base_url": "https://dashscope-intl.test/api/v1",
+            "max_concurrency": 1,
+        },
     ],
     "PUBLIC_BASE_URL": "https://shop.test",
-    "MAX_QUEUED": None, "MAX_QUEUED_PER_OWNER": None, "DAILY_BUDGET_AMOUNT": None,
+    "MAX_QUEUED": None,
+    "MAX_QUEUED_PER_OWNER": None,
+    "DAILY_BUDGET_AMOUNT": None,
 }
 
 
@@ -41,8 +48,10 @@ def test_a_route_whose_keys_are_only_in_the_pool_builds(person_bytes, top_garmen
 
 
 def test_jobs_spread_over_the_keys_within_each_keys_limit(top_garment):
-    jobs = [services.create_tryon(person_image=images.person_photo(), top_garment=top_garment, dispatch_now=False)
-            for n in range(5)]
+    jobs = [
+        services.create_tryon(person_image=images.person_photo(), top_garment=top_garment, dispatch_now=False)
+        for n in range(5)
+    ]
     assert admission.admit() == 3  # 2 on hangzhou + 1 on singapore; the others wait
     admitted = TryOn.objects.filter(status="submitting")
     assert sorted(admitted.values_list("key_name", flat=True)) == ["hangzhou", "hangzhou", "singapore"]
@@ -51,5 +60,8 @@ def test_jobs_spread_over_the_keys_within_each_keys_limit(top_garment):
     from django_tryon.pipeline import backend_for
 
     backend = backend_for(first)  # every step of a job on the key it was admitted with
-    assert (backend.options["api_key"], backend.options["base_url"]) == ("sk-sg", "https://dashscope-intl.test/api/v1")
+    assert (backend.options["api_key"], backend.options["base_url"]) == (
+        "sk-sg",
+        "https://dashscope-intl.test/api/v1",
+    )
     assert len(jobs) == 5

@@ -25,7 +25,12 @@ def test_every_status_has_a_transition_row():
 
 
 def test_happy_path(job):
-    for source, target in (("queued", "submitting"), ("submitting", "submitted"), ("submitted", "running"), ("running", "succeeded")):
+    for source, target in (
+        ("queued", "submitting"),
+        ("submitting", "submitted"),
+        ("submitted", "running"),
+        ("running", "succeeded"),
+    ):
         assert TryOn.objects.transition(job.pk, [source], target)
     job.refresh_from_db()
     assert job.status == "succeeded" and job.finished_at is not None and job.is_terminal
@@ -36,7 +41,9 @@ def test_terminal_states_are_final(job, terminal):
     TryOn.objects.filter(pk=job.pk).update(status=terminal)
     for target in ("submitting", "submitted", "running", "succeeded", "failed", "canceled"):
         sources = [s for s in ALL if target in TRANSITIONS[s]]
-        assert not TryOn.objects.transition(job.pk, [s for s in sources if s not in TERMINAL_STATUSES], target)
+        assert not TryOn.objects.transition(
+            job.pk, [s for s in sources if s not in TERMINAL_STATUSES], target
+        )
     assert TryOn.objects.get(pk=job.pk).status == terminal
 
 
@@ -45,7 +52,10 @@ def test_guard_refuses_a_wrong_source(job):
     assert TryOn.objects.get(pk=job.pk).status == "queued"
 
 
-@pytest.mark.parametrize("source, target", [("queued", "submitted"), ("succeeded", "queued"), ("queued", "running"), ("running", "submitting")])
+@pytest.mark.parametrize(
+    "source, target",
+    [("queued", "submitted"), ("succeeded", "queued"), ("queued", "running"), ("running", "submitting")],
+)
 def test_disallowed_moves_are_programming_errors(job, source, target):
     with pytest.raises(ValueError):
         TryOn.objects.transition(job.pk, [source], target)
@@ -66,7 +76,12 @@ def test_querysets(job, django_user_model):
 
 def test_indexes_are_named():
     names = {index.name for index in TryOn._meta.indexes}
-    assert {"tryon_status_created_idx", "tryon_status_updated_idx", "tryon_user_created_idx", "tryon_remote_id_idx"} <= names
+    assert {
+        "tryon_status_created_idx",
+        "tryon_status_updated_idx",
+        "tryon_user_created_idx",
+        "tryon_remote_id_idx",
+    } <= names
 
 
 def test_product_model_setting():

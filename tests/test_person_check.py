@@ -16,9 +16,21 @@ from django_tryon.engine.images import to_rgb_array
 
 from . import images
 
-SHARED = Path(os.environ.get("TRYON_SHARED_IMAGES") or Path(__file__).resolve().parent.parent.parent / "shared" / "images")
+SHARED = Path(
+    os.environ.get("TRYON_SHARED_IMAGES")
+    or Path(__file__).resolve().parent.parent.parent / "shared" / "images"
+)
 W, H, CX = 600, 1000, 300.0
-CUES = ("shoulder_ratio", "hip_ratio", "depth_yaw", "visibility_gap", "face_yaw", "head_yaw", "feet_turn", "silhouette")
+CUES = (
+    "shoulder_ratio",
+    "hip_ratio",
+    "depth_yaw",
+    "visibility_gap",
+    "face_yaw",
+    "head_yaw",
+    "feet_turn",
+    "silhouette",
+)
 
 
 def shared_dir(name: str) -> Path:
@@ -60,11 +72,22 @@ def standing_body(
         lm[left, :2], lm[right, :2] = (CX + half, y), (CX - half, y)
 
     lm[0, :2] = (CX + nose_x, 125)
-    pair(1, 4, 8, 108), pair(2, 5, 14, 108), pair(3, 6, 20, 108), pair(7, 8, ear_half, 115), pair(9, 10, 10, 140)
+    (
+        pair(1, 4, 8, 108),
+        pair(2, 5, 14, 108),
+        pair(3, 6, 20, 108),
+        pair(7, 8, ear_half, 115),
+        pair(9, 10, 10, 140),
+    )
     pair(11, 12, shoulder_ratio * torso / 2, 200), pair(13, 14, shoulder_ratio * torso / 2 + 10, 340)
     for left, right in ((15, 16), (17, 18), (19, 20), (21, 22)):
         pair(left, right, shoulder_ratio * torso / 2 + 14, 470)
-    pair(23, 24, hip_ratio * torso / 2, 500), pair(25, 26, 45, 720), pair(27, 28, 40, 930), pair(29, 30, 40, 945)
+    (
+        pair(23, 24, hip_ratio * torso / 2, 500),
+        pair(25, 26, 45, 720),
+        pair(27, 28, 40, 930),
+        pair(29, 30, 40, 945),
+    )
     pair(31, 32, 40, 975)
     lm[[31, 32], 0] += feet_run * torso
     for right_side in (12, 14, 16, 24, 26, 28, 30, 32):  # the side a turned body hides
@@ -86,9 +109,24 @@ def standing_body(
     if face:
         faces.append((CX - 45, 65.0, CX + 45, 165.0, 0.95))
         if profile_face:  # one eye hidden behind the nose, which stands out past the visible one
-            points.append(np.array([[CX + 22, 108], [CX + 27, 108], [CX + 50, 125], [CX + 35, 142], [CX - 20, 115], [CX - 18, 115]]))
+            points.append(
+                np.array(
+                    [
+                        [CX + 22, 108],
+                        [CX + 27, 108],
+                        [CX + 50, 125],
+                        [CX + 35, 142],
+                        [CX - 20, 115],
+                        [CX - 18, 115],
+                    ]
+                )
+            )
         else:
-            points.append(np.array([[CX - 14, 108], [CX + 14, 108], [CX, 125], [CX, 142], [CX - 38, 115], [CX + 38, 115]]))
+            points.append(
+                np.array(
+                    [[CX - 14, 108], [CX + 14, 108], [CX, 125], [CX, 142], [CX - 38, 115], [CX + 38, 115]]
+                )
+            )
     return Body(W, H, lm, mask, faces, points, world)
 
 
@@ -108,7 +146,11 @@ def sideways_body() -> Body:
 
 
 def test_votes_have_two_limits_and_a_band_between():
-    assert _vote(0.6, 0.50, 0.42) == FRONT and _vote(0.3, 0.50, 0.42) == SIDEWAYS and _vote(0.45, 0.50, 0.42) == UNSURE
+    assert (
+        _vote(0.6, 0.50, 0.42) == FRONT
+        and _vote(0.3, 0.50, 0.42) == SIDEWAYS
+        and _vote(0.45, 0.50, 0.42) == UNSURE
+    )
     assert _vote(10, 30, 50) == FRONT and _vote(70, 30, 50) == SIDEWAYS and _vote(40, 30, 50) == UNSURE
 
 
@@ -163,7 +205,9 @@ def test_one_turned_part_is_not_a_turned_body():
 
 def test_sideways_needs_a_majority_of_the_voters():
     # Torso and head say sideways, visibility and feet say front: a tie keeps the photo.
-    tie = standing_body(shoulder_ratio=0.1, hip_ratio=0.05, depth_yaw=80, nose_x=45, ear_half=6, face=False, chest=0.17)
+    tie = standing_body(
+        shoulder_ratio=0.1, hip_ratio=0.05, depth_yaw=80, nose_x=45, ear_half=6, face=False, chest=0.17
+    )
     facing = judge_facing(tie)
     assert (facing.sideways_votes, facing.front_votes) == (2, 2) and facing.front
     # The same with the feet turned too: three against one.

@@ -18,7 +18,10 @@ from . import images
 from .conftest import BASE, SUBMIT_URL, admit, step
 
 pytestmark = pytest.mark.django_db
-SETTINGS = {"OPTIONS": {"api_key": "sk-test-secret-key", "base_url": BASE}, "PUBLIC_BASE_URL": "https://shop.test"}
+SETTINGS = {
+    "OPTIONS": {"api_key": "sk-test-secret-key", "base_url": BASE},
+    "PUBLIC_BASE_URL": "https://shop.test",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -53,8 +56,9 @@ def test_queued_to_succeeded_with_the_result_in_storage(dashscope, person_bytes,
     dashscope.task("RUNNING")
     dashscope.task("SUCCEEDED")
     dashscope.result(result)
-    job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, bottom_garment=bottom_garment,
-                                dispatch_now=False)
+    job = services.create_tryon(
+        person_image=person_bytes, top_garment=top_garment, bottom_garment=bottom_garment, dispatch_now=False
+    )
     assert admit(job).status == "submitting" and job.key_name == "default" and job.admitted_at
     first = step(job)  # submit
     assert 0.9 < (first - timezone.now()).total_seconds() <= 1.0  # no history yet: probe from 1 s
@@ -74,11 +78,17 @@ def test_queued_to_succeeded_with_the_result_in_storage(dashscope, person_bytes,
 
 def test_provider_failure_is_recorded(dashscope, person_bytes, top_garment):
     dashscope.submit_ok()
-    dashscope.task("FAILED", code="InvalidPerson", message="The input image has no human body or multi human bodies.")
+    dashscope.task(
+        "FAILED", code="InvalidPerson", message="The input image has no human body or multi human bodies."
+    )
     job = accepted_job(person_bytes, top_garment)
     assert step(job) is None
     job.refresh_from_db()
-    assert (job.status, job.error_code, job.resubmits) == ("failed", "InvalidPerson", 0)  # final: not resubmitted
+    assert (job.status, job.error_code, job.resubmits) == (
+        "failed",
+        "InvalidPerson",
+        0,
+    )  # final: not resubmitted
     assert job.provider_error["output"]["code"] == "InvalidPerson" and job.finished_at
 
 
@@ -88,20 +98,28 @@ def test_a_transient_task_failure_is_submitted_once_more(dashscope, person_bytes
     job = accepted_job(person_bytes, top_garment)
     step(job)
     job.refresh_from_db()
-    assert job.status == "submitting" and job.resubmits == 1 and not job.remote_id  # queued, then admitted again
+    assert (
+        job.status == "submitting" and job.resubmits == 1 and not job.remote_id
+    )  # queued, then admitted again
     assert job.history[-1]["error_code"] == "InternalError.Algo" and "transient" in job.history[-1]["note"]
     step(job)  # the second submit
     step(job)  # fails again: that was the one resubmit
     job.refresh_from_db()
-    assert (job.status, job.error_code, job.resubmits, submits(dashscope)) == ("failed", "InternalError.Algo", 1, 2)
+    assert (job.status, job.error_code, job.resubmits, submits(dashscope)) == (
+        "failed",
+        "InternalError.Algo",
+        1,
+        2,
+    )
     with override_settings(TRYON={**SETTINGS, "TRANSIENT_RESUBMITS": 0}):
         other = accepted_job(person_bytes, top_garment)
         step(other)
         assert TryOn.objects.get(pk=other.pk).status == "failed"
 
 
-def test_a_key_gone_before_the_submit_fails_the_job_with_a_stable_code(dashscope, person_bytes, monkeypatch,
-                                                                       top_garment):
+def test_a_key_gone_before_the_submit_fails_the_job_with_a_stable_code(
+    dashscope, person_bytes, monkeypatch, top_garment
+):
     """The key was removed (or rotated out) after the try-on was accepted: the job fails, nothing is sent."""
     monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
     job = admit(new_job(person_bytes, top_garment))
@@ -119,8 +137,12 @@ def test_final_submit_error_fails_the_job(dashscope, person_bytes, top_garment):
     assert step(job) is None
     job.refresh_from_db()
     assert (job.status, job.error_code, job.submit_sent_at) == ("failed", "InvalidApiKey", None)
-    assert job.provider_error == {"code": "InvalidApiKey", "message": "Invalid API-key provided.", "status": 401,
-                                  "request_id": "req-err"}
+    assert job.provider_error == {
+        "code": "InvalidApiKey",
+        "message": "Invalid API-key provided.",
+        "status": 401,
+        "request_id": "req-err",
+    }
 
 
 def test_a_provider_429_hands_the_job_back_without_burning_a_retry(dashscope, person_bytes, top_garment):
@@ -163,7 +185,9 @@ def test_a_leased_job_is_left_alone(dashscope, person_bytes, top_garment):
     job = admit(new_job(person_bytes, top_garment))
     TryOn.objects.filter(pk=job.pk).update(lease_until=timezone.now() + timedelta(seconds=30))
     assert step(job) is None and submits(dashscope) == 0
-    TryOn.objects.filter(pk=job.pk).update(lease_until=timezone.now() - timedelta(seconds=1))  # its worker died
+    TryOn.objects.filter(pk=job.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )  # its worker died
     step(job)
     assert TryOn.objects.get(pk=job.pk).status == "submitted"
 
@@ -210,7 +234,10 @@ def test_transient_poll_errors_back_off_then_fail(dashscope, person_bytes, top_g
     dashscope.submit_ok()
     dashscope.error("GET", f"{BASE}/tasks/{dashscope.task_id}", 500, "InternalError")
     job = accepted_job(person_bytes, top_garment)
-    with override_settings(TRYON={**SETTINGS, "MAX_RETRIES": 2}), mock.patch("urllib3.util.retry.Retry.sleep"):
+    with (
+        override_settings(TRYON={**SETTINGS, "MAX_RETRIES": 2}),
+        mock.patch("urllib3.util.retry.Retry.sleep"),
+    ):
         waits = [step(job) for _ in range(3)]
     job.refresh_from_db()
     assert waits[0] is not None and waits[1] is not None and waits[2] is None
@@ -230,9 +257,14 @@ def test_backoff_is_capped_and_honours_retry_after():
 def task_list(dashscope, *tasks: tuple[str, str]) -> None:
     """The provider's task list (the asynchronous-task page): (task_id, model) pairs created just now."""
     now_ms = int(timezone.now().timestamp() * 1000)
-    data = [{"task_id": tid, "model_name": model, "status": "RUNNING", "gmt_create": now_ms} for tid, model in tasks]
-    dashscope.rsps.get(re.compile(rf"{re.escape(BASE)}/tasks\?.*"),
-                       json={"request_id": "l", "total": len(data), "total_page": 1, "data": data})
+    data = [
+        {"task_id": tid, "model_name": model, "status": "RUNNING", "gmt_create": now_ms}
+        for tid, model in tasks
+    ]
+    dashscope.rsps.get(
+        re.compile(rf"{re.escape(BASE)}/tasks\?.*"),
+        json={"request_id": "l", "total": len(data), "total_page": 1, "data": data},
+    )
 
 
 def test_a_timed_out_submit_is_found_in_the_task_list(dashscope, person_bytes, top_garment):
@@ -285,8 +317,15 @@ def test_tasks_other_jobs_own_are_not_adopted(dashscope, person_bytes, top_garme
 
 # -- provider uploads are made once per job ---------------------------------------------------------
 def test_uploads_are_reused_by_a_resubmit(dashscope, person_bytes, top_garment):
-    policy = {"data": {"policy": "p", "signature": "s", "upload_dir": "dashscope-instant/x", "upload_host": "https://oss.test",
-                       "oss_access_key_id": "k"}}
+    policy = {
+        "data": {
+            "policy": "p",
+            "signature": "s",
+            "upload_dir": "dashscope-instant/x",
+            "upload_host": "https://oss.test",
+            "oss_access_key_id": "k",
+        }
+    }
     dashscope.rsps.get(re.compile(rf"{re.escape(BASE)}/uploads.*"), json=policy)
     dashscope.rsps.post("https://oss.test", status=200)
     dashscope.error("POST", SUBMIT_URL, 503, "ModelUnavailable")
@@ -302,14 +341,21 @@ def test_uploads_are_reused_by_a_resubmit(dashscope, person_bytes, top_garment):
 
 
 # -- the tick ---------------------------------------------------------------------------------------
-def test_the_tick_resumes_overdue_jobs_and_admits_queued_ones(person_bytes, top_garment, django_capture_on_commit_callbacks):
+def test_the_tick_resumes_overdue_jobs_and_admits_queued_ones(
+    person_bytes, top_garment, django_capture_on_commit_callbacks
+):
     lost = admit(new_job(person_bytes, top_garment))  # admitted, but its message was lost
     TryOn.objects.filter(pk=lost.pk).update(next_check_at=timezone.now() - timedelta(seconds=10))
     leased = admit(new_job(person_bytes, top_garment, resolution=1024))
-    TryOn.objects.filter(pk=leased.pk).update(next_check_at=timezone.now() - timedelta(seconds=10),
-                                              lease_until=timezone.now() + timedelta(seconds=30))
+    TryOn.objects.filter(pk=leased.pk).update(
+        next_check_at=timezone.now() - timedelta(seconds=10),
+        lease_until=timezone.now() + timedelta(seconds=30),
+    )
     waiting = new_job(person_bytes, top_garment, resolution=1280)
-    with mock.patch("django_tryon.scheduling._send") as send, django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch("django_tryon.scheduling._send") as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         counts = pipeline.tick()
     assert counts == {"admitted": 1, "resumed": 1, "expired": 0}
     sent = sorted(call.args[1][0] for call in send.call_args_list)
@@ -321,7 +367,10 @@ def test_the_tick_resumes_overdue_jobs_and_admits_queued_ones(person_bytes, top_
 def test_the_tick_fails_jobs_queued_too_long(person_bytes, top_garment):
     job = new_job(person_bytes, top_garment)
     TryOn.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=2), status="queued")
-    with override_settings(TRYON={**SETTINGS, "MAX_QUEUED": None}), mock.patch("django_tryon.admission.admit", return_value=0):
+    with (
+        override_settings(TRYON={**SETTINGS, "MAX_QUEUED": None}),
+        mock.patch("django_tryon.admission.admit", return_value=0),
+    ):
         assert pipeline.tick()["expired"] == 1
     job.refresh_from_db()
     assert (job.status, job.error_code) == ("failed", "Timeout")

@@ -32,8 +32,10 @@ from . import images
 pytest.importorskip("django_tryon.engine", exc_type=ImportError)
 
 pytestmark = pytest.mark.django_db
-BASE = {"OPTIONS": {"api_key": "sk-test-secret-key", "base_url": "https://dashscope.test/api/v1"},
-        "PUBLIC_BASE_URL": "https://shop.test"}
+BASE = {
+    "OPTIONS": {"api_key": "sk-test-secret-key", "base_url": "https://dashscope.test/api/v1"},
+    "PUBLIC_BASE_URL": "https://shop.test",
+}
 NOBODY = images.jpeg(600, 400, seed=5)  # a landscape of noise: decodes fine, no person in it
 NO_PERSON = "We could not find a person in this photo. Please use a photo of yourself."
 NO_PERSON_ZH = "这张照片中没有找到人。请使用一张你本人的照片。"
@@ -76,8 +78,12 @@ def upload(data: bytes, name: str = "me.jpg") -> SimpleUploadedFile:
 
 def stored_files() -> set[str]:
     root = default_storage.location
-    return {os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs
-            if "persons" in d or "sent" in d}
+    return {
+        os.path.relpath(os.path.join(d, f), root)
+        for d, _, fs in os.walk(root)
+        for f in fs
+        if "persons" in d or "sent" in d
+    }
 
 
 # -- the setting -----------------------------------------------------------------------------------
@@ -94,7 +100,11 @@ def test_default_is_warn_and_a_bad_value_is_reported():
 def test_the_drawn_person_passes_and_nobody_is_refused():
     """The two drawn pictures every test below relies on, judged by the real engine."""
     assert precheck.run(images.standing_person()) == {
-        "ok": True, "verdict": "ok", "reasons": [], "details": mock.ANY}
+        "ok": True,
+        "verdict": "ok",
+        "reasons": [],
+        "details": mock.ANY,
+    }
     nobody = precheck.run(NOBODY)
     assert nobody["ok"] is False and nobody["verdict"] == "no_person" and nobody["reasons"]
 
@@ -104,11 +114,27 @@ def test_the_engines_figures_are_stored_as_plain_json():
 
     import numpy as np
 
-    figures = {"ratio": np.float64(1.5), "votes": np.int64(3), "front": np.bool_(True), "point": np.array([1.0, 2.5]),
-               "nested": {"yaw": np.float32(0.25)}, "none": None, "nan": float("nan"), "label": "x"}
+    figures = {
+        "ratio": np.float64(1.5),
+        "votes": np.int64(3),
+        "front": np.bool_(True),
+        "point": np.array([1.0, 2.5]),
+        "nested": {"yaw": np.float32(0.25)},
+        "none": None,
+        "nan": float("nan"),
+        "label": "x",
+    }
     plain = precheck._plain(figures)
-    assert plain == {"ratio": 1.5, "votes": 3, "front": True, "point": [1.0, 2.5], "nested": {"yaw": 0.25},
-                     "none": None, "nan": None, "label": "x"}
+    assert plain == {
+        "ratio": 1.5,
+        "votes": 3,
+        "front": True,
+        "point": [1.0, 2.5],
+        "nested": {"yaw": 0.25},
+        "none": None,
+        "nan": None,
+        "label": "x",
+    }
     assert type(plain["votes"]) is int and type(plain["front"]) is bool and json.dumps(plain)
 
 
@@ -118,9 +144,10 @@ def test_warn_creates_the_job_with_the_verdict(top_garment, engine_calls):
     assert job.status == "queued" and len(engine_calls) == 1
     job.refresh_from_db()
     assert job.person_check["verdict"] == "no_person" and job.person_check["ok"] is False
-    assert precheck.warnings(job.person_check) == [
-        {"code": "no_person", "message": NO_PERSON}]
-    fine = services.create_tryon(person_image=images.standing_person(), top_garment=top_garment, dispatch_now=False)
+    assert precheck.warnings(job.person_check) == [{"code": "no_person", "message": NO_PERSON}]
+    fine = services.create_tryon(
+        person_image=images.standing_person(), top_garment=top_garment, dispatch_now=False
+    )
     assert fine.person_check["verdict"] == "ok" and precheck.warnings(fine.person_check) == []
 
 
@@ -135,8 +162,12 @@ def test_refuse_stores_nothing_and_charges_nothing(top_garment, engine_calls):
     assert err.details["reasons"] and err.details["brightness"] > 0  # the engine's own words and figures
     assert not TryOn.objects.exists() and not TryOnAttempt.objects.exists() and stored_files() == before
     with mode("refuse", DAILY_LIMIT_PER_SESSION=1):  # the refusal took no slot of the day
-        job = services.create_tryon(person_image=images.standing_person(), top_garment=top_garment,
-                                    owner_key="shopper", dispatch_now=False)
+        job = services.create_tryon(
+            person_image=images.standing_person(),
+            top_garment=top_garment,
+            owner_key="shopper",
+            dispatch_now=False,
+        )
     assert job.person_check["ok"] and TryOnAttempt.objects.count() == 1
 
 
@@ -152,7 +183,9 @@ def test_off_also_silences_a_verdict_stored_before(top_garment, engine_calls):
     photo = services.save_photo(image=NOBODY, owner_key="k", consent=True)  # "warn": checked, stored
     assert precheck.warnings(photo.person_check) != []
     with mode("off"):
-        job = services.create_tryon(person_photo=photo, top_garment=top_garment, owner_key="k", dispatch_now=False)
+        job = services.create_tryon(
+            person_photo=photo, top_garment=top_garment, owner_key="k", dispatch_now=False
+        )
         assert precheck.warnings(photo.person_check) == []
     assert job.person_check is None and len(engine_calls) == 1
 
@@ -177,16 +210,24 @@ def test_rerun_and_refine_reuse_the_jobs_verdict(top_garment, engine_calls):
 
 
 # -- saved photos: checked once --------------------------------------------------------------------
-def test_saved_photo_is_checked_once_and_its_verdict_reused(product, top_garment, bottom_garment, engine_calls):
+def test_saved_photo_is_checked_once_and_its_verdict_reused(
+    product, top_garment, bottom_garment, engine_calls
+):
     photo = services.save_photo(image=NOBODY, owner_key="k", consent=True)
     assert len(engine_calls) == 1 and photo.person_check["verdict"] == "no_person"
     assert services.save_photo(image=NOBODY, owner_key="k", consent=True) == photo  # the same photo again
-    first = services.create_tryon(person_photo=photo, top_garment=top_garment, owner_key="k", dispatch_now=False)
-    second = services.create_tryon(person_photo=photo, bottom_garment=bottom_garment, owner_key="k",
-                                   resolution=1280, dispatch_now=False)
+    first = services.create_tryon(
+        person_photo=photo, top_garment=top_garment, owner_key="k", dispatch_now=False
+    )
+    second = services.create_tryon(
+        person_photo=photo, bottom_garment=bottom_garment, owner_key="k", resolution=1280, dispatch_now=False
+    )
     assert len(engine_calls) == 1
     assert first.person_check == second.person_check == PersonPhoto.objects.get().person_check
-    with mode("refuse"), pytest.raises(TryOnPersonRefused) as info:  # the stored verdict decides, no new check
+    with (
+        mode("refuse"),
+        pytest.raises(TryOnPersonRefused) as info,
+    ):  # the stored verdict decides, no new check
         services.create_tryon(person_photo=photo, top_garment=top_garment, owner_key="k", resolution=1024)
     assert info.value.field == "person_photo" and len(engine_calls) == 1 and TryOn.objects.count() == 2
 
@@ -195,11 +236,18 @@ def test_photo_saved_before_the_check_is_checked_at_its_first_tryon(top_garment,
     with mode("off"):
         photo = services.save_photo(image=images.standing_person(), owner_key="k", consent=True)
     assert photo.person_check is None
-    job = services.create_tryon(person_photo=photo, top_garment=top_garment, owner_key="k", dispatch_now=False)
-    services.create_tryon(person_photo=photo, top_garment=top_garment, owner_key="k", resolution=1024,
-                          dispatch_now=False)
+    job = services.create_tryon(
+        person_photo=photo, top_garment=top_garment, owner_key="k", dispatch_now=False
+    )
+    services.create_tryon(
+        person_photo=photo, top_garment=top_garment, owner_key="k", resolution=1024, dispatch_now=False
+    )
     photo.refresh_from_db()
-    assert len(engine_calls) == 1 and photo.person_check["verdict"] == "ok" and job.person_check == photo.person_check
+    assert (
+        len(engine_calls) == 1
+        and photo.person_check["verdict"] == "ok"
+        and job.person_check == photo.person_check
+    )
 
 
 def test_refused_photo_is_not_kept(engine_calls):
@@ -227,8 +275,10 @@ def test_an_engine_failure_is_no_verdict_and_no_500(client, top_garment, monkeyp
     monkeypatch.setattr(engine, "check_person", broken)
     with mode("refuse"), caplog.at_level(logging.WARNING, logger="django_tryon"):
         saved = client.post("/tryon/api/photos/", {"image": upload(NOBODY), "consent": "true"})
-        created = client.post("/tryon/api/tryons/", {"person_image": upload(NOBODY), "consent": "true",
-                                                     "product": top_garment.product.pk})
+        created = client.post(
+            "/tryon/api/tryons/",
+            {"person_image": upload(NOBODY), "consent": "true", "product": top_garment.product.pk},
+        )
     assert saved.status_code == 201 and saved.json()["warnings"] == []
     assert created.status_code == 202 and created.json()["warnings"] == []
     assert PersonPhoto.objects.get().person_check is None and TryOn.objects.get().person_check is None
@@ -241,8 +291,7 @@ def test_an_engine_failure_is_no_verdict_and_no_500(client, top_garment, monkeyp
 def test_rest_photo_warn_answers_201_with_warnings_in_the_shoppers_language(client):
     saved = client.post("/tryon/api/photos/", {"image": upload(NOBODY), "consent": "true"})
     assert saved.status_code == 201
-    assert saved.json()["warnings"] == [
-        {"code": "no_person", "message": NO_PERSON}]
+    assert saved.json()["warnings"] == [{"code": "no_person", "message": NO_PERSON}]
     listed = client.get("/tryon/api/photos/", HTTP_ACCEPT_LANGUAGE="zh-Hans").json()
     assert listed[0]["warnings"] == [{"code": "no_person", "message": NO_PERSON_ZH}]
     fine = client.post("/tryon/api/photos/", {"image": upload(images.standing_person()), "consent": "true"})
@@ -253,18 +302,25 @@ def test_rest_photo_refuse_answers_400_in_the_error_envelope(client):
     before = stored_files()
     with mode("refuse"):
         english = client.post("/tryon/api/photos/", {"image": upload(NOBODY), "consent": "true"})
-        chinese = client.post("/tryon/api/photos/", {"image": upload(NOBODY), "consent": "true"},
-                              HTTP_ACCEPT_LANGUAGE="zh-Hans")
-        fine = client.post("/tryon/api/photos/", {"image": upload(images.standing_person()), "consent": "true"})
+        chinese = client.post(
+            "/tryon/api/photos/", {"image": upload(NOBODY), "consent": "true"}, HTTP_ACCEPT_LANGUAGE="zh-Hans"
+        )
+        fine = client.post(
+            "/tryon/api/photos/", {"image": upload(images.standing_person()), "consent": "true"}
+        )
     assert english.status_code == chinese.status_code == 400
     error = english.json()["error"]
     assert error == {
-        "code": "InvalidPerson", "field": "image", "verdict": "no_person",
+        "code": "InvalidPerson",
+        "field": "image",
+        "verdict": "no_person",
         "message": NO_PERSON,
         "reasons": [NO_PERSON],
         "details": mock.ANY,
     }
-    assert error["details"]["reasons"] and "brightness" in error["details"]  # the engine's own words and figures
+    assert (
+        error["details"]["reasons"] and "brightness" in error["details"]
+    )  # the engine's own words and figures
     zh = chinese.json()["error"]
     assert zh["verdict"] == "no_person" and zh["reasons"] == [NO_PERSON_ZH]
     assert zh["message"] == zh["reasons"][0]
@@ -276,7 +332,9 @@ def test_rest_tryon_refuse_is_400_and_not_charged(client, top_garment):
     data = {"consent": "true", "product": top_garment.product.pk}
     with mode("refuse", DAILY_LIMIT_PER_SESSION=1):
         refused = client.post("/tryon/api/tryons/", {**data, "person_image": upload(NOBODY)})
-        accepted = client.post("/tryon/api/tryons/", {**data, "person_image": upload(images.standing_person())})
+        accepted = client.post(
+            "/tryon/api/tryons/", {**data, "person_image": upload(images.standing_person())}
+        )
     assert refused.status_code == 400
     error = refused.json()["error"]
     assert (error["code"], error["field"], error["verdict"]) == ("InvalidPerson", "person_image", "no_person")
@@ -292,16 +350,20 @@ def test_rest_tryon_from_a_saved_photo(client, top_garment, engine_calls):
     read = client.get(f"/tryon/api/tryons/{created.json()['id']}/", HTTP_ACCEPT_LANGUAGE="zh-Hans").json()
     assert read["warnings"] == [{"code": "no_person", "message": NO_PERSON_ZH}]
     with mode("refuse"):
-        refused = client.post("/tryon/api/tryons/", {"person_photo": photo_id, "product": top_garment.product.pk,
-                                                     "resolution": 1024})
+        refused = client.post(
+            "/tryon/api/tryons/",
+            {"person_photo": photo_id, "product": top_garment.product.pk, "resolution": 1024},
+        )
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "person_photo"
     assert len(engine_calls) == 1 and TryOn.objects.count() == TryOnAttempt.objects.count() == 1
 
 
 def test_rest_tryon_off_has_no_warnings(client, top_garment, engine_calls):
     with mode("off"):
-        created = client.post("/tryon/api/tryons/", {"person_image": upload(NOBODY), "consent": "true",
-                                                     "product": top_garment.product.pk})
+        created = client.post(
+            "/tryon/api/tryons/",
+            {"person_image": upload(NOBODY), "consent": "true", "product": top_garment.product.pk},
+        )
     assert created.status_code == 202 and created.json()["warnings"] == [] and engine_calls == []
 
 
@@ -317,8 +379,18 @@ def test_warnings_are_in_the_schema(client):
 
 
 # -- messages --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("verdict", ["no_person", "several_people", "not_full_body", "not_front_facing", "too_dark",
-                                     "blurry", "a_verdict_from_a_newer_engine"])
+@pytest.mark.parametrize(
+    "verdict",
+    [
+        "no_person",
+        "several_people",
+        "not_full_body",
+        "not_front_facing",
+        "too_dark",
+        "blurry",
+        "a_verdict_from_a_newer_engine",
+    ],
+)
 def test_every_verdict_has_an_english_and_a_chinese_message(verdict):
     english = str(precheck.verdict_message(verdict))
     with translation.override("zh-hans"):

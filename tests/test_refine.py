@@ -16,8 +16,11 @@ from . import images
 from .conftest import BASE, SUBMIT_URL, admit, make_garment, step
 
 pytestmark = pytest.mark.django_db
-SETTINGS = {"OPTIONS": {"api_key": "sk-test-secret-key", "base_url": BASE}, "PUBLIC_BASE_URL": "https://shop.test",
-            "PRICES": {"aitryon-refiner": "0.30"}}
+SETTINGS = {
+    "OPTIONS": {"api_key": "sk-test-secret-key", "base_url": BASE},
+    "PUBLIC_BASE_URL": "https://shop.test",
+    "PRICES": {"aitryon-refiner": "0.30"},
+}
 REFINED = "http://dashscope-result-hz.oss-cn-hangzhou.aliyuncs.com/refined.jpg?Expires=1&Signature=y"
 
 
@@ -28,8 +31,14 @@ def _settings():
 
 
 def refine_job(person_bytes, top_garment, **kwargs) -> TryOn:
-    return services.create_tryon(person_image=person_bytes, top_garment=top_garment, refine=True, gender="woman",
-                                 dispatch_now=False, **kwargs)
+    return services.create_tryon(
+        person_image=person_bytes,
+        top_garment=top_garment,
+        refine=True,
+        gender="woman",
+        dispatch_now=False,
+        **kwargs,
+    )
 
 
 def test_the_second_pass_takes_the_first_picture_and_the_same_inputs(dashscope, person_bytes, top_garment):
@@ -50,7 +59,9 @@ def test_the_second_pass_takes_the_first_picture_and_the_same_inputs(dashscope, 
     sent = dashscope.submitted_json(1)
     assert sent["model"] == "aitryon-refiner" and sent["parameters"] == {"gender": "woman"}
     assert set(sent["input"]) == {"person_image_url", "top_garment_url", "coarse_image_url"}
-    assert all(url.startswith("https://shop.test/tryon/files/") for url in sent["input"].values())  # signed, ours
+    assert all(
+        url.startswith("https://shop.test/tryon/files/") for url in sent["input"].values()
+    )  # signed, ours
     step(job)
     job.refresh_from_db()
     assert job.status == "succeeded" and job.stage == "refine"
@@ -70,13 +81,22 @@ def test_a_failed_second_pass_keeps_the_first_picture(dashscope, person_bytes, t
     job = admit(refine_job(person_bytes, top_garment))
     step(job)
     step(job)
-    dashscope.error("POST", SUBMIT_URL, 400, "InvalidParameter", "The size of person image and coarse_image are not the same.")
+    dashscope.error(
+        "POST",
+        SUBMIT_URL,
+        400,
+        "InvalidParameter",
+        "The size of person image and coarse_image are not the same.",
+    )
     step(job)
     job.refresh_from_db()
     assert job.status == "succeeded" and job.error_code == ""
     with job.result_image.open("rb") as fh:
         assert fh.read() == coarse
-    assert job.history[-1]["note"] == "second pass failed" and job.history[-1]["error_code"] == "InvalidParameter"
+    assert (
+        job.history[-1]["note"] == "second pass failed"
+        and job.history[-1]["error_code"] == "InvalidParameter"
+    )
 
 
 def test_without_budget_the_first_picture_is_the_result(dashscope, person_bytes, top_garment):
@@ -88,10 +108,14 @@ def test_without_budget_the_first_picture_is_the_result(dashscope, person_bytes,
         step(job)
         step(job)
     job.refresh_from_db()
-    assert job.status == "succeeded" and job.result_image and job.history[-1]["error_code"] == "budget_exceeded"
+    assert (
+        job.status == "succeeded" and job.result_image and job.history[-1]["error_code"] == "budget_exceeded"
+    )
 
 
-@pytest.mark.parametrize("kwargs, field", [({"gender": ""}, "gender"), ({"gender": "woman", "resolution": 1024}, "refine")])
+@pytest.mark.parametrize(
+    "kwargs, field", [({"gender": ""}, "gender"), ({"gender": "woman", "resolution": 1024}, "refine")]
+)
 def test_the_second_pass_needs_gender_and_the_original_size(person_bytes, top_garment, kwargs, field):
     with pytest.raises(TryOnValidationError) as info:
         services.create_tryon(person_image=person_bytes, top_garment=top_garment, refine=True, **kwargs)
@@ -104,10 +128,21 @@ def test_the_rest_api_takes_refine_and_gender(top_garment, client):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     with mock.patch("django_tryon.scheduling._send"):
-        response = client.post("/tryon/api/tryons/", {
-            "person_image": SimpleUploadedFile("me.jpg", images.person_photo(), "image/jpeg"), "consent": "true",
-            "product": top_garment.product.pk, "refine": "true", "gender": "man"})
-    assert response.status_code == 202 and response.json()["refine"] is True and response.json()["stage"] == "tryon"
+        response = client.post(
+            "/tryon/api/tryons/",
+            {
+                "person_image": SimpleUploadedFile("me.jpg", images.person_photo(), "image/jpeg"),
+                "consent": "true",
+                "product": top_garment.product.pk,
+                "refine": "true",
+                "gender": "man",
+            },
+        )
+    assert (
+        response.status_code == 202
+        and response.json()["refine"] is True
+        and response.json()["stage"] == "tryon"
+    )
     assert TryOn.objects.get().gender == "man"
 
 
@@ -118,12 +153,19 @@ def test_the_second_pass_against_the_sandbox(product):
     from .test_engine import shared
 
     with sandbox_process("--latency", "0.4", "--api-key", "sk-refine") as sandbox:
-        settings = {"OPTIONS": {"api_key": "sk-refine", "base_url": f"{sandbox}/api/v1"}, "PUBLIC_BASE_URL": "",
-                    "POLL_INTERVAL": 0.2}
+        settings = {
+            "OPTIONS": {"api_key": "sk-refine", "base_url": f"{sandbox}/api/v1"},
+            "PUBLIC_BASE_URL": "",
+            "POLL_INTERVAL": 0.2,
+        }
         with override_settings(TRYON=settings):
-            job = services.create_tryon(person_image=shared("person", "fitdit_model_1.jpg").read_bytes(),
-                                        top_garment=make_garment(product, "top"), refine=True, gender="woman",
-                                        dispatch_now=False)
+            job = services.create_tryon(
+                person_image=shared("person", "fitdit_model_1.jpg").read_bytes(),
+                top_garment=make_garment(product, "top"),
+                refine=True,
+                gender="woman",
+                dispatch_now=False,
+            )
             services.run_now(job, max_wait=60)  # the try-on, then the second pass
     job.refresh_from_db()
     assert (job.status, job.stage, job.model_name) == ("succeeded", "refine", "aitryon-refiner"), job.history
@@ -139,21 +181,41 @@ def test_keep_own_clothes_cuts_them_from_the_photo_once_per_saved_photo(product,
     from .conftest import make_garment
     from .test_engine import shared
 
-    photo = services.save_photo(image=shared("person", "fitdit_model_1.jpg").read_bytes(), owner_key="me", consent=True)
-    dashscope.error("POST", f"{BASE}/services/vision/image-process/process", 403, "Endpoint.AccessDenied")  # retired
+    photo = services.save_photo(
+        image=shared("person", "fitdit_model_1.jpg").read_bytes(), owner_key="me", consent=True
+    )
+    dashscope.error(
+        "POST", f"{BASE}/services/vision/image-process/process", 403, "Endpoint.AccessDenied"
+    )  # retired
     dashscope.submit_ok()
-    job = admit(services.create_tryon(person_photo=photo, top_garment=make_garment(product, "top"), keep_own=True,
-                                      owner_key="me", dispatch_now=False))
+    job = admit(
+        services.create_tryon(
+            person_photo=photo,
+            top_garment=make_garment(product, "top"),
+            keep_own=True,
+            owner_key="me",
+            dispatch_now=False,
+        )
+    )
     assert job.keep_own and not job.bottom_image
     step(job)
     job.refresh_from_db()
     sent = dashscope.submitted_json()["input"]
     assert job.bottom_image and "bottom_garment_url" in sent and job.history[-1]["note"] == "own clothes kept"
-    assert job.keep_own  # the shopper's choice stays on the record (and in the API); the history says what came of it
+    assert (
+        job.keep_own
+    )  # the shopper's choice stays on the record (and in the API); the history says what came of it
     photo.refresh_from_db()
     cached = photo.own_clothes["lower"]
-    again = admit(services.create_tryon(person_photo=photo, top_garment=make_garment(product, "top", color=(0, 0, 200)),
-                                        keep_own=True, owner_key="me", dispatch_now=False))
+    again = admit(
+        services.create_tryon(
+            person_photo=photo,
+            top_garment=make_garment(product, "top", color=(0, 0, 200)),
+            keep_own=True,
+            owner_key="me",
+            dispatch_now=False,
+        )
+    )
     dashscope.submit_ok("t-2")
     step(again)
     assert PersonPhoto.objects.get(pk=photo.pk).own_clothes["lower"] == cached  # parsed once
@@ -166,10 +228,19 @@ def test_keep_own_clothes_cuts_them_from_the_photo_once_per_saved_photo(product,
 def test_keep_own_needs_a_single_garment(product, person_bytes):
     from .conftest import make_garment
 
-    both = services.create_tryon(person_image=person_bytes, top_garment=make_garment(product, "top"),
-                                 bottom_garment=make_garment(product, "bottom"), keep_own=True, dispatch_now=False)
-    dress = services.create_tryon(person_image=person_bytes, top_garment=make_garment(product, "one_piece"),
-                                  keep_own=True, dispatch_now=False)
+    both = services.create_tryon(
+        person_image=person_bytes,
+        top_garment=make_garment(product, "top"),
+        bottom_garment=make_garment(product, "bottom"),
+        keep_own=True,
+        dispatch_now=False,
+    )
+    dress = services.create_tryon(
+        person_image=person_bytes,
+        top_garment=make_garment(product, "one_piece"),
+        keep_own=True,
+        dispatch_now=False,
+    )
     assert not both.keep_own and not dress.keep_own
 
 
@@ -180,7 +251,9 @@ def test_the_sandbox_parsing_model_finds_the_trousers():
     from .test_engine import shared
 
     with sandbox_process("--api-key", "sk-parse") as sandbox:
-        parser = DashScopeBackend(api_key="sk-parse", base_url=f"{sandbox}/api/v1", model=PARSER, debug_api_requests=False)
+        parser = DashScopeBackend(
+            api_key="sk-parse", base_url=f"{sandbox}/api/v1", model=PARSER, debug_api_requests=False
+        )
         url = parser.upload(shared("person", "fitdit_model_1.jpg").read_bytes(), "p.jpg", "image/jpeg")
         crop = parser.parse_clothes(url, "lower")
     import io
@@ -195,8 +268,11 @@ def finished_job(dashscope, person_bytes, top_garment, picture: bytes) -> TryOn:
     dashscope.submit_ok("t-first")
     dashscope.task("SUCCEEDED", task_id="t-first")
     dashscope.result(picture)
-    job = admit(services.create_tryon(person_image=person_bytes, top_garment=top_garment, owner_key="shopper",
-                                      dispatch_now=False))
+    job = admit(
+        services.create_tryon(
+            person_image=person_bytes, top_garment=top_garment, owner_key="shopper", dispatch_now=False
+        )
+    )
     step(job)  # submit
     step(job)  # poll: done, stored
     job.refresh_from_db()
@@ -210,7 +286,12 @@ def test_a_finished_picture_can_be_refined_afterwards(dashscope, person_bytes, t
     with pytest.raises(TryOnValidationError):
         services.refine_result(job, gender="")
     new = admit(services.refine_result(job, gender="man"))
-    assert (new.status, new.stage, new.model_name, new.owner_key) == ("submitting", "refine", "aitryon-refiner", "shopper")
+    assert (new.status, new.stage, new.model_name, new.owner_key) == (
+        "submitting",
+        "refine",
+        "aitryon-refiner",
+        "shopper",
+    )
     dashscope.submit_ok("t-refine")
     dashscope.task("SUCCEEDED", task_id="t-refine", image_url=REFINED)
     dashscope.rsps.get(re.compile(r".*/refined\.jpg.*"), body=refined, content_type="image/jpeg")
@@ -232,7 +313,9 @@ def test_a_finished_picture_can_be_refined_afterwards(dashscope, person_bytes, t
         services.refine_result(new, gender="man")  # already refined
 
 
-def test_the_admin_asks_woman_or_man_then_refines(dashscope, person_bytes, top_garment, client, django_user_model):
+def test_the_admin_asks_woman_or_man_then_refines(
+    dashscope, person_bytes, top_garment, client, django_user_model
+):
     from unittest import mock
 
     job = finished_job(dashscope, person_bytes, top_garment, images.jpeg(480, 800, seed=33))
@@ -242,8 +325,16 @@ def test_the_admin_asks_woman_or_man_then_refines(dashscope, person_bytes, top_g
         page = client.post(url, {"action": "refine_selected", "_selected_action": [job.pk]})
         assert page.status_code == 200 and f'name="gender-{job.pk}"' in page.content.decode()
         assert TryOn.objects.count() == 1  # nothing started before the answer
-        done = client.post(url, {"action": "refine_selected", "_selected_action": [job.pk], "apply": "1",
-                                 f"gender-{job.pk}": "woman"}, follow=True)
+        done = client.post(
+            url,
+            {
+                "action": "refine_selected",
+                "_selected_action": [job.pk],
+                "apply": "1",
+                f"gender-{job.pk}": "woman",
+            },
+            follow=True,
+        )
     assert "1 picture is being refined." in done.content.decode()
     new = TryOn.objects.exclude(pk=job.pk).get()
     assert (new.stage, new.gender, new.refine) == ("refine", "woman", True)
@@ -253,16 +344,42 @@ def test_the_site_default_refines_only_where_it_can(person_bytes, top_garment):
     """TRYON["REFINE"] does not turn a request without a gender (or at another size) into a 400."""
     with override_settings(TRYON={**SETTINGS, "REFINE": True}):
         plain = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-        sized = services.create_tryon(person_image=person_bytes, top_garment=top_garment, gender="man",
-                                      resolution=1024, dispatch_now=False)
-        refined = services.create_tryon(person_image=person_bytes, top_garment=top_garment, gender="man",
-                                        dispatch_now=False)
-        explicit = services.create_tryon(person_image=person_bytes, top_garment=top_garment, refine=False,
-                                         gender="woman", dispatch_now=False)
-        trousers = services.create_tryon(person_image=person_bytes, bottom_garment=make_garment(top_garment.product, "bottom"),
-                                         gender="man", dispatch_now=False)
+        sized = services.create_tryon(
+            person_image=person_bytes,
+            top_garment=top_garment,
+            gender="man",
+            resolution=1024,
+            dispatch_now=False,
+        )
+        refined = services.create_tryon(
+            person_image=person_bytes, top_garment=top_garment, gender="man", dispatch_now=False
+        )
+        explicit = services.create_tryon(
+            person_image=person_bytes,
+            top_garment=top_garment,
+            refine=False,
+            gender="woman",
+            dispatch_now=False,
+        )
+        trousers = services.create_tryon(
+            person_image=person_bytes,
+            bottom_garment=make_garment(top_garment.product, "bottom"),
+            gender="man",
+            dispatch_now=False,
+        )
         with pytest.raises(TryOnValidationError) as info:  # asked for explicitly: said plainly
-            services.create_tryon(person_image=person_bytes, bottom_garment=make_garment(top_garment.product, "bottom"),
-                                  refine=True, gender="man", dispatch_now=False)
-    assert [job.refine for job in (plain, sized, refined, explicit, trousers)] == [False, False, True, False, False]
+            services.create_tryon(
+                person_image=person_bytes,
+                bottom_garment=make_garment(top_garment.product, "bottom"),
+                refine=True,
+                gender="man",
+                dispatch_now=False,
+            )
+    assert [job.refine for job in (plain, sized, refined, explicit, trousers)] == [
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
     assert info.value.field == "refine"  # the refiner needs a top (or a one-piece)

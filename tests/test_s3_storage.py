@@ -26,16 +26,28 @@ def s3_endpoint():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-                 aws_secret_access_key="test").create_bucket(Bucket="shop-media")
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    ).create_bucket(Bucket="shop-media")
     yield endpoint
     server.stop()
 
 
 @pytest.fixture
 def s3_storage(s3_endpoint, monkeypatch):
-    s3 = S3Storage(bucket_name="shop-media", endpoint_url=s3_endpoint, access_key="test", secret_key="test",
-                   region_name="us-east-1", querystring_expire=600, default_acl="private")
+    s3 = S3Storage(
+        bucket_name="shop-media",
+        endpoint_url=s3_endpoint,
+        access_key="test",
+        secret_key="test",
+        region_name="us-east-1",
+        querystring_expire=600,
+        default_acl="private",
+    )
     monkeypatch.setattr(storage, "get_tryon_storage", lambda: s3)
     monkeypatch.setattr(pipeline, "get_tryon_storage", lambda: s3)
     return s3
@@ -64,7 +76,9 @@ def test_presigned_storage_url_is_sent_to_the_provider_and_works(s3_storage):
 @pytest.mark.django_db
 def test_signed_strategy_ignores_the_storage_url(s3_storage):
     photo = stored_photo(s3_storage)
-    with override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "PUBLIC_BASE_URL": "https://shop.test", "INPUT_URLS": "signed"}):
+    with override_settings(
+        TRYON={"OPTIONS": {"api_key": "k"}, "PUBLIC_BASE_URL": "https://shop.test", "INPUT_URLS": "signed"}
+    ):
         assert pipeline.input_url(photo, get_backend()).startswith("https://shop.test/tryon/files/")
 
 
@@ -74,8 +88,14 @@ def test_presigning_is_read_from_the_storages_settings(s3_endpoint):
     from django.core.files.storage import FileSystemStorage
 
     def s3(**options):
-        return S3Storage(bucket_name="shop-media", endpoint_url=s3_endpoint, access_key="test", secret_key="test",
-                         region_name="us-east-1", **options)
+        return S3Storage(
+            bucket_name="shop-media",
+            endpoint_url=s3_endpoint,
+            access_key="test",
+            secret_key="test",
+            region_name="us-east-1",
+            **options,
+        )
 
     assert storage.presigns_urls(s3()) and not storage.presigns_urls(s3(querystring_auth=False))
     behind_cdn = s3(custom_domain="cdn.shop.test")  # a custom domain signs only with a CloudFront signer
@@ -90,11 +110,24 @@ def test_a_public_bucket_is_reported(s3_endpoint, monkeypatch):
     """django_tryon.W007 reads django-storages' own settings: unsigned URLs or a public ACL."""
     from django_tryon.checks import check_settings
 
-    public = S3Storage(bucket_name="shop-media", endpoint_url=s3_endpoint, access_key="test", secret_key="test",
-                       region_name="us-east-1", querystring_auth=False, default_acl="public-read")
+    public = S3Storage(
+        bucket_name="shop-media",
+        endpoint_url=s3_endpoint,
+        access_key="test",
+        secret_key="test",
+        region_name="us-east-1",
+        querystring_auth=False,
+        default_acl="public-read",
+    )
     monkeypatch.setattr(storage, "get_tryon_storage", lambda: public)
     assert [m.id for m in check_settings()].count("django_tryon.W007") == 1
-    private = S3Storage(bucket_name="shop-media", endpoint_url=s3_endpoint, access_key="test", secret_key="test",
-                        region_name="us-east-1", default_acl="private")
+    private = S3Storage(
+        bucket_name="shop-media",
+        endpoint_url=s3_endpoint,
+        access_key="test",
+        secret_key="test",
+        region_name="us-east-1",
+        default_acl="private",
+    )
     monkeypatch.setattr(storage, "get_tryon_storage", lambda: private)
     assert "django_tryon.W007" not in [m.id for m in check_settings()]

@@ -52,20 +52,29 @@ def urls(files):
 
 
 def submit(sandbox, body, headers=ASYNC, path="/api/v1/services/aigc/image2image/image-synthesis"):
-    return requests.post(sandbox + path, data=json.dumps(body) if not isinstance(body, (bytes, str)) else body,
-                         headers=headers, timeout=30)
+    return requests.post(
+        sandbox + path,
+        data=json.dumps(body) if not isinstance(body, (bytes, str)) else body,
+        headers=headers,
+        timeout=30,
+    )
 
 
 def tryon_body(urls, **inputs):
-    return {"model": "aitryon", "input": {"person_image_url": urls["person"], "top_garment_url": urls["top"], **inputs},
-            "parameters": {"resolution": -1, "restore_face": True}}
+    return {
+        "model": "aitryon",
+        "input": {"person_image_url": urls["person"], "top_garment_url": urls["top"], **inputs},
+        "parameters": {"resolution": -1, "restore_face": True},
+    }
 
 
 def wait(sandbox, task_id, key=KEY, timeout=60):
     seen = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        response = requests.get(f"{sandbox}/api/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        response = requests.get(
+            f"{sandbox}/api/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {key}"}, timeout=10
+        )
         if response.status_code == 429:  # 20 queries/s, like the real service
             time.sleep(0.2)
             continue
@@ -84,7 +93,11 @@ def test_error_envelope_and_auth(sandbox):
     missing = requests.get(f"{sandbox}/api/v1/tasks/x", timeout=5)
     assert missing.status_code == 401 and missing.headers["Content-Type"] == "application/json"
     body = missing.json()
-    assert body == {"code": "InvalidApiKey", "message": "No API-key provided.", "request_id": body["request_id"]}
+    assert body == {
+        "code": "InvalidApiKey",
+        "message": "No API-key provided.",
+        "request_id": body["request_id"],
+    }
     assert missing.headers["x-request-id"] == body["request_id"]
     wrong = requests.get(f"{sandbox}/api/v1/tasks/x", headers={"Authorization": "Bearer sk-nope"}, timeout=5)
     assert (wrong.status_code, wrong.json()["message"]) == (401, "Invalid API-key provided.")
@@ -94,9 +107,19 @@ def test_async_gates(sandbox, urls):
     sync = submit(sandbox, tryon_body(urls), headers={**AUTH, "Content-Type": "application/json"})
     assert (sync.status_code, sync.json()["code"]) == (403, "AccessDenied")
     assert sync.json()["message"] == "current user api does not support synchronous calls."
-    parsing = submit(sandbox, {"model": "aitryon-parsing-v1", "input": {"image_url": urls["person"]},
-                               "parameters": {"clothes_type": ["upper"]}}, path="/api/v1/services/vision/image-process/process")
-    assert (parsing.status_code, parsing.json()["message"]) == (403, "Current user api does not support asynchronous calls.")
+    parsing = submit(
+        sandbox,
+        {
+            "model": "aitryon-parsing-v1",
+            "input": {"image_url": urls["person"]},
+            "parameters": {"clothes_type": ["upper"]},
+        },
+        path="/api/v1/services/vision/image-process/process",
+    )
+    assert (parsing.status_code, parsing.json()["message"]) == (
+        403,
+        "Current user api does not support asynchronous calls.",
+    )
 
 
 @pytest.mark.parametrize(
@@ -108,15 +131,56 @@ def test_async_gates(sandbox, urls):
         ({"model": "aitryon"}, 400, "BadRequest.EmptyInput"),
         ({"model": "aitryon", "input": {"person_image_url": "http://x/p.jpg"}}, 400, "InvalidGarment"),
         ({"model": "aitryon", "input": {"top_garment_url": "http://x/t.jpg"}}, 400, "InvalidParameter"),
-        ({"model": "aitryon", "input": {"person_image_url": "ftp://x/p.jpg", "top_garment_url": "http://x/t.jpg"}}, 400, "InvalidURL"),
-        ({"model": "aitryon", "input": {"person_image_url": "http://x/p.jpg", "top_garment_url": "http://x/t.jpg"},
-          "parameters": {"resolution": 720}}, 400, "InvalidParameter"),
-        ({"model": "aitryon", "input": {"person_image_url": "http://x/p.jpg", "top_garment_url": "http://x/t.jpg"},
-          "parameters": {"restore_face": "yes"}}, 400, "InvalidParameter"),
-        ({"model": "aitryon-refiner", "input": {"person_image_url": "http://x/p.jpg", "top_garment_url": "http://x/t.jpg",
-          "coarse_image_url": "http://x/c.jpg"}, "parameters": {}}, 400, "InvalidParameter"),
-        ({"model": "aitryon", "input": {"person_image_url": "oss://dashscope-instant/x/p.jpg", "top_garment_url": "http://x/t.jpg"}},
-         400, "InvalidURL"),
+        (
+            {
+                "model": "aitryon",
+                "input": {"person_image_url": "ftp://x/p.jpg", "top_garment_url": "http://x/t.jpg"},
+            },
+            400,
+            "InvalidURL",
+        ),
+        (
+            {
+                "model": "aitryon",
+                "input": {"person_image_url": "http://x/p.jpg", "top_garment_url": "http://x/t.jpg"},
+                "parameters": {"resolution": 720},
+            },
+            400,
+            "InvalidParameter",
+        ),
+        (
+            {
+                "model": "aitryon",
+                "input": {"person_image_url": "http://x/p.jpg", "top_garment_url": "http://x/t.jpg"},
+                "parameters": {"restore_face": "yes"},
+            },
+            400,
+            "InvalidParameter",
+        ),
+        (
+            {
+                "model": "aitryon-refiner",
+                "input": {
+                    "person_image_url": "http://x/p.jpg",
+                    "top_garment_url": "http://x/t.jpg",
+                    "coarse_image_url": "http://x/c.jpg",
+                },
+                "parameters": {},
+            },
+            400,
+            "InvalidParameter",
+        ),
+        (
+            {
+                "model": "aitryon",
+                "input": {
+                    "person_image_url": "oss://dashscope-instant/x/p.jpg",
+                    "top_garment_url": "http://x/t.jpg",
+                },
+            },
+            400,
+            "InvalidURL",
+        ),
     ],
 )
 def test_validation_order(sandbox, body, status, code):
@@ -141,16 +205,18 @@ def test_the_documents_curl_example_runs_the_whole_lifecycle(sandbox, urls, file
 --data '{{
 "model": "aitryon",
 "input": {{
-"top_garment_url": "{urls['top']}",
-"bottom_garment_url": "{urls['bottom']}",
-"person_image_url": "{urls['person']}"
+"top_garment_url": "{urls["top"]}",
+"bottom_garment_url": "{urls["bottom"]}",
+"person_image_url": "{urls["person"]}"
 }},
 "parameters": {{
 "resolution": -1,
 "restore_face": true
 }}
 }}'"""
-    submitted = json.loads(subprocess.run(command, shell=True, capture_output=True, text=True, check=True).stdout)
+    submitted = json.loads(
+        subprocess.run(command, shell=True, capture_output=True, text=True, check=True).stdout
+    )
     assert submitted["output"]["task_status"] == "PENDING" and submitted["request_id"]
     task_id = submitted["output"]["task_id"]
     query = f"curl -X GET --header 'Authorization: Bearer {KEY}' '{sandbox}/api/v1/tasks/{task_id}'"
@@ -186,10 +252,17 @@ def test_statuses_follow_the_documented_path(sandbox, urls):
 
 @pytest.mark.parametrize(
     "person, code",
-    [("tiny", "InvalidInputLength"), ("text", "InvalidURL"), ("missing", "InvalidURL"), ("nobody", "InvalidPerson")],
+    [
+        ("tiny", "InvalidInputLength"),
+        ("text", "InvalidURL"),
+        ("missing", "InvalidURL"),
+        ("nobody", "InvalidPerson"),
+    ],
 )
 def test_inputs_are_downloaded_and_checked(sandbox, urls, person, code):
-    out, _ = wait(sandbox, submit(sandbox, tryon_body(urls, person_image_url=urls[person])).json()["output"]["task_id"])
+    out, _ = wait(
+        sandbox, submit(sandbox, tryon_body(urls, person_image_url=urls[person])).json()["output"]["task_id"]
+    )
     assert (out["output"]["task_status"], out["output"]["code"]) == ("FAILED", code)
     assert "usage" not in out
 
@@ -202,7 +275,10 @@ def test_resolution_1024(sandbox, urls):
 
     from PIL import Image
 
-    assert Image.open(io.BytesIO(requests.get(out["output"]["image_url"], timeout=10).content)).size == (576, 1024)
+    assert Image.open(io.BytesIO(requests.get(out["output"]["image_url"], timeout=10).content)).size == (
+        576,
+        1024,
+    )
 
 
 # -- limits ----------------------------------------------------------------------------------------
@@ -216,7 +292,9 @@ def test_submit_rate_limit(sandbox, urls):
 
 
 def test_query_rate_limit(sandbox):
-    codes = [requests.get(f"{sandbox}/api/v1/tasks/x", headers=AUTH, timeout=5).status_code for _ in range(25)]
+    codes = [
+        requests.get(f"{sandbox}/api/v1/tasks/x", headers=AUTH, timeout=5).status_code for _ in range(25)
+    ]
     assert 429 in codes and codes.count(200) <= 20
 
 
@@ -224,7 +302,10 @@ def test_five_tasks_at_a_time_the_rest_wait_pending(sandbox, urls):
     ids = []
     for _ in range(7):
         ids.append(submit(sandbox, tryon_body(urls)).json()["output"]["task_id"])
-    statuses = [requests.get(f"{sandbox}/api/v1/tasks/{i}", headers=AUTH, timeout=5).json()["output"]["task_status"] for i in ids]
+    statuses = [
+        requests.get(f"{sandbox}/api/v1/tasks/{i}", headers=AUTH, timeout=5).json()["output"]["task_status"]
+        for i in ids
+    ]
     assert statuses.count("PENDING") >= 2
     cancel = requests.post(f"{sandbox}/api/v1/tasks/{ids[-1]}/cancel", headers=AUTH, timeout=5)
     assert cancel.status_code == 200 and set(cancel.json()) == {"request_id"}
@@ -238,7 +319,9 @@ def test_five_tasks_at_a_time_the_rest_wait_pending(sandbox, urls):
 
 
 def test_reject_policy_answers_429(urls):
-    with sandbox_process("--latency", "3", "--api-key", KEY, "--concurrency-policy", "reject", "--concurrency", "2") as url:
+    with sandbox_process(
+        "--latency", "3", "--api-key", KEY, "--concurrency-policy", "reject", "--concurrency", "2"
+    ) as url:
         codes = [submit(url, tryon_body(urls)).status_code for _ in range(3)]
         assert codes[:2] == [200, 200] and codes[2] == 429
         assert submit(url, tryon_body(urls)).json()["code"] == "Throttling.AllocationQuota"
@@ -247,10 +330,15 @@ def test_reject_policy_answers_429(urls):
 # -- tasks: unknown, foreign, expired, list ----------------------------------------------------------
 def test_unknown_foreign_and_expired_tasks(sandbox, urls):
     unknown = requests.get(f"{sandbox}/api/v1/tasks/nope", headers=AUTH, timeout=5)
-    assert unknown.status_code == 200 and unknown.json()["output"] == {"task_id": "nope", "task_status": "UNKNOWN"}
+    assert unknown.status_code == 200 and unknown.json()["output"] == {
+        "task_id": "nope",
+        "task_status": "UNKNOWN",
+    }
     task_id = submit(sandbox, tryon_body(urls)).json()["output"]["task_id"]
     out, _ = wait(sandbox, task_id)
-    foreign = requests.get(f"{sandbox}/api/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {OTHER_KEY}"}, timeout=5)
+    foreign = requests.get(
+        f"{sandbox}/api/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {OTHER_KEY}"}, timeout=5
+    )
     assert foreign.json()["output"]["task_status"] == "UNKNOWN"
     requests.post(f"{sandbox}/_sandbox/clock", headers=AUTH, json={"advance": 25 * 3600}, timeout=5)
     assert wait(sandbox, task_id)[0]["output"]["task_status"] == "UNKNOWN"
@@ -260,23 +348,36 @@ def test_unknown_foreign_and_expired_tasks(sandbox, urls):
 
 def test_list_tasks(sandbox, urls):
     ids = [submit(sandbox, tryon_body(urls)).json()["output"]["task_id"] for _ in range(3)]
-    listed = requests.get(f"{sandbox}/api/v1/tasks", headers=AUTH, params={"page_no": 1, "page_size": 2}, timeout=5).json()
+    listed = requests.get(
+        f"{sandbox}/api/v1/tasks", headers=AUTH, params={"page_no": 1, "page_size": 2}, timeout=5
+    ).json()
     assert (listed["total"], listed["total_page"], listed["page_no"], listed["page_size"]) == (3, 2, 1, 2)
     item = listed["data"][0]
     assert item["model_name"] == "aitryon" and isinstance(item["gmt_create"], int)
     assert item["user_api_unique_key"] == "apikey:v1:aigc:image2image:image-synthesis:aitryon"
     one = requests.get(f"{sandbox}/api/v1/tasks/", headers=AUTH, params={"task_id": ids[1]}, timeout=5).json()
     assert [d["task_id"] for d in one["data"]] == [ids[1]]
-    other = requests.get(f"{sandbox}/api/v1/tasks", headers={"Authorization": f"Bearer {OTHER_KEY}"}, timeout=5).json()
+    other = requests.get(
+        f"{sandbox}/api/v1/tasks", headers={"Authorization": f"Bearer {OTHER_KEY}"}, timeout=5
+    ).json()
     assert other["total"] == 0
 
 
 # -- uploads ---------------------------------------------------------------------------------------
 def upload(sandbox, content, model="aitryon", name="p.jpg"):
-    policy = requests.get(f"{sandbox}/api/v1/uploads", params={"action": "getPolicy", "model": model}, headers=AUTH, timeout=5).json()["data"]
+    policy = requests.get(
+        f"{sandbox}/api/v1/uploads", params={"action": "getPolicy", "model": model}, headers=AUTH, timeout=5
+    ).json()["data"]
     key = f"{policy['upload_dir']}/{name}"
-    form = {"OSSAccessKeyId": policy["oss_access_key_id"], "Signature": policy["signature"], "policy": policy["policy"],
-            "key": key, "x-oss-object-acl": "private", "x-oss-forbid-overwrite": "true", "success_action_status": "200"}
+    form = {
+        "OSSAccessKeyId": policy["oss_access_key_id"],
+        "Signature": policy["signature"],
+        "policy": policy["policy"],
+        "key": key,
+        "x-oss-object-acl": "private",
+        "x-oss-forbid-overwrite": "true",
+        "success_action_status": "200",
+    }
     answer = requests.post(policy["upload_host"], data=form, files={"file": (name, content)}, timeout=10)
     assert answer.status_code == 200
     return f"oss://{key}"
@@ -286,21 +387,34 @@ def test_oss_uploads(sandbox, urls, files):
     person = upload(sandbox, files.files["/person.jpg"])
     body = tryon_body(urls, person_image_url=person)
     assert submit(sandbox, body).json()["code"] == "InvalidURL"  # no resolve header
-    task_id = submit(sandbox, body, headers={**ASYNC, "X-DashScope-OssResourceResolve": "enable"}).json()["output"]["task_id"]
+    task_id = submit(sandbox, body, headers={**ASYNC, "X-DashScope-OssResourceResolve": "enable"}).json()[
+        "output"
+    ]["task_id"]
     assert wait(sandbox, task_id)[0]["output"]["task_status"] == "SUCCEEDED"
     other_model = upload(sandbox, files.files["/person.jpg"], model="aitryon-plus", name="q.jpg")
-    wrong = submit(sandbox, tryon_body(urls, person_image_url=other_model), headers={**ASYNC, "X-DashScope-OssResourceResolve": "enable"})
+    wrong = submit(
+        sandbox,
+        tryon_body(urls, person_image_url=other_model),
+        headers={**ASYNC, "X-DashScope-OssResourceResolve": "enable"},
+    )
     assert wrong.json()["code"] == "InvalidURL"
 
 
 # -- faults ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "fault, status, code",
-    [("submit=500", 500, "InternalError"), ("submit=503", 503, "ModelUnavailable"), ("submit=serving", 503, "ModelServingError"),
-     ("submit=retired", 403, "Endpoint.AccessDenied"), ("submit=arrearage", 400, "Arrearage"),
-     ("submit=reject:DataInspectionFailed", 400, "DataInspectionFailed"),
-     ("submit=reject:InternalError.Algo", 500, "InternalError.Algo"), ("submit=reject:SystemError", 500, "SystemError"),
-     ("submit=reject:RequestTimeOut", 500, "RequestTimeOut"), ("submit=reject:ServiceUnavailable", 503, "ServiceUnavailable")],
+    [
+        ("submit=500", 500, "InternalError"),
+        ("submit=503", 503, "ModelUnavailable"),
+        ("submit=serving", 503, "ModelServingError"),
+        ("submit=retired", 403, "Endpoint.AccessDenied"),
+        ("submit=arrearage", 400, "Arrearage"),
+        ("submit=reject:DataInspectionFailed", 400, "DataInspectionFailed"),
+        ("submit=reject:InternalError.Algo", 500, "InternalError.Algo"),
+        ("submit=reject:SystemError", 500, "SystemError"),
+        ("submit=reject:RequestTimeOut", 500, "RequestTimeOut"),
+        ("submit=reject:ServiceUnavailable", 503, "ServiceUnavailable"),
+    ],
 )
 def test_request_faults_by_header(sandbox, urls, fault, status, code):
     response = submit(sandbox, tryon_body(urls), headers={**ASYNC, "X-Sandbox-Fault": fault})
@@ -311,22 +425,36 @@ def test_non_json_slow_and_dropped_answers(sandbox, urls):
     html = submit(sandbox, tryon_body(urls), headers={**ASYNC, "X-Sandbox-Fault": "submit=nonjson"})
     assert html.status_code == 502 and html.headers["Content-Type"].startswith("text/html")
     started = time.monotonic()
-    assert submit(sandbox, tryon_body(urls), headers={**ASYNC, "X-Sandbox-Fault": "submit=slow:1"}).status_code == 200
+    assert (
+        submit(sandbox, tryon_body(urls), headers={**ASYNC, "X-Sandbox-Fault": "submit=slow:1"}).status_code
+        == 200
+    )
     assert time.monotonic() - started >= 1
     with pytest.raises(requests.ConnectionError):
         submit(sandbox, tryon_body(urls), headers={**ASYNC, "X-Sandbox-Fault": "submit=drop"})
 
 
-@pytest.mark.parametrize("fault, code", [("task=fail:InternalError.Algo", "InternalError.Algo"), ("task=inspection", "DataInspectionFailed"),
-                                         ("task=stall", "InternalError.Timeout"), ("task=fail:InvalidPerson", "InvalidPerson")])
+@pytest.mark.parametrize(
+    "fault, code",
+    [
+        ("task=fail:InternalError.Algo", "InternalError.Algo"),
+        ("task=inspection", "DataInspectionFailed"),
+        ("task=stall", "InternalError.Timeout"),
+        ("task=fail:InvalidPerson", "InvalidPerson"),
+    ],
+)
 def test_task_faults(sandbox, urls, fault, code):
-    task_id = submit(sandbox, tryon_body(urls), headers={**ASYNC, "X-Sandbox-Fault": fault}).json()["output"]["task_id"]
+    task_id = submit(sandbox, tryon_body(urls), headers={**ASYNC, "X-Sandbox-Fault": fault}).json()["output"][
+        "task_id"
+    ]
     out, _ = wait(sandbox, task_id)
     assert (out["output"]["task_status"], out["output"]["code"]) == ("FAILED", code)
 
 
 def test_programmed_faults_are_spent(sandbox, urls):
-    armed = requests.post(f"{sandbox}/_sandbox/faults", headers=AUTH, json={"spec": "submit=503*2"}, timeout=5).json()
+    armed = requests.post(
+        f"{sandbox}/_sandbox/faults", headers=AUTH, json={"spec": "submit=503*2"}, timeout=5
+    ).json()
     assert armed["faults"] == ["submit=503*2"]
     codes = [submit(sandbox, tryon_body(urls)).status_code for _ in range(3)]
     assert codes == [503, 503, 200]
@@ -338,11 +466,27 @@ def test_programmed_faults_are_spent(sandbox, urls):
 def test_parsing(sandbox, urls):
     path = "/api/v1/services/vision/image-process/process"
     headers = {**AUTH, "Content-Type": "application/json"}
-    bad = submit(sandbox, {"model": "aitryon-parsing-v1", "input": {"image_url": urls["person"]},
-                           "parameters": {"clothes_type": ["hat"]}}, headers=headers, path=path)
+    bad = submit(
+        sandbox,
+        {
+            "model": "aitryon-parsing-v1",
+            "input": {"image_url": urls["person"]},
+            "parameters": {"clothes_type": ["hat"]},
+        },
+        headers=headers,
+        path=path,
+    )
     assert (bad.status_code, bad.json()["code"]) == (400, "InvalidParameter.ClothesType")
-    good = submit(sandbox, {"model": "aitryon-parsing-v1", "input": {"image_url": urls["person"]},
-                            "parameters": {"clothes_type": ["upper", "lower"]}}, headers=headers, path=path).json()
+    good = submit(
+        sandbox,
+        {
+            "model": "aitryon-parsing-v1",
+            "input": {"image_url": urls["person"]},
+            "parameters": {"clothes_type": ["upper", "lower"]},
+        },
+        headers=headers,
+        path=path,
+    ).json()
     out = good["output"]
     assert len(out["parsing_img_url"]) == len(out["crop_img_url"]) == len(out["bbox"]) == 2
     crop = requests.get(out["crop_img_url"][0], timeout=5)
@@ -354,8 +498,15 @@ def test_parsing(sandbox, urls):
 def test_refiner(sandbox, urls, files):
     out, _ = wait(sandbox, submit(sandbox, tryon_body(urls)).json()["output"]["task_id"])
     coarse = out["output"]["image_url"]
-    body = {"model": "aitryon-refiner", "input": {"top_garment_url": urls["top"], "person_image_url": urls["person"],
-                                                  "coarse_image_url": coarse}, "parameters": {"gender": "man"}}
+    body = {
+        "model": "aitryon-refiner",
+        "input": {
+            "top_garment_url": urls["top"],
+            "person_image_url": urls["person"],
+            "coarse_image_url": coarse,
+        },
+        "parameters": {"gender": "man"},
+    }
     refined, _ = wait(sandbox, submit(sandbox, body).json()["output"]["task_id"])
     assert refined["output"]["task_status"] == "SUCCEEDED"
     mismatch = {**body, "input": {**body["input"], "person_image_url": urls["person2"]}}
@@ -388,12 +539,20 @@ def test_the_vendors_sdk_runs_the_lifecycle(sandbox, urls):
 
     dashscope.base_http_api_url = f"{sandbox}/api/v1"
     response = BaseAsyncApi.async_call(
-        model="aitryon", input={"person_image_url": urls["person"], "top_garment_url": urls["top"]},
-        task_group="aigc", task="image2image", function="image-synthesis", api_key=KEY, resolution=-1, restore_face=True,
+        model="aitryon",
+        input={"person_image_url": urls["person"], "top_garment_url": urls["top"]},
+        task_group="aigc",
+        task="image2image",
+        function="image-synthesis",
+        api_key=KEY,
+        resolution=-1,
+        restore_face=True,
     )
     assert response.status_code == 200 and response.output["task_status"] == "PENDING"
     final = BaseAsyncApi.wait(response, api_key=KEY)
-    assert final.status_code == 200 and final.output["task_status"] == "SUCCEEDED" and final.output["image_url"]
+    assert (
+        final.status_code == 200 and final.output["task_status"] == "SUCCEEDED" and final.output["image_url"]
+    )
     fetched = BaseAsyncApi.fetch(final.output["task_id"], api_key=KEY)
     assert fetched.output["task_status"] == "SUCCEEDED"
 
@@ -403,20 +562,27 @@ def test_our_backend_treats_timeouts_and_drops_as_retryable(sandbox, urls):
     from django_tryon.backends.dashscope import DashScopeBackend
     from django_tryon.exceptions import TryOnRetryableError
 
-    backend = DashScopeBackend(api_key=KEY, base_url=f"{sandbox}/api/v1", timeout=(2, 1), debug_api_requests=False)
+    backend = DashScopeBackend(
+        api_key=KEY, base_url=f"{sandbox}/api/v1", timeout=(2, 1), debug_api_requests=False
+    )
     request = TryOnInput(person_image_url=urls["person"], top_garment_url=urls["top"])
     arm(sandbox, "submit=timeout*1,query=drop*1")
     with pytest.raises(TryOnRetryableError) as info:
         backend.submit(request)
     assert info.value.accepted_maybe  # sent, no answer: the provider may have the task
-    assert backend.poll("anything").state is RemoteState.UNKNOWN  # one dropped GET is retried by the HTTP layer
+    assert (
+        backend.poll("anything").state is RemoteState.UNKNOWN
+    )  # one dropped GET is retried by the HTTP layer
     arm(sandbox, "query=drop*5")
     with pytest.raises(TryOnRetryableError):
         backend.poll("anything")  # ... but not forever
 
 
 def arm(sandbox, spec):
-    assert requests.post(f"{sandbox}/_sandbox/faults", headers=AUTH, json={"spec": spec}, timeout=5).status_code == 200
+    assert (
+        requests.post(f"{sandbox}/_sandbox/faults", headers=AUTH, json={"spec": spec}, timeout=5).status_code
+        == 200
+    )
 
 
 # -- the sandbox on a developer's machine (docs/security.rst) --------------------------------------
@@ -424,11 +590,18 @@ def test_control_endpoints_need_the_key(sandbox):
     for method, path in (("get", "stats"), ("post", "reset"), ("post", "clock"), ("post", "faults")):
         anonymous = requests.request(method, f"{sandbox}/_sandbox/{path}", json={}, timeout=5)
         assert anonymous.status_code == 401 and anonymous.json()["code"] == "InvalidApiKey", path
-        wrong = requests.request(method, f"{sandbox}/_sandbox/{path}", json={}, timeout=5,
-                                 headers={"Authorization": "Bearer sk-nope"})
+        wrong = requests.request(
+            method,
+            f"{sandbox}/_sandbox/{path}",
+            json={},
+            timeout=5,
+            headers={"Authorization": "Bearer sk-nope"},
+        )
         assert wrong.status_code == 401, path
     assert requests.get(f"{sandbox}/_sandbox/stats", headers=AUTH, timeout=5).status_code == 200
-    assert requests.get(f"{sandbox}/_sandbox/health", timeout=5).status_code == 200  # readiness probe stays open
+    assert (
+        requests.get(f"{sandbox}/_sandbox/health", timeout=5).status_code == 200
+    )  # readiness probe stays open
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1.evil.example", "10.0.0.5"])
@@ -437,13 +610,24 @@ def test_foreign_host_headers_are_refused(sandbox, host):
     for path in ("/_sandbox/health", "/api/v1/tasks/x", "/_sandbox/reset"):
         response = requests.get(f"{sandbox}{path}", headers={**AUTH, "Host": host}, timeout=5)
         assert response.status_code == 421 and response.json()["code"] == "InvalidHost", (host, path)
-    assert requests.get(f"{sandbox}/_sandbox/health", headers={"Host": "localhost:1"}, timeout=5).status_code == 200
+    assert (
+        requests.get(f"{sandbox}/_sandbox/health", headers={"Host": "localhost:1"}, timeout=5).status_code
+        == 200
+    )
 
 
 def test_allowed_host_option():
     with sandbox_process("--allowed-host", "sandbox.internal") as url:
-        assert requests.get(f"{url}/_sandbox/health", headers={"Host": "sandbox.internal"}, timeout=5).status_code == 200
-        assert requests.get(f"{url}/_sandbox/health", headers={"Host": "other.internal"}, timeout=5).status_code == 421
+        assert (
+            requests.get(
+                f"{url}/_sandbox/health", headers={"Host": "sandbox.internal"}, timeout=5
+            ).status_code
+            == 200
+        )
+        assert (
+            requests.get(f"{url}/_sandbox/health", headers={"Host": "other.internal"}, timeout=5).status_code
+            == 421
+        )
 
 
 def test_tryon_sandbox_takes_the_sandboxs_options():
@@ -453,7 +637,13 @@ def test_tryon_sandbox_takes_the_sandboxs_options():
     from .sandbox_helpers import ROOT
 
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
-    with sandbox_process("--api-key", "sk-from-manage", command=("-m", "django", "tryon_sandbox"), env=env) as url:
-        ok = requests.get(f"{url}/api/v1/tasks/nope", headers={"Authorization": "Bearer sk-from-manage"}, timeout=5)
-        refused = requests.get(f"{url}/api/v1/tasks/nope", headers={"Authorization": "Bearer sk-sandbox"}, timeout=5)
+    with sandbox_process(
+        "--api-key", "sk-from-manage", command=("-m", "django", "tryon_sandbox"), env=env
+    ) as url:
+        ok = requests.get(
+            f"{url}/api/v1/tasks/nope", headers={"Authorization": "Bearer sk-from-manage"}, timeout=5
+        )
+        refused = requests.get(
+            f"{url}/api/v1/tasks/nope", headers={"Authorization": "Bearer sk-sandbox"}, timeout=5
+        )
     assert ok.status_code != 401 and refused.status_code == 401

@@ -42,18 +42,30 @@ def refused(data: bytes) -> str:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims ``width``×``height`` but holds a few bytes of pixels (padded past 5 KB)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
     return data + b"\0" * (6 * 1024 - len(data))
 
 
 # -- formats ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "fmt, params",
-    [("JPEG", {}), ("PNG", {}), ("BMP", {}), ("WEBP", {}), ("MPO", {"save_all": True, "append_images": [noise(300, 400)]})],
+    [
+        ("JPEG", {}),
+        ("PNG", {}),
+        ("BMP", {}),
+        ("WEBP", {}),
+        ("MPO", {"save_all": True, "append_images": [noise(300, 400)]}),
+    ],
 )
 def test_each_accepted_format(fmt, params):
     data = encode(noise(300, 400), fmt, **params)
@@ -108,8 +120,16 @@ def test_five_megabytes_is_the_ceiling():
 # -- sides -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "width, height, ok",
-    [(151, 400, True), (150, 400, False), (400, 151, True), (400, 150, False),
-     (4096, 160, True), (4097, 160, False), (160, 4096, True), (160, 4097, False)],
+    [
+        (151, 400, True),
+        (150, 400, False),
+        (400, 151, True),
+        (400, 150, False),
+        (4096, 160, True),
+        (4097, 160, False),
+        (160, 4096, True),
+        (160, 4097, False),
+    ],
 )
 def test_sides_more_than_150_and_at_most_4096(width, height, ok):
     data = encode(noise(width, height, "L"), "PNG")
@@ -169,9 +189,13 @@ def test_load_reads_uploads_and_refuses_unknown_objects():
 
 
 def test_the_sandbox_shares_no_code_with_the_client_and_needs_no_django():
-    code = ("import sys, django_tryon.sandbox.app; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django' "
-            "or m in ('django_tryon.validators', 'django_tryon.exceptions')))")
+    code = (
+        "import sys, django_tryon.sandbox.app; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django' "
+        "or m in ('django_tryon.validators', 'django_tryon.exceptions')))"
+    )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"

@@ -29,13 +29,20 @@ def files_on_disk() -> set[str]:
     return {os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs}
 
 
-def test_create_stores_inputs_under_random_names(person_bytes, top_garment, django_capture_on_commit_callbacks):
+def test_create_stores_inputs_under_random_names(
+    person_bytes, top_garment, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         job = services.create_tryon(person_image=person_bytes, top_garment=top_garment)
     assert job.status == "queued" and len(callbacks) == 1
     assert job.person_image.name.startswith("tryon/persons/") and job.top_image.name.startswith("tryon/sent/")
     assert "client" not in job.top_image.name and not job.bottom_image
-    assert (job.backend, job.model_name, job.resolution, job.restore_face) == ("dashscope", "aitryon", -1, True)
+    assert (job.backend, job.model_name, job.resolution, job.restore_face) == (
+        "dashscope",
+        "aitryon",
+        -1,
+        True,
+    )
     assert job.product == top_garment.product and job.attempts == 1
 
 
@@ -122,7 +129,9 @@ def test_cancel_queued_job_without_the_provider(person_bytes, top_garment):
 
 def test_cancel_submitted_job_at_the_provider(dashscope, person_bytes, top_garment):
     dashscope.submit_ok()
-    dashscope.rsps.post(f"https://dashscope.test/api/v1/tasks/{dashscope.task_id}/cancel", json={"request_id": "r"})
+    dashscope.rsps.post(
+        f"https://dashscope.test/api/v1/tasks/{dashscope.task_id}/cancel", json={"request_id": "r"}
+    )
     job = accepted_job(person_bytes, top_garment)
     assert services.cancel(job) and job.status == "canceled"
 
@@ -154,17 +163,24 @@ def test_running_job_cannot_be_canceled(dashscope, person_bytes, top_garment):
     assert job.status == "running" and not services.cancel(job)
 
 
-def test_retry_keeps_history_and_is_admitted(dashscope, person_bytes, top_garment, django_capture_on_commit_callbacks):
+def test_retry_keeps_history_and_is_admitted(
+    dashscope, person_bytes, top_garment, django_capture_on_commit_callbacks
+):
     dashscope.submit_ok()
     dashscope.task("FAILED", code="InvalidPerson", message="no person")
     job = accepted_job(person_bytes, top_garment)
     step(job)
     job.refresh_from_db()
-    with mock.patch("django_tryon.scheduling._send") as send, django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch("django_tryon.scheduling._send") as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         assert services.retry(job)
     job.refresh_from_db()
     assert job.status == "submitting" and job.attempts == 2 and not job.remote_id and not job.error_code
-    assert job.history[0]["remote_id"] == dashscope.task_id and job.history[0]["error_code"] == "InvalidPerson"
+    assert (
+        job.history[0]["remote_id"] == dashscope.task_id and job.history[0]["error_code"] == "InvalidPerson"
+    )
     assert send.call_args.args[1] == (job.pk, job.ticket)
     assert not services.retry(job)  # only failed or canceled jobs are retried
 
@@ -173,8 +189,14 @@ def test_delete_removes_every_file(dashscope, person_bytes, top_garment, bottom_
     dashscope.submit_ok()
     dashscope.task("SUCCEEDED")
     dashscope.result()
-    job = admit(services.create_tryon(person_image=person_bytes, top_garment=top_garment, bottom_garment=bottom_garment,
-                                      dispatch_now=False))
+    job = admit(
+        services.create_tryon(
+            person_image=person_bytes,
+            top_garment=top_garment,
+            bottom_garment=bottom_garment,
+            dispatch_now=False,
+        )
+    )
     step(job)
     step(job)
     job.refresh_from_db()
@@ -201,7 +223,9 @@ def test_input_url_prefers_the_storage_url_when_the_storage_presigns(person_byte
         override_settings(TRYON={"OPTIONS": {"api_key": "k"}, "INPUT_URLS": "storage"}),
         mock.patch("django_tryon.pipeline.storage_absolute_url", return_value="https://cdn.shop.test/x.jpg"),
     ):
-        assert pipeline.input_url(job.person_image, backend) == "https://cdn.shop.test/x.jpg"  # the shop's word
+        assert (
+            pipeline.input_url(job.person_image, backend) == "https://cdn.shop.test/x.jpg"
+        )  # the shop's word
 
 
 def test_input_url_falls_back_to_provider_upload(person_bytes, top_garment):
@@ -232,22 +256,38 @@ def test_owner_key_is_a_hash_of_the_session_key():
 def test_personal_limits_apply_to_shoppers_not_to_the_merchants_own_runs(person_bytes, top_garment):
     from django_tryon.exceptions import TryOnQuotaExceeded
 
-    settings = {"OPTIONS": {"api_key": "k", "base_url": "https://dashscope.test/api/v1"}, "DAILY_LIMIT_PER_SESSION": 1}
+    settings = {
+        "OPTIONS": {"api_key": "k", "base_url": "https://dashscope.test/api/v1"},
+        "DAILY_LIMIT_PER_SESSION": 1,
+    }
     with override_settings(TRYON=settings):
         for resolution in (-1, 1024):  # no owner: tryon_run, the admin
-            services.create_tryon(person_image=person_bytes, top_garment=top_garment, resolution=resolution, dispatch_now=False)
-        services.create_tryon(person_image=person_bytes, top_garment=top_garment, owner_key="k1", dispatch_now=False)
+            services.create_tryon(
+                person_image=person_bytes, top_garment=top_garment, resolution=resolution, dispatch_now=False
+            )
+        services.create_tryon(
+            person_image=person_bytes, top_garment=top_garment, owner_key="k1", dispatch_now=False
+        )
         with pytest.raises(TryOnQuotaExceeded):
-            services.create_tryon(person_image=person_bytes, top_garment=top_garment, owner_key="k1", resolution=1024,
-                                  dispatch_now=False)
+            services.create_tryon(
+                person_image=person_bytes,
+                top_garment=top_garment,
+                owner_key="k1",
+                resolution=1024,
+                dispatch_now=False,
+            )
 
 
 def test_retention_purge(person_bytes, top_garment):
     from django_tryon.models import PersonPhoto
 
     old_job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, dispatch_now=False)
-    fresh_job = services.create_tryon(person_image=person_bytes, top_garment=top_garment, resolution=1024, dispatch_now=False)
-    running = services.create_tryon(person_image=person_bytes, top_garment=top_garment, resolution=1280, dispatch_now=False)
+    fresh_job = services.create_tryon(
+        person_image=person_bytes, top_garment=top_garment, resolution=1024, dispatch_now=False
+    )
+    running = services.create_tryon(
+        person_image=person_bytes, top_garment=top_garment, resolution=1280, dispatch_now=False
+    )
     long_ago = timezone.now() - timedelta(days=31)
     TryOn.objects.filter(pk__in=[old_job.pk, fresh_job.pk]).update(status="succeeded")
     TryOn.objects.filter(pk__in=[old_job.pk, running.pk]).update(created_at=long_ago)

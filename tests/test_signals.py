@@ -24,7 +24,9 @@ def connect(signal, request):
     return handler
 
 
-def test_submitted_and_succeeded_after_commit(request, dashscope, person_bytes, top_garment, django_capture_on_commit_callbacks):
+def test_submitted_and_succeeded_after_commit(
+    request, dashscope, person_bytes, top_garment, django_capture_on_commit_callbacks
+):
     submitted = connect(signals.tryon_submitted, request)
     succeeded = connect(signals.tryon_succeeded, request)
     dashscope.submit_ok()
@@ -45,7 +47,9 @@ def test_submitted_and_succeeded_after_commit(request, dashscope, person_bytes, 
     assert succeeded.call_args.kwargs["tryon"].status == "succeeded"
 
 
-def test_failed_carries_code_and_message(request, dashscope, person_bytes, top_garment, django_capture_on_commit_callbacks):
+def test_failed_carries_code_and_message(
+    request, dashscope, person_bytes, top_garment, django_capture_on_commit_callbacks
+):
     failed = connect(signals.tryon_failed, request)
     dashscope.submit_ok()
     dashscope.task("FAILED", code="InvalidGarment", message="Missing clothing image.")
@@ -55,10 +59,16 @@ def test_failed_carries_code_and_message(request, dashscope, person_bytes, top_g
         step(job)
         step(job)
     kwargs = failed.call_args.kwargs
-    assert (kwargs["code"], kwargs["message"], kwargs["tryon"].status) == ("InvalidGarment", "Missing clothing image.", "failed")
+    assert (kwargs["code"], kwargs["message"], kwargs["tryon"].status) == (
+        "InvalidGarment",
+        "Missing clothing image.",
+        "failed",
+    )
 
 
-def test_a_broken_receiver_is_logged_not_raised(request, dashscope, person_bytes, top_garment, caplog, django_capture_on_commit_callbacks):
+def test_a_broken_receiver_is_logged_not_raised(
+    request, dashscope, person_bytes, top_garment, caplog, django_capture_on_commit_callbacks
+):
     broken = connect(signals.tryon_submitted, request)
     broken.side_effect = RuntimeError("receiver bug")
     dashscope.submit_ok()

@@ -104,8 +104,17 @@ def test_expired_token_is_404(client, photo):
         assert client.get(path).status_code == 200
 
 
-@pytest.mark.parametrize("payload", [["x", "1", "image"], ["p", "not-a-uuid", "image"], ["p", "0" * 32, "image"],
-                                     ["g", "1", "product"], ["t", "0" * 32, "../settings.py"], "tryon/x.jpg"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ["x", "1", "image"],
+        ["p", "not-a-uuid", "image"],
+        ["p", "0" * 32, "image"],
+        ["g", "1", "product"],
+        ["t", "0" * 32, "../settings.py"],
+        "tryon/x.jpg",
+    ],
+)
 def test_forged_or_unknown_payloads_are_404(client, db, payload):
     from django.core import signing
 

@@ -20,13 +20,20 @@ def job(person_bytes, top_garment):
 
 
 def test_tasks_are_named_and_ack_late():
-    for task, name in ((tasks.advance_tryon, "django_tryon.advance_tryon"), (tasks.admit_tryons, "django_tryon.admit_tryons")):
+    for task, name in (
+        (tasks.advance_tryon, "django_tryon.advance_tryon"),
+        (tasks.admit_tryons, "django_tryon.admit_tryons"),
+    ):
         assert task.name == name and task.acks_late and task.ignore_result
-    assert tasks.tick_tryons.name == "django_tryon.tick_tryons" and tasks.purge_tryons.name == "django_tryon.purge_tryons"
+    assert (
+        tasks.tick_tryons.name == "django_tryon.tick_tryons"
+        and tasks.purge_tryons.name == "django_tryon.purge_tryons"
+    )
 
 
-def test_a_create_is_admitted_and_its_first_step_sent_after_commit(person_bytes, top_garment,
-                                                                   django_capture_on_commit_callbacks):
+def test_a_create_is_admitted_and_its_first_step_sent_after_commit(
+    person_bytes, top_garment, django_capture_on_commit_callbacks
+):
     with (
         mock.patch.object(tasks.advance_tryon, "apply_async") as apply_async,
         django_capture_on_commit_callbacks(execute=True),
@@ -76,7 +83,9 @@ def test_tick_and_admit_tasks_call_the_dispatcher():
     admit.assert_called_once_with(("dashscope", "aitryon"))
 
 
-def test_a_broker_outage_never_breaks_the_request(person_bytes, top_garment, django_capture_on_commit_callbacks, caplog):
+def test_a_broker_outage_never_breaks_the_request(
+    person_bytes, top_garment, django_capture_on_commit_callbacks, caplog
+):
     from kombu.exceptions import OperationalError
 
     with (

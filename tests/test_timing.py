@@ -12,8 +12,13 @@ from django_tryon.timing import Durations
 
 def history(low: float, high: float) -> Durations:
     spread = high - low
-    return Durations(p10=low + 0.1 * spread, p25=low + 0.25 * spread, p50=low + 0.5 * spread, p90=low + 0.9 * spread,
-                     samples=20)
+    return Durations(
+        p10=low + 0.1 * spread,
+        p25=low + 0.25 * spread,
+        p50=low + 0.5 * spread,
+        p90=low + 0.9 * spread,
+        samples=20,
+    )
 
 
 def polls_until(end: float, typical: float, stats: Durations | None) -> tuple[int, float]:
@@ -47,7 +52,9 @@ def test_no_history_probes_from_one_second_and_stops_at_the_typical_duration():
 def test_a_task_started_before_the_history_waits_for_the_usual_first_look():
     stats = history(12.0, 18.0)
     with mock.patch.object(timing, "observed", return_value=stats):
-        assert timing.next_check("m", 15.0, 3.0) == pytest.approx(min(3.0, stats.p25 - 3.0))  # capped by POLL_INTERVAL
+        assert timing.next_check("m", 15.0, 3.0) == pytest.approx(
+            min(3.0, stats.p25 - 3.0)
+        )  # capped by POLL_INTERVAL
     polls, _ = polls_until(15.0, 15.0, stats)
     assert polls <= 3
 

@@ -55,7 +55,14 @@ def test_oversized_upload_is_refused_without_reading_it_all():
 # -- pixels ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "size, ok",
-    [((150, 300), False), ((300, 150), False), ((151, 151), True), ((4096, 200), True), ((4097, 200), False), ((200, 4097), False)],
+    [
+        ((150, 300), False),
+        ((300, 150), False),
+        ((151, 151), True),
+        ((4096, 200), True),
+        ((4097, 200), False),
+        ((200, 4097), False),
+    ],
 )
 def test_side_limits(size, ok):
     data = jpeg(*size)
@@ -69,7 +76,9 @@ def test_decompression_bomb_is_refused_from_the_header():
     """A tiny PNG that claims 60000×60000 pixels is stopped before any decoding."""
 
     def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        return (
+            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        )
 
     header = chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
     body = chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
@@ -229,7 +238,9 @@ def _assert_sendable(checked) -> None:
     """What we accept must be what we promise to send: a complete still image within the rules."""
     assert MIN_BYTES <= len(checked.content) <= MAX_BYTES
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # kept as sent: a corrupt EXIF block is the provider's to skip
+        warnings.simplefilter(
+            "ignore", UserWarning
+        )  # kept as sent: a corrupt EXIF block is the provider's to skip
         image = Image.open(io.BytesIO(checked.content))
         image.load()
         assert image.format == checked.format and image.size == (checked.width, checked.height)
@@ -257,8 +268,11 @@ def test_fuzzed_files_give_validation_errors_only(caplog):
                 outcomes[f"{name}:accepted"] += 1
     assert sum(outcomes.values()) == 9 * 450
     assert not [r for r in caplog.records if "unexpected" in r.getMessage()], outcomes
-    refused_by_decoder = sum(n for key, n in outcomes.items() if not key.endswith((":accepted", ":InvalidURL",
-                                                                                   ":InvalidInputLength")))
+    refused_by_decoder = sum(
+        n
+        for key, n in outcomes.items()
+        if not key.endswith((":accepted", ":InvalidURL", ":InvalidInputLength"))
+    )
     assert refused_by_decoder > 100  # the mutations do reach the decoders
 
 
@@ -279,7 +293,9 @@ def test_png_ztxt_bomb():
     """A compressed text chunk that inflates past Pillow's limit is refused, not decompressed."""
 
     def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        return (
+            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        )
 
     png = encode(noise_image(160, 170), "PNG")
     bomb = chunk(b"zTXt", b"comment\0\0" + zlib.compress(b"A" * 64 * 1024 * 1024, 9))

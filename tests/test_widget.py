@@ -46,15 +46,22 @@ def test_button_and_dialog_with_an_active_garment(product):
     html = render("{% tryon_button product %}", request, product=product)
     button = re.search(r"<button type=\"button\" class=\"tryon-button\"[^>]*>([^<]+)</button>", html)
     assert button and button.group(1) == "Try it on"
-    assert f'data-tryon-product="{product.pk}"' in button.group(0) and 'aria-controls="tryon-dialog"' in button.group(0)
+    assert f'data-tryon-product="{product.pk}"' in button.group(
+        0
+    ) and 'aria-controls="tryon-dialog"' in button.group(0)
     assert '<dialog class="tryon-dialog" id="tryon-dialog" aria-labelledby="tryon-title"' in html
     assert 'data-tryon-api="/tryon/api/"' in html and api_root() == "/tryon/api/"
     assert 'type="file" accept="image/*" capture="user"' in html
     assert 'data-tryon="consent"' in html and "disabled" in html  # the upload waits for consent
     assert 'name="csrfmiddlewaretoken"' in html
     assert request.META.get("CSRF_COOKIE_NEEDS_UPDATE")  # so the response sets the csrftoken cookie
-    for text in ("Front-facing, full body, alone, good light", "No other people", "Nothing in your hands, no bag",
-                 "Not too dark or blurry", "No half-body, sitting or side-on photos"):
+    for text in (
+        "Front-facing, full body, alone, good light",
+        "No other people",
+        "Nothing in your hands, no bag",
+        "Not too dark or blurry",
+        "No half-body, sitting or side-on photos",
+    ):
         assert text in html
     assert html.count("<svg") >= 6  # the pictograms are inline SVG, no photos
 
@@ -75,8 +82,14 @@ def test_assets_and_dialog_once_per_page(product):
     assert html.count("django_tryon/tryon.js") == 1 and html.count("django_tryon/tryon.css") == 1
     assert html.count("/tryon/jsi18n/") == 1
     assert html.index("/tryon/jsi18n/") < html.index("django_tryon/tryon.js")  # the catalog loads first
-    assert html.count("<dialog") == 1 and html.count('id="tryon-figure"') == 1 and html.count('id="tryon-messages"') == 1
-    footer = render("{% tryon_button product %}", request, product=product)  # another template of the same response
+    assert (
+        html.count("<dialog") == 1
+        and html.count('id="tryon-figure"') == 1
+        and html.count('id="tryon-messages"') == 1
+    )
+    footer = render(
+        "{% tryon_button product %}", request, product=product
+    )  # another template of the same response
     assert footer.count('class="tryon-button"') == 1 and "<dialog" not in footer and "tryon.js" not in footer
     # The next request (the next page) gets its own assets and dialog.
     again = render("{% tryon_button product %}", RequestFactory().get("/shop/"), product=product)
@@ -86,8 +99,12 @@ def test_assets_and_dialog_once_per_page(product):
 def test_without_a_request_once_per_template(product):
     """No request in the context (an email, a bare Template.render): Django's per-template render state."""
     make_garment(product)
-    html = render("{% tryon_assets %}{% for p in products %}{% tryon_button p %}{% endfor %}", products=[product] * 3)
-    assert html.count('class="tryon-button"') == 3 and html.count("tryon.js") == 1 and html.count("<dialog") == 1
+    html = render(
+        "{% tryon_assets %}{% for p in products %}{% tryon_button p %}{% endfor %}", products=[product] * 3
+    )
+    assert (
+        html.count('class="tryon-button"') == 3 and html.count("tryon.js") == 1 and html.count("<dialog") == 1
+    )
     again = render("{% tryon_button product %}", product=product)
     assert again.count("django_tryon/tryon.js") == 1 and again.count("<dialog") == 1
 
@@ -137,14 +154,20 @@ def test_every_string_is_translated_and_compiled(domain):
     assert entries and not [msgid for msgid, msgstr in entries.items() if not msgstr]
     with open(LOCALE / f"{domain}.mo", "rb") as fh:
         compiled = gettext.GNUTranslations(fh)
-    stale = [msgid for msgid, msgstr in entries.items() if compiled._catalog.get(msgid, compiled._catalog.get((msgid, 0))) != msgstr]
+    stale = [
+        msgid
+        for msgid, msgstr in entries.items()
+        if compiled._catalog.get(msgid, compiled._catalog.get((msgid, 0))) != msgstr
+    ]
     assert not stale, f"run msgfmt: {domain}.mo is older than {domain}.po"
 
 
 def test_every_widget_string_is_in_the_catalogs():
     template = (PACKAGE / "templates" / "django_tryon" / "button.html").read_text(encoding="utf-8")
     script = (PACKAGE / "static" / "django_tryon" / "tryon.js").read_text(encoding="utf-8")
-    in_template = set(re.findall(r'{% translate "([^"]+)" %}', template)) | set(re.findall(r"{% translate '([^']+)' %}", template))
+    in_template = set(re.findall(r'{% translate "([^"]+)" %}', template)) | set(
+        re.findall(r"{% translate '([^']+)' %}", template)
+    )
     in_script = {json.loads(f'"{s}"') for s in re.findall(r'gettext\("((?:[^"\\]|\\.)+)"\)', script)}
     assert in_template and in_script
     assert in_template <= set(_po_entries(LOCALE / "django.po"))
@@ -181,7 +204,9 @@ def rendered_table(product, language: str) -> dict[str, str]:
 def test_every_code_the_package_uses_has_a_message():
     """A code without a catalogue entry (or a family's) would reach shoppers as the generic "The try-on failed"."""
     missing = sorted(c for c in api_codes() if c not in MESSAGES and c.split(".")[0] not in MESSAGES)
-    assert missing == [] and {"quota_exceeded", "budget_exceeded", "queue_full", "rate_limited"} <= api_codes()
+    assert (
+        missing == [] and {"quota_exceeded", "budget_exceeded", "queue_full", "rate_limited"} <= api_codes()
+    )
 
 
 def test_the_documented_messages_are_the_catalogues():
@@ -201,7 +226,9 @@ def test_the_widget_carries_the_servers_messages(product, language):
     assert table == {code: message_for(code, language) for code in MESSAGES}
     assert "tomorrow" in rendered_table(product, "en")["quota_exceeded"]  # a daily limit, not "wait a little"
     script = SCRIPT.read_text(encoding="utf-8")
-    assert not [code for code in MESSAGES if re.search(rf"\b{re.escape(code)}: gettext\(", script)]  # no second table
+    assert not [
+        code for code in MESSAGES if re.search(rf"\b{re.escape(code)}: gettext\(", script)
+    ]  # no second table
 
 
 def run_node(source: str) -> str:
@@ -226,7 +253,12 @@ def test_the_widget_says_what_the_server_says_for_every_code(product, language):
     cases = []
     for code in codes:  # the API's envelope: the English detail, or the catalogue's message in Chinese
         sent = message_for(code, language, detail) if language != "en" else detail
-        cases.append({"error": {"code": code, "message": sent, "status": 400}, "expected": message_for(code, language, sent)})
+        cases.append(
+            {
+                "error": {"code": code, "message": sent, "status": 400},
+                "expected": message_for(code, language, sent),
+            }
+        )
     for code in codes:  # a failed job: TryOnSerializer.get_error() sends the catalogue's message
         sent = message_for(code, language, "provider words")
         cases.append({"error": {"code": code, "message": sent, "status": 200}, "expected": sent})
@@ -239,5 +271,9 @@ def test_the_widget_says_what_the_server_says_for_every_code(product, language):
         process.stdout.write(JSON.stringify(cases.map((c) => window.djangoTryOn.describe(c.error, table).text)));
     """
     shown = json.loads(run_node(harness))
-    wrong = [(case["error"]["code"], text) for case, text in zip(cases, shown, strict=True) if text != case["expected"]]
+    wrong = [
+        (case["error"]["code"], text)
+        for case, text in zip(cases, shown, strict=True)
+        if text != case["expected"]
+    ]
     assert wrong == [] and len(shown) == 2 * len(codes) > 80

@@ -102,8 +102,14 @@ def celery_app(redis_broker):
 
 
 @contextlib.contextmanager
-def worker_process(celery_app, tryon: dict, pool: str = "solo", concurrency: int = 1, queues: str = "",
-                   loglevel: str = "warning"):
+def worker_process(
+    celery_app,
+    tryon: dict,
+    pool: str = "solo",
+    concurrency: int = 1,
+    queues: str = "",
+    loglevel: str = "warning",
+):
     """A Celery worker process configured like this test process (same database, storage, TRYON).
 
     Its output is on ``worker.output`` once the block ends."""
@@ -117,10 +123,26 @@ def worker_process(celery_app, tryon: dict, pool: str = "solo", concurrency: int
         "PYTHONPATH": str(ROOT),
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", f"--pool={pool}", f"--concurrency={concurrency}",
-         "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", loglevel,
-         *(["-Q", queues] if queues else [])],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.celery_app",
+            "worker",
+            f"--pool={pool}",
+            f"--concurrency={concurrency}",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            loglevel,
+            *(["-Q", queues] if queues else []),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         with override_settings(TRYON={**settings.TRYON, **tryon}):

@@ -31,7 +31,9 @@ DRF_CODES: dict[type[exceptions.APIException], tuple[str, int]] = {
 }
 
 
-def envelope(code: str, message: str = "", field: str | None = None, status_code: int = 400, **extra: Any) -> Response:
+def envelope(
+    code: str, message: str = "", field: str | None = None, status_code: int = 400, **extra: Any
+) -> Response:
     """The error response; ``message`` is replaced by the catalogue's Chinese text for Chinese requests."""
     language = active_language()
     text = message_for(code, language, message) if (language != "en" or not message) else message
@@ -60,22 +62,37 @@ def _first_error(detail: Any, field: str | None = None) -> tuple[str | None, Any
 def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler for the try-on views (not installed site-wide)."""
     if isinstance(exc, TryOnQuotaExceeded):
-        response = envelope(exc.code, exc.message, None, status.HTTP_429_TOO_MANY_REQUESTS,
-                            reset_at=exc.reset_at.isoformat() if exc.reset_at else None)
+        response = envelope(
+            exc.code,
+            exc.message,
+            None,
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            reset_at=exc.reset_at.isoformat() if exc.reset_at else None,
+        )
         if exc.reset_at is not None:
             response["Retry-After"] = str(max(1, math.ceil((exc.reset_at - timezone.now()).total_seconds())))
         return response
     if isinstance(exc, exceptions.Throttled):
         wait = max(1, math.ceil(getattr(exc, "wait", None) or 1))  # DRF sets .wait; drf-stubs omit it
-        response = envelope("rate_limited", "", None, status.HTTP_429_TOO_MANY_REQUESTS,
-                            reset_at=(timezone.now() + timedelta(seconds=wait)).isoformat())
+        response = envelope(
+            "rate_limited",
+            "",
+            None,
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            reset_at=(timezone.now() + timedelta(seconds=wait)).isoformat(),
+        )
         response["Retry-After"] = str(wait)
         return response
     if isinstance(exc, TryOnPersonRefused):  # the person check's own message, in the request's language
         reasons = [str(reason) for reason in exc.reasons]
-        body = {"code": exc.code, "message": exc.messages()[active_language()],
-                "field": getattr(exc, "field", None), "verdict": exc.verdict, "reasons": reasons,
-                "details": exc.details}
+        body = {
+            "code": exc.code,
+            "message": exc.messages()[active_language()],
+            "field": getattr(exc, "field", None),
+            "verdict": exc.verdict,
+            "reasons": reasons,
+            "details": exc.details,
+        }
         return Response({"error": body}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, TryOnValidationError):
         return envelope(exc.code, exc.message, getattr(exc, "field", None))

@@ -24,8 +24,10 @@ def _owned_photo(request: Any, public_id: Any) -> PersonPhoto:
 class PersonWarningSerializer(serializers.Serializer):
     """One finding of the person check on the photo, in the request's language."""
 
-    code = serializers.CharField(help_text="The verdict: no_person, several_people, not_full_body, not_front_facing, "
-                                           "too_dark or blurry.")
+    code = serializers.CharField(
+        help_text="The verdict: no_person, several_people, not_full_body, not_front_facing, "
+        "too_dark or blurry."
+    )
     message = serializers.CharField(help_text="What is wrong with the photo, for the shopper.")
 
 
@@ -38,28 +40,51 @@ class WarningsMixin:
 
 
 class TryOnCreateSerializer(serializers.Serializer):
-    person_image = serializers.FileField(required=False, help_text="A full-body, front-facing photo (or person_photo).")
-    person_photo = serializers.UUIDField(required=False, help_text="The id of a saved photo (instead of person_image).")
-    consent = serializers.BooleanField(required=False, default=False,
-                                       help_text="Required with person_image: the shopper agrees to the processing.")
+    person_image = serializers.FileField(
+        required=False, help_text="A full-body, front-facing photo (or person_photo)."
+    )
+    person_photo = serializers.UUIDField(
+        required=False, help_text="The id of a saved photo (instead of person_image)."
+    )
+    consent = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Required with person_image: the shopper agrees to the processing.",
+    )
     product = serializers.IntegerField(required=False, help_text="Use this product's active garments.")
-    top_garment = serializers.IntegerField(required=False, help_text="A garment id for the top slot (top or one-piece).")
+    top_garment = serializers.IntegerField(
+        required=False, help_text="A garment id for the top slot (top or one-piece)."
+    )
     bottom_garment = serializers.IntegerField(required=False, help_text="A garment id for the bottom slot.")
     resolution = serializers.ChoiceField(choices=TryOn.Resolution.choices, required=False)
     restore_face = serializers.BooleanField(required=False, default=None, allow_null=True)
-    refine = serializers.BooleanField(required=False, default=None, allow_null=True,
-                                      help_text="A second pass for a sharper, truer picture (needs gender; takes longer).")
-    gender = serializers.ChoiceField(choices=("woman", "man"), required=False,
-                                     help_text="The person's gender, which the second pass needs.")
-    keep_own = serializers.BooleanField(required=False, default=False,
-                                        help_text="Trying on only a top (or a bottom): keep what you wear on the other half.")
+    refine = serializers.BooleanField(
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="A second pass for a sharper, truer picture (needs gender; takes longer).",
+    )
+    gender = serializers.ChoiceField(
+        choices=("woman", "man"),
+        required=False,
+        help_text="The person's gender, which the second pass needs.",
+    )
+    keep_own = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Trying on only a top (or a bottom): keep what you wear on the other half.",
+    )
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         request = self.context["request"]
         if data.get("person_image") is None and data.get("person_photo") is None:
-            raise serializers.ValidationError({"person_image": ["Upload a photo or choose a saved one."]}, code="InvalidParameter")
+            raise serializers.ValidationError(
+                {"person_image": ["Upload a photo or choose a saved one."]}, code="InvalidParameter"
+            )
         if data.get("person_image") is not None and not data.get("consent"):
-            raise serializers.ValidationError({"consent": ["Consent is required to process your photo."]}, code="consent_required")
+            raise serializers.ValidationError(
+                {"consent": ["Consent is required to process your photo."]}, code="consent_required"
+            )
         if data.get("person_photo") is not None:
             data["person_photo"] = _owned_photo(request, data["person_photo"])
         if data.get("product") is not None:
@@ -72,7 +97,9 @@ class TryOnCreateSerializer(serializers.Serializer):
                 if data[slot] is None:
                     raise serializers.ValidationError({slot: ["No such garment."]}, code="InvalidGarment")
         if data.get("product") is None and not (data.get("top_garment") or data.get("bottom_garment")):
-            raise serializers.ValidationError({"product": ["Choose a product or garments."]}, code="InvalidGarment")
+            raise serializers.ValidationError(
+                {"product": ["Choose a product or garments."]}, code="InvalidGarment"
+            )
         return data
 
 
@@ -88,9 +115,27 @@ class TryOnSerializer(WarningsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = TryOn
-        fields = ("id", "status", "product", "top_garment", "bottom_garment", "model", "resolution", "restore_face",
-                  "refine", "stage", "keep_own", "created_at", "finished_at", "queue_position", "eta_seconds", "elapsed_seconds",
-                  "result_url", "error", "warnings")
+        fields = (
+            "id",
+            "status",
+            "product",
+            "top_garment",
+            "bottom_garment",
+            "model",
+            "resolution",
+            "restore_face",
+            "refine",
+            "stage",
+            "keep_own",
+            "created_at",
+            "finished_at",
+            "queue_position",
+            "eta_seconds",
+            "elapsed_seconds",
+            "result_url",
+            "error",
+            "warnings",
+        )
         read_only_fields = fields
 
     def _info(self, job: TryOn) -> dict[str, Any]:
@@ -117,12 +162,20 @@ class TryOnSerializer(WarningsMixin, serializers.ModelSerializer):
         """A signed URL of the result, valid SIGNED_URL_TTL seconds (only ever given to the owner)."""
         return signed_path(job.result_image) if job.status == "succeeded" and job.result_image else None
 
-    @extend_schema_field({"type": "object", "nullable": True,
-                          "properties": {"code": {"type": "string"}, "message": {"type": "string"}}})
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    )
     def get_error(self, job: TryOn) -> dict[str, str] | None:
         if job.status not in ("failed", "canceled") or not job.error_code:
             return None
-        return {"code": job.error_code, "message": message_for(job.error_code, active_language(), job.error_message)}
+        return {
+            "code": job.error_code,
+            "message": message_for(job.error_code, active_language(), job.error_message),
+        }
 
 
 class PhotoCreateSerializer(serializers.Serializer):

@@ -58,5 +58,9 @@ def throttle_wait(request: Any, scope: str) -> float | None:
 
     Every throttle of the scope is consulted, so an accepted request counts against all of them.
     """
-    waits = [throttle.wait() or 1.0 for throttle in throttles_for(scope) if not throttle.allow_request(request, None)]
+    waits = [
+        throttle.wait() or 1.0
+        for throttle in throttles_for(scope)
+        if not throttle.allow_request(request, None)
+    ]
     return max(waits) if waits else None

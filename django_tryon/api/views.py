@@ -93,7 +93,10 @@ class TryOnAPIMixin(_GenericView):
     throttle_scopes: ClassVar[dict[str, str]] = {}
 
     def get_authenticators(self) -> list[Any]:
-        classes = getattr(self, "authentication_classes_override", None) or tryon_settings.API_AUTHENTICATION_CLASSES
+        classes = (
+            getattr(self, "authentication_classes_override", None)
+            or tryon_settings.API_AUTHENTICATION_CLASSES
+        )
         return [cls() for cls in classes]
 
     def get_throttles(self) -> list[Any]:
@@ -132,11 +135,15 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         return request_owner(self.request).scope(TryOn.objects.all()).order_by("-created_at")
 
     @extend_schema(
-        request={**upload(TryOnCreateSerializer, "person_image"),
-                 "application/json": TryOnCreateFromPhotoSerializer,
-                 "application/x-www-form-urlencoded": TryOnCreateFromPhotoSerializer},
-        responses={202: TryOnSerializer, **error_responses({400: INVALID_TRYON, 404: ("not_found",),
-                                                            429: OVER_A_LIMIT, 503: UNAVAILABLE})},
+        request={
+            **upload(TryOnCreateSerializer, "person_image"),
+            "application/json": TryOnCreateFromPhotoSerializer,
+            "application/x-www-form-urlencoded": TryOnCreateFromPhotoSerializer,
+        },
+        responses={
+            202: TryOnSerializer,
+            **error_responses({400: INVALID_TRYON, 404: ("not_found",), 429: OVER_A_LIMIT, 503: UNAVAILABLE}),
+        },
         parameters=[LOCATION, RETRY_AFTER],
     )
     def create(self, request: Request) -> Response:
@@ -158,17 +165,25 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
             **request_owner(request).fields(),
         )
         location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{job.public_id}/")
-        return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+        return Response(
+            self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location}
+        )
 
     @extend_schema(responses={204: OpenApiResponse(description="The job and its files are deleted.")})
     def destroy(self, request: Request, id: UUID) -> Response:
         services.delete(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, parameters=[RETRY_AFTER], responses={
-        202: TryOnSerializer,
-        **error_responses({400: ("InvalidParameter",), 409: ("not_retryable",), 429: OVER_A_LIMIT, 503: UNAVAILABLE}),
-    })
+    @extend_schema(
+        request=None,
+        parameters=[RETRY_AFTER],
+        responses={
+            202: TryOnSerializer,
+            **error_responses(
+                {400: ("InvalidParameter",), 409: ("not_retryable",), 429: OVER_A_LIMIT, 503: UNAVAILABLE}
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, id: UUID) -> Response:
         job = self.get_object()
@@ -176,11 +191,18 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
             return errors.envelope("not_retryable", "", None, status.HTTP_409_CONFLICT)
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={
-        200: TryOnSerializer,
-        **error_responses({409: ("already_finished", "not_cancelable"), 502: ("ProviderUnavailable", "ProviderRejected",
-                                                                               "ProviderError")}),
-    })
+    @extend_schema(
+        request=None,
+        responses={
+            200: TryOnSerializer,
+            **error_responses(
+                {
+                    409: ("already_finished", "not_cancelable"),
+                    502: ("ProviderUnavailable", "ProviderRejected", "ProviderError"),
+                }
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, id: UUID) -> Response:
         job = self.get_object()
@@ -201,14 +223,22 @@ class PhotoViewSet(TryOnAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet
     def get_queryset(self) -> Any:
         return request_owner(self.request).scope(PersonPhoto.objects.all()).order_by("-created_at")
 
-    @extend_schema(request=upload(PhotoCreateSerializer, "image"), parameters=[RETRY_AFTER], responses={
-        201: PhotoSerializer, **error_responses({400: INVALID_UPLOAD, 429: ("rate_limited",)}),
-    })
+    @extend_schema(
+        request=upload(PhotoCreateSerializer, "image"),
+        parameters=[RETRY_AFTER],
+        responses={
+            201: PhotoSerializer,
+            **error_responses({400: INVALID_UPLOAD, 429: ("rate_limited",)}),
+        },
+    )
     def create(self, request: Request) -> Response:
         data = PhotoCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        photo = services.save_photo(image=data.validated_data["image"], consent=data.validated_data["consent"],
-                                    **request_owner(request).fields())
+        photo = services.save_photo(
+            image=data.validated_data["image"],
+            consent=data.validated_data["consent"],
+            **request_owner(request).fields(),
+        )
         return Response(self.get_serializer(photo).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={204: OpenApiResponse(description="The photo and its file are deleted.")})

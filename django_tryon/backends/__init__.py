@@ -60,7 +60,9 @@ class Route:
                 return slot
         if not name:
             return self.keys[0]
-        raise TryOnConfigurationError(f"No key named {name!r} in the pool of route {self.name!r} (was it removed?).")
+        raise TryOnConfigurationError(
+            f"No key named {name!r} in the pool of route {self.name!r} (was it removed?)."
+        )
 
     def backend(self, *, model: str | None = None, key: str | None = None) -> BaseTryOnBackend:
         """This route's backend on ``model`` and pool key ``key`` (shared per process)."""
@@ -94,8 +96,14 @@ def _key_pool(entries: list[Any] | None, where: str) -> list[KeySlot]:
         if not isinstance(entry, dict):
             raise TryOnConfigurationError(f"Each {where} entry must be a dict of options (api_key, ...).")
         options = {k: v for k, v in entry.items() if k not in SLOT_FIELDS}
-        slots.append(KeySlot(str(entry.get("name") or f"key{index}"), options, entry.get("max_concurrency"),
-                             entry.get("submit_rate")))
+        slots.append(
+            KeySlot(
+                str(entry.get("name") or f"key{index}"),
+                options,
+                entry.get("max_concurrency"),
+                entry.get("submit_rate"),
+            )
+        )
     if len({slot.name for slot in slots}) != len(slots):
         raise TryOnConfigurationError(f"The names of {where} entries must differ.")
     return slots
@@ -108,7 +116,11 @@ def routes() -> list[Route]:
     if chain is not None:
         return chain
     entries = tryon_settings.BACKENDS or [
-        {"BACKEND": tryon_settings.BACKEND, "OPTIONS": tryon_settings.OPTIONS, "KEY_POOL": tryon_settings.KEY_POOL}
+        {
+            "BACKEND": tryon_settings.BACKEND,
+            "OPTIONS": tryon_settings.OPTIONS,
+            "KEY_POOL": tryon_settings.KEY_POOL,
+        }
     ]
     chain = []
     for index, entry in enumerate(entries):
@@ -123,11 +135,18 @@ def routes() -> list[Route]:
             try:
                 backend_class = import_string(backend_class)
             except ImportError as err:
-                raise TryOnConfigurationError(f"TRYON['BACKENDS'][{index}]['BACKEND'] could not be imported: {err}") from err
+                raise TryOnConfigurationError(
+                    f"TRYON['BACKENDS'][{index}]['BACKEND'] could not be imported: {err}"
+                ) from err
         options = dict(entry.get("OPTIONS") or {})
         model = options.get("model") or backend_class.default_options.get("model", "")
-        name = str(entry.get("NAME") or (backend_class.name if len(entries) == 1 else f"{backend_class.name}:{model}"))
-        chain.append(Route(name, backend_class, options, _key_pool(entry.get("KEY_POOL"), f"the KEY_POOL of {name!r}")))
+        name = str(
+            entry.get("NAME")
+            or (backend_class.name if len(entries) == 1 else f"{backend_class.name}:{model}")
+        )
+        chain.append(
+            Route(name, backend_class, options, _key_pool(entry.get("KEY_POOL"), f"the KEY_POOL of {name!r}"))
+        )
     if len({r.name for r in chain}) != len(chain):
         raise TryOnConfigurationError("The NAMEs of TRYON['BACKENDS'] entries must differ.")
     _remember(cache_key, chain)
@@ -145,7 +164,9 @@ def route(name: str | None) -> Route:
     raise TryOnConfigurationError(f"No route named {name!r} in TRYON['BACKENDS'] (was it removed?).")
 
 
-def get_backend(*, model: str | None = None, key: str | None = None, route_name: str | None = None) -> BaseTryOnBackend:
+def get_backend(
+    *, model: str | None = None, key: str | None = None, route_name: str | None = None
+) -> BaseTryOnBackend:
     """The backend of route ``route_name`` (the first by default), on ``model`` and pool key ``key``."""
     return route(route_name).backend(model=model, key=key)
 

@@ -83,18 +83,48 @@ REFINER = "aitryon-refiner"
 PARSER = "aitryon-parsing-v1"
 PARSE_PATH = "/services/vision/image-process/process"
 MODEL_CAPABILITIES = {
-    "aitryon": Capabilities(5, 10.0, 15.0, Decimal("0.20"), "CNY", supports_upload=True, supports_task_list=True,
-                            refiner_model=REFINER, parser_model=PARSER),
-    "aitryon-plus": Capabilities(5, 10.0, 45.0, Decimal("0.50"), "CNY", supports_upload=True, supports_task_list=True,
-                                 refiner_model=REFINER, parser_model=PARSER),
+    "aitryon": Capabilities(
+        5,
+        10.0,
+        15.0,
+        Decimal("0.20"),
+        "CNY",
+        supports_upload=True,
+        supports_task_list=True,
+        refiner_model=REFINER,
+        parser_model=PARSER,
+    ),
+    "aitryon-plus": Capabilities(
+        5,
+        10.0,
+        45.0,
+        Decimal("0.50"),
+        "CNY",
+        supports_upload=True,
+        supports_task_list=True,
+        refiner_model=REFINER,
+        parser_model=PARSER,
+    ),
     PARSER: Capabilities(10, 10.0, 2.0, Decimal("0.004"), "CNY", supports_upload=True),
     # the refiner's price is tiered (the billing page): put yours in TRYON["PRICES"]["aitryon-refiner"]
     REFINER: Capabilities(5, 10.0, 10.0, Decimal("0"), "CNY", supports_upload=True, supports_task_list=True),
 }
-FALLBACK_CAPABILITIES = Capabilities(5, 10.0, 30.0, Decimal("0"), "CNY", supports_upload=True, supports_task_list=True)
+FALLBACK_CAPABILITIES = Capabilities(
+    5, 10.0, 30.0, Decimal("0"), "CNY", supports_upload=True, supports_task_list=True
+)
 #: Task failures (``output.code`` of a FAILED task) that a new submit may well get past (the error-code page).
-TRANSIENT_TASK_CODES = frozenset({"InternalError", "InternalError.Algo", "InternalError.Timeout", "InternalError.Upload",
-                                  "InternalError.FileUpload", "SystemError", "ModelServingError", "ModelUnavailable"})
+TRANSIENT_TASK_CODES = frozenset(
+    {
+        "InternalError",
+        "InternalError.Algo",
+        "InternalError.Timeout",
+        "InternalError.Upload",
+        "InternalError.FileUpload",
+        "SystemError",
+        "ModelServingError",
+        "ModelUnavailable",
+    }
+)
 #: The task list takes Beijing time as ``YYYYMMDDhhmmss`` (the asynchronous-task page).
 LIST_PAGE_SIZE = 100
 
@@ -206,7 +236,9 @@ class DashScopeBackend(DashScopeHTTPBackend):
         task_id = output.get("task_id")
         if not task_id:
             raise TryOnRetryableError(
-                "DashScope accepted the request but returned no task_id", code="ProviderError", response_body=body
+                "DashScope accepted the request but returned no task_id",
+                code="ProviderError",
+                response_body=body,
             )
         return SubmitResult(remote_id=str(task_id), request_id=str(body.get("request_id") or ""))
 
@@ -255,27 +287,38 @@ class DashScopeBackend(DashScopeHTTPBackend):
     def parse_clothes(self, image_url: str, kind: str) -> bytes | None:
         """The synchronous parsing model (the parsing API page): the crop of one kind of clothes, or None when there is none."""
         extra = {"X-DashScope-OssResourceResolve": "enable"} if image_url.startswith("oss://") else {}
-        body = {"model": self.model, "input": {"image_url": image_url}, "parameters": {"clothes_type": [kind]}}
+        body = {
+            "model": self.model,
+            "input": {"image_url": image_url},
+            "parameters": {"clothes_type": [kind]},
+        }
         _, answer = self._call("POST", PARSE_PATH, json=body, headers=self._headers(**extra))
         crops = (answer.get("output") or {}).get("crop_img_url") or [None]
         return self.download(crops[0]) if crops[0] else None
 
     def list_tasks(self, *, since: datetime, until: datetime) -> list[RemoteTask]:
         """``GET /tasks`` for this model between two times (the asynchronous-task page), every page."""
-        params = {"model_name": self.model, "start_time": _compact(since), "end_time": _compact(until),
-                  "page_size": LIST_PAGE_SIZE}
+        params = {
+            "model_name": self.model,
+            "start_time": _compact(since),
+            "end_time": _compact(until),
+            "page_size": LIST_PAGE_SIZE,
+        }
         tasks: list[RemoteTask] = []
         for page in range(1, 50):
             _, body = self._call("GET", "/tasks", params={**params, "page_no": page}, headers=self._headers())
             for item in body.get("data") or []:
                 created = item.get("gmt_create")
-                tasks.append(RemoteTask(
-                    remote_id=str(item.get("task_id") or ""),
-                    created_at=datetime.fromtimestamp(created / 1000, timezone.utc) if isinstance(created, (int, float))
-                    else None,
-                    model=str(item.get("model_name") or ""),
-                    status=str(item.get("status") or ""),
-                ))
+                tasks.append(
+                    RemoteTask(
+                        remote_id=str(item.get("task_id") or ""),
+                        created_at=datetime.fromtimestamp(created / 1000, timezone.utc)
+                        if isinstance(created, (int, float))
+                        else None,
+                        model=str(item.get("model_name") or ""),
+                        status=str(item.get("status") or ""),
+                    )
+                )
             if page >= int(body.get("total_page") or 1):
                 break
         return tasks
@@ -295,11 +338,15 @@ class DashScopeBackend(DashScopeHTTPBackend):
             "x-oss-object-acl": policy.get("x_oss_object_acl", "private"),
             "x-oss-forbid-overwrite": policy.get("x_oss_forbid_overwrite", "true"),
             "success_action_status": "200",
-            "x-oss-content-type": content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream",
+            "x-oss-content-type": content_type
+            or mimetypes.guess_type(filename)[0]
+            or "application/octet-stream",
         }
         response = self.http.request(
             "POST", policy["upload_host"], data=fields, files={"file": (filename, content, content_type)}
         )
         if response.status_code != 200:
-            raise classify_error(response.status_code, "UploadFailed", f"OSS upload answered HTTP {response.status_code}")
+            raise classify_error(
+                response.status_code, "UploadFailed", f"OSS upload answered HTTP {response.status_code}"
+            )
         return f"oss://{key}"

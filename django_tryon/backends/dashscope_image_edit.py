@@ -44,10 +44,10 @@ INSTRUCTIONS = {
         "keep_lower": ", keeping what they wear on the lower body as it is",
         "keep_upper": ", keeping what they wear on the upper body as it is",
         "rules": ". Keep the person's face, hair, skin, body shape, pose, hands and the background exactly as "
-                 "they are. The garment keeps its exact colour, pattern, print, logo, fabric and cut, and fits "
-                 "the body naturally, with realistic folds, shadows and lighting. One photorealistic photo.",
+        "they are. The garment keeps its exact colour, pattern, print, logo, fabric and cut, and fits "
+        "the body naturally, with realistic folds, shadows and lighting. One photorealistic photo.",
         "negative": "changed face, changed pose, extra limbs, distorted hands, changed background, "
-                    "garment colour or pattern changed, text, watermark, low quality, blurry",
+        "garment colour or pattern changed, text, watermark, low quality, blurry",
     },
     "zh": {
         "intro": "图1是一张人物照片。",
@@ -58,7 +58,7 @@ INSTRUCTIONS = {
         "keep_lower": "，下半身原有的衣着保持不变",
         "keep_upper": "，上半身原有的衣着保持不变",
         "rules": "。人物的脸、发型、肤色、体型、姿势、双手和背景必须完全保持不变。服装的颜色、图案、印花、标志、"
-                 "面料和版型与原图完全一致，自然贴合身体，褶皱、阴影和光线真实。输出一张写实照片。",
+        "面料和版型与原图完全一致，自然贴合身体，褶皱、阴影和光线真实。输出一张写实照片。",
         "negative": "改变面部，改变姿势，多余肢体，手部变形，改变背景，服装颜色或图案改变，文字，水印，低质量，模糊",
     },
 }
@@ -129,11 +129,18 @@ class DashScopeImageEditBackend(DashScopeHTTPBackend):
 
     @property
     def capabilities(self) -> Capabilities:
-        read_timeout = self.http.timeout[1] if isinstance(self.http.timeout, tuple) else float(self.http.timeout)
+        read_timeout = (
+            self.http.timeout[1] if isinstance(self.http.timeout, tuple) else float(self.http.timeout)
+        )
         return Capabilities(
-            max_concurrency=int(self.options["max_concurrency"]), submit_rate=float(self.options["submit_rate"]),
-            typical_duration=20.0, price_per_image=Decimal("0"), currency="CNY",
-            supports_upload=True, prefers_upload=True, longest_request=float(read_timeout),
+            max_concurrency=int(self.options["max_concurrency"]),
+            submit_rate=float(self.options["submit_rate"]),
+            typical_duration=20.0,
+            price_per_image=Decimal("0"),
+            currency="CNY",
+            supports_upload=True,
+            prefers_upload=True,
+            longest_request=float(read_timeout),
         )
 
     def upload(self, content: bytes, filename: str, content_type: str) -> str:
@@ -142,7 +149,11 @@ class DashScopeImageEditBackend(DashScopeHTTPBackend):
 
     def build_payload(self, request: TryOnInput, slots: tuple[str, ...]) -> dict[str, Any]:
         text, negative = instruction(slots, self.options["language"])
-        images = [url for url in (request.person_image_url, request.top_garment_url, request.bottom_garment_url) if url]
+        images = [
+            url
+            for url in (request.person_image_url, request.top_garment_url, request.bottom_garment_url)
+            if url
+        ]
         parameters: dict[str, Any] = {
             "n": int(self.options["n"]),
             "watermark": bool(self.options["watermark"]),
@@ -155,32 +166,52 @@ class DashScopeImageEditBackend(DashScopeHTTPBackend):
         if self.options["seed"] is not None:
             parameters["seed"] = int(self.options["seed"])
         content = [{"image": url} for url in images] + [{"text": text}]
-        return {"model": self.model, "input": {"messages": [{"role": "user", "content": content}]},
-                "parameters": parameters}
+        return {
+            "model": self.model,
+            "input": {"messages": [{"role": "user", "content": content}]},
+            "parameters": parameters,
+        }
 
     def submit(self, request: TryOnInput) -> SubmitResult:
         top = "one_piece" if request.top_is_one_piece else "top"
-        slots = tuple(s for s, url in ((top, request.top_garment_url), ("bottom", request.bottom_garment_url)) if url)
+        slots = tuple(
+            s for s, url in ((top, request.top_garment_url), ("bottom", request.bottom_garment_url)) if url
+        )
         started = datetime.now(timezone.utc)
-        _, body = self._call("POST", GENERATION_PATH, json=self.build_payload(request, slots), headers=self._headers())
+        _, body = self._call(
+            "POST", GENERATION_PATH, json=self.build_payload(request, slots), headers=self._headers()
+        )
         choices = (body.get("output") or {}).get("choices") or []
         content = ((choices[0].get("message") or {}).get("content") or []) if choices else []
         urls = [item["image"] for item in content if isinstance(item, dict) and item.get("image")]
         if not urls:
-            raise TryOnRetryableError("The image-editing model answered without a picture.", code="ProviderError",
-                                      response_body=body)
+            raise TryOnRetryableError(
+                "The image-editing model answered without a picture.",
+                code="ProviderError",
+                response_body=body,
+            )
         request_id = str(body.get("request_id") or "")
         finished = PollResult(
-            remote_id=request_id or uuid.uuid4().hex, state=RemoteState.SUCCEEDED, request_id=request_id,
-            submitted_at=started, scheduled_at=started, ended_at=datetime.now(timezone.utc), result_url=urls[0],
-            image_count=int((body.get("usage") or {}).get("image_count") or len(urls)), raw=body,
+            remote_id=request_id or uuid.uuid4().hex,
+            state=RemoteState.SUCCEEDED,
+            request_id=request_id,
+            submitted_at=started,
+            scheduled_at=started,
+            ended_at=datetime.now(timezone.utc),
+            result_url=urls[0],
+            image_count=int((body.get("usage") or {}).get("image_count") or len(urls)),
+            raw=body,
         )
         return SubmitResult(remote_id=finished.remote_id, request_id=request_id, finished=finished)
 
     def poll(self, remote_id: str) -> PollResult:
         """There is no task to ask about: a synchronous call is finished when it answers."""
-        return PollResult(remote_id, RemoteState.UNKNOWN, error_code="Unknown",
-                          error_message="A synchronous generation has no task to poll; it was lost before its result was stored.")
+        return PollResult(
+            remote_id,
+            RemoteState.UNKNOWN,
+            error_code="Unknown",
+            error_message="A synchronous generation has no task to poll; it was lost before its result was stored.",
+        )
 
     def cancel(self, remote_id: str) -> bool:
         return False

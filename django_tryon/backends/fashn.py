@@ -81,7 +81,9 @@ class FashnBackend(HTTPBackend):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.base_url = (self.options["base_url"] or os.environ.get("FASHN_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = (
+            self.options["base_url"] or os.environ.get("FASHN_BASE_URL") or DEFAULT_BASE_URL
+        ).rstrip("/")
         self._init_http(self.options["debug_api_requests"])
 
     def __repr__(self) -> str:  # never show the key
@@ -90,9 +92,14 @@ class FashnBackend(HTTPBackend):
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            max_concurrency=int(self.options["max_concurrency"]), submit_rate=float(self.options["submit_rate"]),
-            typical_duration=MODE_DURATION.get(self.options["mode"], 8.0), price_per_image=Decimal("0"),
-            currency="credits", supports_upload=True, prefers_upload=True, max_garments=1,
+            max_concurrency=int(self.options["max_concurrency"]),
+            submit_rate=float(self.options["submit_rate"]),
+            typical_duration=MODE_DURATION.get(self.options["mode"], 8.0),
+            price_per_image=Decimal("0"),
+            currency="credits",
+            supports_upload=True,
+            prefers_upload=True,
+            max_garments=1,
         )
 
     def _headers(self, **extra: str) -> dict[str, str]:
@@ -107,9 +114,13 @@ class FashnBackend(HTTPBackend):
     def classify_error(self, status_code: int, code: str, message: str, **context: Any) -> TryOnProviderError:
         kwargs = {"status_code": status_code, **context}
         if code == "OutOfCredits":
-            return TryOnProviderRejected(message or "The FASHN account is out of credits.", code="OutOfCredits", **kwargs)
+            return TryOnProviderRejected(
+                message or "The FASHN account is out of credits.", code="OutOfCredits", **kwargs
+            )
         if status_code == 401 or code == "UnauthorizedAccess":
-            return TryOnProviderRejected(message or "FASHN refused the API key.", code="InvalidApiKey", **kwargs)
+            return TryOnProviderRejected(
+                message or "FASHN refused the API key.", code="InvalidApiKey", **kwargs
+            )
         if code in RATE_LIMITS or status_code == 429:
             return TryOnRetryableError(message or code, code="Throttling", **kwargs)
         if status_code >= 500 or status_code == 408:
@@ -144,8 +155,11 @@ class FashnBackend(HTTPBackend):
     def submit(self, request: TryOnInput) -> SubmitResult:
         _, body = self._call("POST", "/v1/run", json=self.build_payload(request), headers=self._headers())
         if body.get("error") or not body.get("id"):
-            raise TryOnProviderRejected(str(body.get("error") or "FASHN returned no prediction id"), code="ProviderRejected",
-                                        response_body=body)
+            raise TryOnProviderRejected(
+                str(body.get("error") or "FASHN returned no prediction id"),
+                code="ProviderRejected",
+                response_body=body,
+            )
         return SubmitResult(remote_id=str(body["id"]))
 
     def poll(self, remote_id: str) -> PollResult:
@@ -157,11 +171,21 @@ class FashnBackend(HTTPBackend):
         code, message = "", ""
         if state is RemoteState.FAILED:
             name = str(error.get("name") or ("PollingTimeout" if status == "time_out" else "PipelineError"))
-            code, message = RUNTIME_CODES.get(name, "ProviderError"), f"{name}: {error.get('message') or status}"
+            code, message = (
+                RUNTIME_CODES.get(name, "ProviderError"),
+                f"{name}: {error.get('message') or status}",
+            )
         if state is RemoteState.SUCCEEDED and not output:
             state, code, message = RemoteState.FAILED, "ResultUnavailable", "completed without an output"
-        return PollResult(remote_id=remote_id, state=state, result_url=output[0] if output else None,
-                          error_code=code, error_message=message, image_count=len(output), raw=body)
+        return PollResult(
+            remote_id=remote_id,
+            state=state,
+            result_url=output[0] if output else None,
+            error_code=code,
+            error_message=message,
+            image_count=len(output),
+            raw=body,
+        )
 
     def download(self, url: str) -> bytes:
         if url.startswith("data:"):  # return_base64: the picture came in the status answer

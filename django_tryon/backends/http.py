@@ -187,7 +187,9 @@ class HTTPBackend(BaseTryOnBackend):
 
         Raises ``TryOnConfigurationError`` (naming where to put it, never a key) when neither is set.
         """
-        key = self.options.get("api_key") or (os.environ.get(self.api_key_env, "") if self.api_key_env else "")
+        key = self.options.get("api_key") or (
+            os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+        )
         if not key:
             where = f" or the {self.api_key_env} environment variable" if self.api_key_env else ""
             raise TryOnConfigurationError(
@@ -205,7 +207,9 @@ class HTTPBackend(BaseTryOnBackend):
 
             debug = tryon_settings.DEBUG_API_REQUESTS
         timeout = self.options.get("timeout", (5.0, 30.0))
-        timeout = tuple(timeout) if isinstance(timeout, (list, tuple)) else timeout  # JSON settings give lists
+        timeout = (
+            tuple(timeout) if isinstance(timeout, (list, tuple)) else timeout
+        )  # JSON settings give lists
         self.http = HTTPClient(self.name, timeout=timeout, debug=bool(debug))
 
     def _headers(self, **extra: str) -> dict[str, str]:
@@ -232,7 +236,11 @@ class HTTPBackend(BaseTryOnBackend):
         if not body:  # non-JSON answer (a proxy page, say): keep a short excerpt, never headers
             message = f"non-JSON answer: {response.text[:200]!r}"
         error = self.classify_error(
-            response.status_code, code, message, backend=self, response_body=body or None,
+            response.status_code,
+            code,
+            message,
+            backend=self,
+            response_body=body or None,
             request_id=str(body.get("request_id") or response.headers.get("x-request-id") or ""),
         )
         wait = retry_after_seconds(response.headers.get("Retry-After"))

@@ -50,13 +50,18 @@ class LocalBackend(BaseTryOnBackend):
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            max_concurrency=1, submit_rate=100.0, typical_duration=0.0, price_per_image=Decimal("0"),
-            currency="", supports_upload=True, prefers_upload=True,
+            max_concurrency=1,
+            submit_rate=100.0,
+            typical_duration=0.0,
+            price_per_image=Decimal("0"),
+            currency="",
+            supports_upload=True,
+            prefers_upload=True,
         )
 
     # -- files ---------------------------------------------------------------------------------
     def _path(self, url: str) -> Path:
-        name = url[len(SCHEME):] if url.startswith(SCHEME) else url
+        name = url[len(SCHEME) :] if url.startswith(SCHEME) else url
         if "/" in name or name.startswith("."):
             raise TryOnProviderRejected(f"Not a work file of this backend: {name!r}", code="InvalidURL")
         return self.work_dir / name
@@ -109,7 +114,9 @@ class LocalBackend(BaseTryOnBackend):
             record.update(status="FAILED", code="InvalidPerson", message=" ".join(verdict.reasons))
         else:
             try:
-                image = render_tryon(person, top, bottom, resolution=request.resolution, restore_face=request.restore_face)
+                image = render_tryon(
+                    person, top, bottom, resolution=request.resolution, restore_face=request.restore_face
+                )
             except RenderError as err:
                 record.update(status="FAILED", code=err.code, message=str(err))
             else:
@@ -125,8 +132,12 @@ class LocalBackend(BaseTryOnBackend):
         try:
             record = json.loads(self._path(f"{remote_id}.json").read_text())
         except (FileNotFoundError, ValueError):
-            return PollResult(remote_id, RemoteState.UNKNOWN, error_code="Unknown",
-                              error_message="The local task is unknown or was already collected.")
+            return PollResult(
+                remote_id,
+                RemoteState.UNKNOWN,
+                error_code="Unknown",
+                error_message="The local task is unknown or was already collected.",
+            )
         succeeded = record["status"] == "SUCCEEDED"
         if not succeeded:  # nothing left to collect: forget the task now
             self._path(f"{remote_id}.json").unlink(missing_ok=True)

@@ -188,7 +188,9 @@ def silence_native_logs() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
-    sys.stderr = os.fdopen(original, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+    sys.stderr = os.fdopen(
+        original, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,10 +32,15 @@ def _model(name: str) -> Any:
     if name not in _models:
         if name == "pose":
             _models[name] = mp.solutions.pose.Pose(
-                static_image_mode=True, model_complexity=1, enable_segmentation=True, min_detection_confidence=0.5
+                static_image_mode=True,
+                model_complexity=1,
+                enable_segmentation=True,
+                min_detection_confidence=0.5,
             )
         else:
-            _models[name] = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.6)
+            _models[name] = mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=0.6
+            )
     return _models[name]
 
 
@@ -47,7 +52,9 @@ class Body:
     height: int
     landmarks: np.ndarray  # (33, 3): x, y, visibility
     mask: np.ndarray  # HxW float32 in 0..1 (person segmentation)
-    faces: list[tuple[float, float, float, float, float]] = field(default_factory=list)  # x0, y0, x1, y1, score
+    faces: list[tuple[float, float, float, float, float]] = field(
+        default_factory=list
+    )  # x0, y0, x1, y1, score
     #: Per face (same order as ``faces``), (6, 2) pixels: right eye, left eye, nose tip, mouth, right ear, left ear.
     face_points: list[np.ndarray] = field(default_factory=list)
     #: (33, 3) BlazePose world landmarks in metres (x right, y down, z away from the camera), when known.
@@ -84,7 +91,11 @@ def find_body(image: ImageInput) -> Body | None:
     rgb = to_rgb_array(image)
     h, w = rgb.shape[:2]
     scale = min(1.0, ANALYSIS_SIDE / max(h, w))
-    small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+    small = (
+        cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        if scale < 1
+        else rgb
+    )
     with _lock:
         pose = _model("pose").process(small)
         faces = _model("face").process(small)
@@ -92,7 +103,13 @@ def find_body(image: ImageInput) -> Body | None:
     for detection in faces.detections or []:
         box = detection.location_data.relative_bounding_box
         face_boxes.append(
-            (box.xmin * w, box.ymin * h, (box.xmin + box.width) * w, (box.ymin + box.height) * h, detection.score[0])
+            (
+                box.xmin * w,
+                box.ymin * h,
+                (box.xmin + box.width) * w,
+                (box.ymin + box.height) * h,
+                detection.score[0],
+            )
         )
         keypoints = detection.location_data.relative_keypoints
         face_points.append(np.array([(k.x * w, k.y * h) for k in keypoints], dtype=np.float64).reshape(-1, 2))
@@ -100,7 +117,9 @@ def find_body(image: ImageInput) -> Body | None:
         if not face_boxes:
             return None
         return Body(w, h, np.zeros((33, 3)), np.zeros((h, w), np.float32), face_boxes, face_points)
-    landmarks = np.array([(p.x * w, p.y * h, p.visibility) for p in pose.pose_landmarks.landmark], dtype=np.float64)
+    landmarks = np.array(
+        [(p.x * w, p.y * h, p.visibility) for p in pose.pose_landmarks.landmark], dtype=np.float64
+    )
     world = None
     if pose.pose_world_landmarks is not None:
         world = np.array([(p.x, p.y, p.z) for p in pose.pose_world_landmarks.landmark], dtype=np.float64)
@@ -179,7 +198,9 @@ class Facing:
     """Votes on "the person faces the camera"; refused only when sideways votes outnumber the rest."""
 
     cues: list[Cue]
-    votes: dict[str, int]  # torso (its three cues as one), visibility_gap, face_yaw, head_yaw, feet_turn, silhouette
+    votes: dict[
+        str, int
+    ]  # torso (its three cues as one), visibility_gap, face_yaw, head_yaw, feet_turn, silhouette
 
     @property
     def sideways_votes(self) -> int:
@@ -226,11 +247,20 @@ def _torso_cues(body: Body) -> list[Cue]:
     shoulders = body.shoulder_width / torso
     hips = float(np.linalg.norm(body.point(HIP_L) - body.point(HIP_R))) / torso
     # Facing the camera, the shoulder joints are ~0.6 of the torso apart and the hip joints ~0.35.
-    cues = [Cue("shoulder_ratio", shoulders, _vote(shoulders, 0.50, 0.42)), Cue("hip_ratio", hips, _vote(hips, 0.26, 0.20))]
+    cues = [
+        Cue("shoulder_ratio", shoulders, _vote(shoulders, 0.50, 0.42)),
+        Cue("hip_ratio", hips, _vote(hips, 0.26, 0.20)),
+    ]
     if body.world is not None:
         # Seen from the side, a body's left and right joints differ in depth rather than in x.
         yaws = [
-            float(np.degrees(np.arctan2(abs(body.world[a, 2] - body.world[b, 2]), abs(body.world[a, 0] - body.world[b, 0]))))
+            float(
+                np.degrees(
+                    np.arctan2(
+                        abs(body.world[a, 2] - body.world[b, 2]), abs(body.world[a, 0] - body.world[b, 0])
+                    )
+                )
+            )
             for a, b in ((SHOULDER_L, SHOULDER_R), (HIP_L, HIP_R))
         ]
         depth = float(np.mean(yaws))
@@ -279,7 +309,9 @@ def _feet_cue(body: Body) -> list[Cue]:
     runs = [body.landmarks[toe, 0] - body.landmarks[heel, 0] for heel, toe in feet]
     turn = float(min(abs(r) for r in runs)) / max(body.torso_length, 1.0)
     vote = _vote(turn, 0.22, 0.32)
-    if vote == SIDEWAYS and runs[0] * runs[1] < 0:  # both feet turned out, opposite ways: a stance, not a turn
+    if (
+        vote == SIDEWAYS and runs[0] * runs[1] < 0
+    ):  # both feet turned out, opposite ways: a stance, not a turn
         vote = UNSURE
     return [Cue("feet_turn", turn, vote)]
 
@@ -342,13 +374,17 @@ def check_person(image: ImageInput, body: Body | None = None) -> PersonCheck:
     h, w = rgb.shape[:2]
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     brightness = float(gray.mean())
-    small = cv2.resize(gray, (max(1, round(w * 512 / h)), 512), interpolation=cv2.INTER_AREA) if h > 512 else gray
+    small = (
+        cv2.resize(gray, (max(1, round(w * 512 / h)), 512), interpolation=cv2.INTER_AREA) if h > 512 else gray
+    )
     sharpness = float(cv2.Laplacian(small, cv2.CV_64F).var())
     details = {"brightness": round(brightness, 1), "sharpness": round(sharpness, 1)}
     if brightness < 45:
         return PersonCheck(False, "too_dark", ["The photo is too dark: take it in good light."], details)
     if sharpness < 12:
-        return PersonCheck(False, "blurry", ["The photo is blurred: hold the camera still, in focus."], details)
+        return PersonCheck(
+            False, "blurry", ["The photo is blurred: hold the camera still, in focus."], details
+        )
 
     body = body if body is not None else find_body(rgb)
     faces = [i for i, f in enumerate(body.faces if body else []) if (f[3] - f[1]) >= 0.025 * h]
@@ -360,15 +396,26 @@ def check_person(image: ImageInput, body: Body | None = None) -> PersonCheck:
     blobs = _people_in_mask(body.mask)
     details["mask_blobs"] = blobs
     if len(faces) >= 2 or blobs >= 2 or _second_person(rgb, body):
-        return PersonCheck(False, "several_people", ["More than one person is in the photo: upload a photo of you alone."], details)
+        return PersonCheck(
+            False,
+            "several_people",
+            ["More than one person is in the photo: upload a photo of you alone."],
+            details,
+        )
     coverage = float(body.binary_mask().mean())
     details["coverage"] = round(coverage, 3)
     if coverage < 0.03:
-        return PersonCheck(False, "no_person", ["No person was found in the photo (or the person is very small)."], details)
+        return PersonCheck(
+            False, "no_person", ["No person was found in the photo (or the person is very small)."], details
+        )
 
     reasons = []
     one_side_hidden = 0  # pairs with one joint seen and the other inside the picture but hidden
-    for name, points in (("shoulders", (SHOULDER_L, SHOULDER_R)), ("hips", (HIP_L, HIP_R)), ("knees", (KNEE_L, KNEE_R))):
+    for name, points in (
+        ("shoulders", (SHOULDER_L, SHOULDER_R)),
+        ("hips", (HIP_L, HIP_R)),
+        ("knees", (KNEE_L, KNEE_R)),
+    ):
         seen = [body.visible(p) for p in points]
         if not all(seen):
             reasons.append(f"The {name} are not in the picture.")
@@ -386,7 +433,9 @@ def check_person(image: ImageInput, body: Body | None = None) -> PersonCheck:
             facing = judge_facing(body, faces)
             if not facing.front:
                 details.update(facing.details())
-                return PersonCheck(False, "not_front_facing", ["The person is turned sideways: face the camera."], details)
+                return PersonCheck(
+                    False, "not_front_facing", ["The person is turned sideways: face the camera."], details
+                )
         return PersonCheck(False, "not_full_body", reasons, details)
 
     torso = body.torso_length
@@ -399,5 +448,7 @@ def check_person(image: ImageInput, body: Body | None = None) -> PersonCheck:
     facing = judge_facing(body, faces)
     details.update(facing.details())
     if not facing.front:
-        return PersonCheck(False, "not_front_facing", ["The person is turned sideways: face the camera."], details)
+        return PersonCheck(
+            False, "not_front_facing", ["The person is turned sideways: face the camera."], details
+        )
     return PersonCheck(True, "ok", [], details)

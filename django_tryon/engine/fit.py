@@ -44,7 +44,9 @@ def crop_box(person: np.ndarray, aspect: float) -> tuple[int, int, int, int]:
     return 0, y0, w, y1
 
 
-def background_fill(rgb: np.ndarray, known: np.ndarray, shape: tuple[int, int], offset: tuple[int, int]) -> np.ndarray:
+def background_fill(
+    rgb: np.ndarray, known: np.ndarray, shape: tuple[int, int], offset: tuple[int, int]
+) -> np.ndarray:
     """A smooth canvas of ``shape`` estimated from the ``known`` pixels of ``rgb`` placed at ``offset``.
 
     Push-pull (a pyramid of normalised averages): each missing pixel takes the blurred colour of the
@@ -95,7 +97,9 @@ def fit_frame(rgb: np.ndarray, person: np.ndarray, size: tuple[int, int]) -> np.
     band = max(3, round(0.01 * max(new_w, new_h)))
     grown = cv2.dilate(person_small.astype(np.uint8), np.ones((2 * band + 1, 2 * band + 1), np.uint8)) > 0
     top, left = (height - new_h) // 2, (width - new_w) // 2
-    canvas = background_fill(fitted.astype(np.float32), (~grown).astype(np.float32), (height, width), (top, left))
+    canvas = background_fill(
+        fitted.astype(np.float32), (~grown).astype(np.float32), (height, width), (top, left)
+    )
     canvas = cv2.GaussianBlur(canvas, (0, 0), max(2.0, 0.01 * height))
     canvas[top : top + new_h, left : left + new_w] = fitted
     return np.clip(canvas + 0.5, 0, 255).astype(np.uint8)

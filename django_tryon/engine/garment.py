@@ -50,7 +50,14 @@ class GarmentAnalysis:
 
 def _background_distance(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Colour distance of every pixel to the border colour; also the border colour and its spread."""
-    border = np.concatenate([lab[:4].reshape(-1, 3), lab[-4:].reshape(-1, 3), lab[:, :4].reshape(-1, 3), lab[:, -4:].reshape(-1, 3)])
+    border = np.concatenate(
+        [
+            lab[:4].reshape(-1, 3),
+            lab[-4:].reshape(-1, 3),
+            lab[:, :4].reshape(-1, 3),
+            lab[:, -4:].reshape(-1, 3),
+        ]
+    )
     background = np.median(border, axis=0)
     spread = float(np.percentile(np.linalg.norm(border - background, axis=1), 90))
     return np.linalg.norm(lab - background, axis=2), background, spread
@@ -91,8 +98,11 @@ def segment_garment(rgb: np.ndarray) -> tuple[np.ndarray, int, bool]:
         # Parts of one garment can be cut apart where a print matches the background (white logos on a
         # white backdrop). Parts that nearly touch are bridged; separate garments lie further apart.
         bridge = max(5, int(0.03 * max(foreground.shape)) | 1)
-        joined = cv2.morphologyEx(np.isin(labels, keep).astype(np.uint8), cv2.MORPH_CLOSE,
-                                  cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (bridge, bridge)))
+        joined = cv2.morphologyEx(
+            np.isin(labels, keep).astype(np.uint8),
+            cv2.MORPH_CLOSE,
+            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (bridge, bridge)),
+        )
         joined = _fill_holes(joined > 0)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(joined.astype(np.uint8), connectivity=8)
         areas = stats[1:, cv2.CC_STAT_AREA]
@@ -189,7 +199,9 @@ def _keypoints(mask: np.ndarray, kind: str) -> dict[str, tuple[float, float]]:
             # Legs that touch in the flat-lay (wide or flared trousers, shorts): the silhouette shows no
             # gap, so place the crotch at a typical rise below the waist and split the legs in the middle.
             crotch = int(min(y0 + 0.65 * waist_w, y0 + 0.6 * height, y1 - 0.1 * height))
-        legs = _leg_points(mask, crotch, (points["waist_l"][0] + points["waist_r"][0]) / 2, y1) if crotch else {}
+        legs = (
+            _leg_points(mask, crotch, (points["waist_l"][0] + points["waist_r"][0]) / 2, y1) if crotch else {}
+        )
         if legs:
             points.update(legs)
         else:
@@ -259,7 +271,11 @@ def _leg_points(mask: np.ndarray, crotch: int, split_x: float, y1: int) -> dict[
             xs = np.where(part[max(0, y - window) : y + window + 1].any(axis=0))[0] + offset
             if not len(xs):
                 return {}
-            outer, inner = (xs.min(), min(xs.max(), split_x - gap)) if side == "l" else (xs.max(), max(xs.min(), split_x + gap))
+            outer, inner = (
+                (xs.min(), min(xs.max(), split_x - gap))
+                if side == "l"
+                else (xs.max(), max(xs.min(), split_x + gap))
+            )
             points[f"{level}_{side}_out"] = (float(outer), float(y))
             points[f"{level}_{side}_in"] = (float(inner), float(y))
     return points
@@ -270,7 +286,11 @@ def analyze_garment(image: ImageInput, kind: str | None = None) -> GarmentAnalys
     rgb = to_rgb_array(image)
     h, w = rgb.shape[:2]
     scale = min(1.0, ANALYSIS_SIDE / max(h, w))
-    small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+    small = (
+        cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        if scale < 1
+        else rgb
+    )
     mask_small, pieces, clean = segment_garment(small)
     problems: list[str] = []
     if not mask_small.any():
@@ -280,7 +300,9 @@ def analyze_garment(image: ImageInput, kind: str | None = None) -> GarmentAnalys
     x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
     crop = rgb[y0:y1, x0:x1]
     # Erode a little before feathering: edge pixels carry the background's colour (a light fringe).
-    inner = cv2.erode(mask[y0:y1, x0:x1], np.ones((3, 3), np.uint8), iterations=max(1, round(0.002 * max(h, w))))
+    inner = cv2.erode(
+        mask[y0:y1, x0:x1], np.ones((3, 3), np.uint8), iterations=max(1, round(0.002 * max(h, w)))
+    )
     alpha = cv2.GaussianBlur(inner, (0, 0), max(0.8, 0.003 * max(h, w)))
     rgba = np.dstack([crop, alpha]).astype(np.uint8)
     fill_ratio = float((mask >= 128).mean())
@@ -296,5 +318,7 @@ def analyze_garment(image: ImageInput, kind: str | None = None) -> GarmentAnalys
     sleeves = {} if chosen == "bottom" or "sleeve_l" in keypoints else find_hanging_sleeves(binary, chosen)
     if sleeves:
         torso = binary & ~np.logical_or.reduce([sleeve.mask for sleeve in sleeves.values()])
-        keypoints = {k: v for k, v in _keypoints(torso, chosen).items() if not k.startswith(("sleeve_", "armpit_"))}
+        keypoints = {
+            k: v for k, v in _keypoints(torso, chosen).items() if not k.startswith(("sleeve_", "armpit_"))
+        }
     return GarmentAnalysis(chosen, rgba, keypoints, pieces, clean, fill_ratio, problems, sleeves)

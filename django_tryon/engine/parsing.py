@@ -23,10 +23,18 @@ def extract_clothes(image: bytes, kind: str) -> tuple[bytes, bytes, list[int]] |
     body = find_body(rgb)
     if body is None or not body.landmarks[:, 2].any():
         return None
-    ys_top = {"upper": (B.SHOULDER_L, B.SHOULDER_R), "lower": (B.HIP_L, B.HIP_R), "dress": (B.SHOULDER_L, B.SHOULDER_R)}[kind]
-    ys_bottom = {"upper": (B.HIP_L, B.HIP_R), "lower": (B.ANKLE_L, B.ANKLE_R), "dress": (B.KNEE_L, B.KNEE_R)}[kind]
+    ys_top = {
+        "upper": (B.SHOULDER_L, B.SHOULDER_R),
+        "lower": (B.HIP_L, B.HIP_R),
+        "dress": (B.SHOULDER_L, B.SHOULDER_R),
+    }[kind]
+    ys_bottom = {"upper": (B.HIP_L, B.HIP_R), "lower": (B.ANKLE_L, B.ANKLE_R), "dress": (B.KNEE_L, B.KNEE_R)}[
+        kind
+    ]
     y0 = int(min(body.landmarks[i, 1] for i in ys_top) - 0.05 * body.torso_length)
-    y1 = int(max(body.landmarks[i, 1] for i in ys_bottom) + (0.1 if kind == "upper" else 0.02) * body.torso_length)
+    y1 = int(
+        max(body.landmarks[i, 1] for i in ys_bottom) + (0.1 if kind == "upper" else 0.02) * body.torso_length
+    )
     y0, y1 = max(0, y0), min(rgb.shape[0], y1)
     mask = body.binary_mask()
     band = np.zeros_like(mask)

@@ -152,7 +152,9 @@ def _upper_pairs(g: GarmentAnalysis, f: Frame) -> tuple[list, list, float, float
         opening = (tip + armpit) / 2
         arm = f.arms[side]
         seam_point = place(*shoulder_pt)
-        length = float(np.clip(np.linalg.norm(opening - shoulder_pt) * kh * 0.85, 0.12 * _length(arm), _length(arm)))
+        length = float(
+            np.clip(np.linalg.norm(opening - shoulder_pt) * kh * 0.85, 0.12 * _length(arm), _length(arm))
+        )
         path = [seam_point, *arm[1:]]
         centre = _along(path, length)
         direction = centre - _along(path, max(length - 5.0, 0.0))
@@ -185,15 +187,28 @@ def _sleeve_pairs(sleeve: Sleeve, f: Frame, kh: float) -> tuple[np.ndarray, np.n
     sw = f.shoulder_width
     (seam, armpit), *rest = sleeve.sections
     src = [seam, armpit]
-    dst = [arm[0] + outward * 0.11 * sw - f.d * 0.04 * f.torso, arm[0] + f.d * 0.35 * sw - outward * 0.02 * sw]
+    dst = [
+        arm[0] + outward * 0.11 * sw - f.d * 0.04 * f.torso,
+        arm[0] + f.d * 0.35 * sw - outward * 0.02 * sw,
+    ]
     root = (np.array(seam) + np.array(armpit)) / 2
     axis = (np.add(*rest[-1]) / 2) - root
     for outer, inner in rest:
-        t = float(np.clip(np.dot((np.add(outer, inner) / 2) - root, axis) / max(float(np.dot(axis, axis)), 1e-6), 0.05, 1.0))
+        t = float(
+            np.clip(
+                np.dot((np.add(outer, inner) / 2) - root, axis) / max(float(np.dot(axis, axis)), 1e-6),
+                0.05,
+                1.0,
+            )
+        )
         centre = _along(arm, t * length)
         direction = centre - _along(arm, max(t * length - 5.0, 0.0))
         out = _perp_out(direction, side, f)
-        half = float(np.clip(np.linalg.norm(np.subtract(outer, inner)) * kh / 2, SLEEVE_HALF[0] * sw, SLEEVE_HALF[1] * sw))
+        half = float(
+            np.clip(
+                np.linalg.norm(np.subtract(outer, inner)) * kh / 2, SLEEVE_HALF[0] * sw, SLEEVE_HALF[1] * sw
+            )
+        )
         src += [outer, inner]
         dst += [centre + out * half, centre - out * half]
     return np.array(src, dtype=float), np.array(dst, dtype=float), length
@@ -338,7 +353,11 @@ def _skin(rgb: np.ndarray, body: Body) -> np.ndarray | None:
     ]
     if cheeks.size < 30:
         return None
-    sample = cv2.cvtColor(np.ascontiguousarray(cheeks), cv2.COLOR_RGB2YCrCb).reshape(-1, 3)[:, 1:].astype(np.float32)
+    sample = (
+        cv2.cvtColor(np.ascontiguousarray(cheeks), cv2.COLOR_RGB2YCrCb)
+        .reshape(-1, 3)[:, 1:]
+        .astype(np.float32)
+    )
     centre = np.median(sample, axis=0)
     spread = np.maximum(np.percentile(np.abs(sample - centre), 90, axis=0), 4.0)
     chroma = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(np.float32)
@@ -406,7 +425,9 @@ def _masked_blur(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.nda
     return np.where(bottom > 1e-3, top / np.maximum(bottom, 1e-3), values)
 
 
-def _composite(out: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int], allowed: np.ndarray, shade: np.ndarray) -> np.ndarray:
+def _composite(
+    out: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int], allowed: np.ndarray, shade: np.ndarray
+) -> np.ndarray:
     """Blend a warped garment into ``out`` where ``allowed``; returns the alpha used (full frame)."""
     x0, y0, x1, y1 = box
     alpha = np.zeros(out.shape[:2], np.float32)
@@ -508,7 +529,9 @@ def render_tryon(
             rgba[..., 3][~sleeve.mask] = 0
             patch, box = warp_rgba(rgba, sleeve_src, sleeve_dst, shape, margin=0.25)
             _composite(out, patch, box, allowed, shade)
-    return _fit_resolution(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), resolution, silhouette > 0)
+    return _fit_resolution(
+        Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), resolution, silhouette > 0
+    )
 
 
 def _with_skirt(allowed: np.ndarray, protected: np.ndarray, g: GarmentAnalysis, dst: list) -> np.ndarray:
@@ -554,7 +577,9 @@ def _open_neckline(g: GarmentAnalysis) -> GarmentAnalysis:
     cv2.ellipse(alpha, centre, axes, 0, 0, 360, 0, -1)
     alpha[: centre[1], int(lx) : int(rx) + 1] = 0
     rgba[..., 3] = cv2.GaussianBlur(alpha, (0, 0), 1.0)
-    return GarmentAnalysis(g.kind, rgba, kp, g.pieces, g.background_clean, g.fill_ratio, g.problems, g.sleeves)
+    return GarmentAnalysis(
+        g.kind, rgba, kp, g.pieces, g.background_clean, g.fill_ratio, g.problems, g.sleeves
+    )
 
 
 def _analyze(garment: ImageInput | GarmentAnalysis, kind: str | None, slot: str) -> GarmentAnalysis:

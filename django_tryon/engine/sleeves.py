@@ -61,7 +61,9 @@ def _runs(row: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.where(edges == 1)[0], np.where(edges == -1)[0] - 1, strict=True))
 
 
-def _cuffs(mask: np.ndarray, kind: str) -> tuple[int, dict[str, tuple[float, float]], tuple[float, float]] | None:
+def _cuffs(
+    mask: np.ndarray, kind: str
+) -> tuple[int, dict[str, tuple[float, float]], tuple[float, float]] | None:
     """The cuffs' bottom row, each cuff's (outer x, inner x) and the torso's span just below them."""
     w = mask.shape[1]
     has, left, right = _extents(mask)
@@ -86,7 +88,11 @@ def _cuffs(mask: np.ndarray, kind: str) -> tuple[int, dict[str, tuple[float, flo
         sleeve_w = min(l_in - l_out, r_out - r_in)
         torso_w = r_in - l_in
         if sleeve_w >= 0.08 * torso_w:
-            return y1, {"l": (float(l_out), float(l_in)), "r": (float(r_out), float(r_in))}, (float(l_in), float(r_in))
+            return (
+                y1,
+                {"l": (float(l_out), float(l_in)), "r": (float(r_out), float(r_in))},
+                (float(l_in), float(r_in)),
+            )
         return None
     # The sleeves end beside the torso: the silhouette narrows from both sides below the cuffs (a
     # dress's sleeves end by its hips, well above a flaring hem).
@@ -105,11 +111,17 @@ def _cuffs(mask: np.ndarray, kind: str) -> tuple[int, dict[str, tuple[float, flo
             while bottom + 1 < below and width[bottom + 1] >= width[y] * (1 - WIDTH_DROP / 2):
                 bottom += 1
             torso = (float(left[below]), float(right[below]))
-            return bottom, {"l": (float(left[bottom]), torso[0]), "r": (float(right[bottom]), torso[1])}, torso
+            return (
+                bottom,
+                {"l": (float(left[bottom]), torso[0]), "r": (float(right[bottom]), torso[1])},
+                torso,
+            )
     return None
 
 
-def _section(mask: np.ndarray, point: np.ndarray, outward: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray] | None:
+def _section(
+    mask: np.ndarray, point: np.ndarray, outward: np.ndarray, reach: float
+) -> tuple[np.ndarray, np.ndarray] | None:
     """The sleeve's two edges on the line through ``point`` along ``outward`` (outer edge first)."""
     h, w = mask.shape
     steps = np.arange(-reach, reach + 1, 1.0)
@@ -156,7 +168,15 @@ def find_hanging_sleeves(mask: np.ndarray, kind: str) -> dict[str, Sleeve]:
         # Everything outside seam → armpit → cuff (and straight down from the cuff), above the cuff.
         edge = 0.0 if side == "l" else float(w - 1)
         region = np.zeros((h, w), np.uint8)
-        polygon = [(edge, 0.0), (seam_x, 0.0), tuple(seam), tuple(armpit), tuple(cuff_in), (inner_x, float(h - 1)), (edge, float(h - 1))]
+        polygon = [
+            (edge, 0.0),
+            (seam_x, 0.0),
+            tuple(seam),
+            tuple(armpit),
+            tuple(cuff_in),
+            (inner_x, float(h - 1)),
+            (edge, float(h - 1)),
+        ]
         cv2.fillPoly(region, [np.round(np.array(polygon)).astype(np.int32)], 1)
         part = (region > 0) & mask
         part[cuff_y + 1 :] = False

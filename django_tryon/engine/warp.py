@@ -36,7 +36,10 @@ class ThinPlateSpline:
         pts = (np.asarray(points, dtype=np.float64) - self.offset) / self.scale
         diff = pts[:, None, :] - self.control[None, :, :]
         n = len(self.control)
-        return _kernel((diff**2).sum(-1)) @ self.coefficients[:n] + np.hstack([np.ones((len(pts), 1)), pts]) @ self.coefficients[n:]
+        return (
+            _kernel((diff**2).sum(-1)) @ self.coefficients[:n]
+            + np.hstack([np.ones((len(pts), 1)), pts]) @ self.coefficients[n:]
+        )
 
 
 def warp_rgba(
@@ -64,7 +67,16 @@ def warp_rgba(
     gy = np.arange(y0, y1 + GRID_STEP, GRID_STEP, dtype=np.float64)
     grid = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
     mapped = inverse(grid).reshape(len(gy), len(gx), 2).astype(np.float32)
-    full = cv2.resize(mapped, ((len(gx) - 1) * GRID_STEP + 1, (len(gy) - 1) * GRID_STEP + 1), interpolation=cv2.INTER_LINEAR)
+    full = cv2.resize(
+        mapped, ((len(gx) - 1) * GRID_STEP + 1, (len(gy) - 1) * GRID_STEP + 1), interpolation=cv2.INTER_LINEAR
+    )
     full = full[: y1 - y0, : x1 - x0]
-    patch = cv2.remap(rgba, full[..., 0], full[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+    patch = cv2.remap(
+        rgba,
+        full[..., 0],
+        full[..., 1],
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0, 0),
+    )
     return patch, (int(x0), int(y0), int(x1), int(y1))

@@ -11,7 +11,6 @@ import django_tryon.validators
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -21,90 +20,298 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Garment',
+            name="Garment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('image', models.FileField(help_text='One garment, flat, on a clean background, filling the frame. JPEG/PNG/BMP/WebP, 5 KB–5 MB.', storage=django_tryon.storage.get_tryon_storage, upload_to=django_tryon.storage.garment_upload_to, validators=[django_tryon.validators.validate_tryon_image], verbose_name='flat-lay image')),
-                ('kind', models.CharField(choices=[('top', 'Top'), ('bottom', 'Bottom'), ('one_piece', 'One-piece (dress, jumpsuit)')], default='top', help_text="A one-piece goes to the provider's top slot with no bottom.", max_length=10, verbose_name='kind')),
-                ('is_active', models.BooleanField(default=True, help_text='Offered for try-on.', verbose_name='active')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('product', models.ForeignKey(help_text='The product this garment belongs to.', on_delete=django.db.models.deletion.CASCADE, related_name='tryon_garments', to=settings.TRYON_PRODUCT_MODEL, verbose_name='product')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "image",
+                    models.FileField(
+                        help_text="One garment, flat, on a clean background, filling the frame. JPEG/PNG/BMP/WebP, 5 KB–5 MB.",
+                        storage=django_tryon.storage.get_tryon_storage,
+                        upload_to=django_tryon.storage.garment_upload_to,
+                        validators=[django_tryon.validators.validate_tryon_image],
+                        verbose_name="flat-lay image",
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("top", "Top"),
+                            ("bottom", "Bottom"),
+                            ("one_piece", "One-piece (dress, jumpsuit)"),
+                        ],
+                        default="top",
+                        help_text="A one-piece goes to the provider's top slot with no bottom.",
+                        max_length=10,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(default=True, help_text="Offered for try-on.", verbose_name="active"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                (
+                    "product",
+                    models.ForeignKey(
+                        help_text="The product this garment belongs to.",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tryon_garments",
+                        to=settings.TRYON_PRODUCT_MODEL,
+                        verbose_name="product",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'garment',
-                'verbose_name_plural': 'garments',
-                'ordering': ('product', 'kind', 'pk'),
+                "verbose_name": "garment",
+                "verbose_name_plural": "garments",
+                "ordering": ("product", "kind", "pk"),
             },
         ),
         migrations.CreateModel(
-            name='TryOn',
+            name="TryOn",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True, verbose_name='public id')),
-                ('owner_key', models.CharField(blank=True, default='', help_text="SHA-256 of the anonymous shopper's session key (the key itself is never stored).", max_length=64, verbose_name='anonymous owner key')),
-                ('person_image', models.FileField(max_length=200, storage=django_tryon.storage.get_tryon_storage, upload_to=django_tryon.storage.person_upload_to, verbose_name='person photo')),
-                ('top_image', models.FileField(blank=True, help_text='Snapshot of the top (or one-piece) image actually sent to the provider.', max_length=200, storage=django_tryon.storage.get_tryon_storage, upload_to=django_tryon.storage.snapshot_upload_to, verbose_name='top image sent')),
-                ('bottom_image', models.FileField(blank=True, max_length=200, storage=django_tryon.storage.get_tryon_storage, upload_to=django_tryon.storage.snapshot_upload_to, verbose_name='bottom image sent')),
-                ('backend', models.CharField(help_text='Provider name, e.g. dashscope.', max_length=50, verbose_name='backend')),
-                ('model_name', models.CharField(help_text='Provider model, e.g. aitryon.', max_length=64, verbose_name='model')),
-                ('resolution', models.SmallIntegerField(choices=[(-1, 'Same as the person photo'), (1024, '576×1024'), (1280, '720×1280')], default=-1, verbose_name='resolution')),
-                ('restore_face', models.BooleanField(default=True, help_text="Keep the person's own face.", verbose_name='restore face')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('submitting', 'Submitting'), ('submitted', 'Submitted'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('canceled', 'Canceled')], default='queued', max_length=12, verbose_name='status')),
-                ('remote_id', models.CharField(blank=True, default='', max_length=64, verbose_name='provider task id')),
-                ('request_id', models.CharField(blank=True, default='', max_length=64, verbose_name='provider request id')),
-                ('remote_submitted_at', models.DateTimeField(blank=True, null=True, verbose_name='provider submit time')),
-                ('remote_scheduled_at', models.DateTimeField(blank=True, null=True, verbose_name='provider scheduled time')),
-                ('remote_ended_at', models.DateTimeField(blank=True, null=True, verbose_name='provider end time')),
-                ('error_code', models.CharField(blank=True, default='', max_length=64, verbose_name='error code')),
-                ('error_message', models.TextField(blank=True, default='', verbose_name='error message')),
-                ('provider_error', models.JSONField(blank=True, default=dict, help_text="The provider's own code, message, status.", verbose_name='raw provider error')),
-                ('result_image', models.FileField(blank=True, max_length=200, storage=django_tryon.storage.get_tryon_storage, upload_to=django_tryon.storage.result_upload_to, verbose_name='result image')),
-                ('attempts', models.PositiveSmallIntegerField(default=1, verbose_name='attempts')),
-                ('poll_count', models.PositiveIntegerField(default=0, verbose_name='poll count')),
-                ('image_count', models.PositiveSmallIntegerField(default=0, help_text='usage.image_count reported by the provider.', verbose_name='billed images')),
-                ('history', models.JSONField(blank=True, default=list, verbose_name='earlier attempts')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('submitted_at', models.DateTimeField(blank=True, null=True, verbose_name='submitted at')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
-                ('bottom_garment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='django_tryon.garment', verbose_name='bottom garment')),
-                ('product', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='tryon_jobs', to=settings.TRYON_PRODUCT_MODEL, verbose_name='product')),
-                ('top_garment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='django_tryon.garment', verbose_name='top garment')),
-                ('user', models.ForeignKey(blank=True, help_text='The signed-in shopper who owns this job.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='tryons', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, unique=True, verbose_name="public id"
+                    ),
+                ),
+                (
+                    "owner_key",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="SHA-256 of the anonymous shopper's session key (the key itself is never stored).",
+                        max_length=64,
+                        verbose_name="anonymous owner key",
+                    ),
+                ),
+                (
+                    "person_image",
+                    models.FileField(
+                        max_length=200,
+                        storage=django_tryon.storage.get_tryon_storage,
+                        upload_to=django_tryon.storage.person_upload_to,
+                        verbose_name="person photo",
+                    ),
+                ),
+                (
+                    "top_image",
+                    models.FileField(
+                        blank=True,
+                        help_text="Snapshot of the top (or one-piece) image actually sent to the provider.",
+                        max_length=200,
+                        storage=django_tryon.storage.get_tryon_storage,
+                        upload_to=django_tryon.storage.snapshot_upload_to,
+                        verbose_name="top image sent",
+                    ),
+                ),
+                (
+                    "bottom_image",
+                    models.FileField(
+                        blank=True,
+                        max_length=200,
+                        storage=django_tryon.storage.get_tryon_storage,
+                        upload_to=django_tryon.storage.snapshot_upload_to,
+                        verbose_name="bottom image sent",
+                    ),
+                ),
+                (
+                    "backend",
+                    models.CharField(
+                        help_text="Provider name, e.g. dashscope.", max_length=50, verbose_name="backend"
+                    ),
+                ),
+                (
+                    "model_name",
+                    models.CharField(
+                        help_text="Provider model, e.g. aitryon.", max_length=64, verbose_name="model"
+                    ),
+                ),
+                (
+                    "resolution",
+                    models.SmallIntegerField(
+                        choices=[(-1, "Same as the person photo"), (1024, "576×1024"), (1280, "720×1280")],
+                        default=-1,
+                        verbose_name="resolution",
+                    ),
+                ),
+                (
+                    "restore_face",
+                    models.BooleanField(
+                        default=True, help_text="Keep the person's own face.", verbose_name="restore face"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("submitting", "Submitting"),
+                            ("submitted", "Submitted"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled"),
+                        ],
+                        default="queued",
+                        max_length=12,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "remote_id",
+                    models.CharField(blank=True, default="", max_length=64, verbose_name="provider task id"),
+                ),
+                (
+                    "request_id",
+                    models.CharField(
+                        blank=True, default="", max_length=64, verbose_name="provider request id"
+                    ),
+                ),
+                (
+                    "remote_submitted_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="provider submit time"),
+                ),
+                (
+                    "remote_scheduled_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="provider scheduled time"),
+                ),
+                (
+                    "remote_ended_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="provider end time"),
+                ),
+                (
+                    "error_code",
+                    models.CharField(blank=True, default="", max_length=64, verbose_name="error code"),
+                ),
+                ("error_message", models.TextField(blank=True, default="", verbose_name="error message")),
+                (
+                    "provider_error",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="The provider's own code, message, status.",
+                        verbose_name="raw provider error",
+                    ),
+                ),
+                (
+                    "result_image",
+                    models.FileField(
+                        blank=True,
+                        max_length=200,
+                        storage=django_tryon.storage.get_tryon_storage,
+                        upload_to=django_tryon.storage.result_upload_to,
+                        verbose_name="result image",
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=1, verbose_name="attempts")),
+                ("poll_count", models.PositiveIntegerField(default=0, verbose_name="poll count")),
+                (
+                    "image_count",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="usage.image_count reported by the provider.",
+                        verbose_name="billed images",
+                    ),
+                ),
+                ("history", models.JSONField(blank=True, default=list, verbose_name="earlier attempts")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                ("submitted_at", models.DateTimeField(blank=True, null=True, verbose_name="submitted at")),
+                ("finished_at", models.DateTimeField(blank=True, null=True, verbose_name="finished at")),
+                (
+                    "bottom_garment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="django_tryon.garment",
+                        verbose_name="bottom garment",
+                    ),
+                ),
+                (
+                    "product",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="tryon_jobs",
+                        to=settings.TRYON_PRODUCT_MODEL,
+                        verbose_name="product",
+                    ),
+                ),
+                (
+                    "top_garment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="django_tryon.garment",
+                        verbose_name="top garment",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The signed-in shopper who owns this job.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tryons",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'try-on',
-                'verbose_name_plural': 'try-ons',
-                'ordering': ('-created_at',),
+                "verbose_name": "try-on",
+                "verbose_name_plural": "try-ons",
+                "ordering": ("-created_at",),
             },
         ),
         migrations.AddIndex(
-            model_name='garment',
-            index=models.Index(fields=['product', 'is_active'], name='tryon_garment_product_idx'),
+            model_name="garment",
+            index=models.Index(fields=["product", "is_active"], name="tryon_garment_product_idx"),
         ),
         migrations.AddIndex(
-            model_name='tryon',
-            index=models.Index(fields=['status', 'created_at'], name='tryon_status_created_idx'),
+            model_name="tryon",
+            index=models.Index(fields=["status", "created_at"], name="tryon_status_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='tryon',
-            index=models.Index(fields=['status', 'updated_at'], name='tryon_status_updated_idx'),
+            model_name="tryon",
+            index=models.Index(fields=["status", "updated_at"], name="tryon_status_updated_idx"),
         ),
         migrations.AddIndex(
-            model_name='tryon',
-            index=models.Index(fields=['user', 'created_at'], name='tryon_user_created_idx'),
+            model_name="tryon",
+            index=models.Index(fields=["user", "created_at"], name="tryon_user_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='tryon',
-            index=models.Index(fields=['owner_key', 'created_at'], name='tryon_owner_created_idx'),
+            model_name="tryon",
+            index=models.Index(fields=["owner_key", "created_at"], name="tryon_owner_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='tryon',
-            index=models.Index(fields=['remote_id'], name='tryon_remote_id_idx'),
+            model_name="tryon",
+            index=models.Index(fields=["remote_id"], name="tryon_remote_id_idx"),
         ),
         migrations.AddIndex(
-            model_name='tryon',
-            index=models.Index(fields=['error_code', 'created_at'], name='tryon_error_created_idx'),
+            model_name="tryon",
+            index=models.Index(fields=["error_code", "created_at"], name="tryon_error_created_idx"),
         ),
     ]

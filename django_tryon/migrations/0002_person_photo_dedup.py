@@ -10,56 +10,111 @@ import django_tryon.storage
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_tryon', '0001_initial'),
+        ("django_tryon", "0001_initial"),
         migrations.swappable_dependency(settings.TRYON_PRODUCT_MODEL),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tryon',
-            name='consent_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='consent given at'),
+            model_name="tryon",
+            name="consent_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="consent given at"),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='dedup_key',
-            field=models.CharField(blank=True, default='', help_text='Hash of the photo, garments and parameters: the same request reuses this job.', max_length=64, verbose_name='duplicate key'),
+            model_name="tryon",
+            name="dedup_key",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="Hash of the photo, garments and parameters: the same request reuses this job.",
+                max_length=64,
+                verbose_name="duplicate key",
+            ),
         ),
         migrations.CreateModel(
-            name='PersonPhoto',
+            name="PersonPhoto",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True, verbose_name='public id')),
-                ('owner_key', models.CharField(blank=True, default='', help_text="SHA-256 of the anonymous shopper's session key.", max_length=64, verbose_name='anonymous owner key')),
-                ('image', models.FileField(max_length=200, storage=django_tryon.storage.get_tryon_storage, upload_to=django_tryon.storage.person_upload_to, verbose_name='photo')),
-                ('consent_at', models.DateTimeField(help_text='When the shopper agreed to the processing.', verbose_name='consent given at')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='tryon_photos', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, unique=True, verbose_name="public id"
+                    ),
+                ),
+                (
+                    "owner_key",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="SHA-256 of the anonymous shopper's session key.",
+                        max_length=64,
+                        verbose_name="anonymous owner key",
+                    ),
+                ),
+                (
+                    "image",
+                    models.FileField(
+                        max_length=200,
+                        storage=django_tryon.storage.get_tryon_storage,
+                        upload_to=django_tryon.storage.person_upload_to,
+                        verbose_name="photo",
+                    ),
+                ),
+                (
+                    "consent_at",
+                    models.DateTimeField(
+                        help_text="When the shopper agreed to the processing.",
+                        verbose_name="consent given at",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tryon_photos",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'person photo',
-                'verbose_name_plural': 'person photos',
-                'ordering': ('-created_at',),
+                "verbose_name": "person photo",
+                "verbose_name_plural": "person photos",
+                "ordering": ("-created_at",),
             },
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='person_photo',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='tryons', to='django_tryon.personphoto', verbose_name='saved photo used'),
+            model_name="tryon",
+            name="person_photo",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="tryons",
+                to="django_tryon.personphoto",
+                verbose_name="saved photo used",
+            ),
         ),
         migrations.AddIndex(
-            model_name='tryon',
-            index=models.Index(fields=['dedup_key', 'created_at'], name='tryon_dedup_idx'),
+            model_name="tryon",
+            index=models.Index(fields=["dedup_key", "created_at"], name="tryon_dedup_idx"),
         ),
         migrations.AddIndex(
-            model_name='personphoto',
-            index=models.Index(fields=['user', 'created_at'], name='tryon_photo_user_idx'),
+            model_name="personphoto",
+            index=models.Index(fields=["user", "created_at"], name="tryon_photo_user_idx"),
         ),
         migrations.AddIndex(
-            model_name='personphoto',
-            index=models.Index(fields=['owner_key', 'created_at'], name='tryon_photo_owner_idx'),
+            model_name="personphoto",
+            index=models.Index(fields=["owner_key", "created_at"], name="tryon_photo_owner_idx"),
         ),
     ]

@@ -4,14 +4,18 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_tryon', '0002_person_photo_dedup'),
+        ("django_tryon", "0002_person_photo_dedup"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='tryon',
-            options={'ordering': ('-created_at',), 'permissions': [('view_tryon_images', "Can see shoppers' photos and try-on results")], 'verbose_name': 'try-on', 'verbose_name_plural': 'try-ons'},
+            name="tryon",
+            options={
+                "ordering": ("-created_at",),
+                "permissions": [("view_tryon_images", "Can see shoppers' photos and try-on results")],
+                "verbose_name": "try-on",
+                "verbose_name_plural": "try-ons",
+            },
         ),
     ]

@@ -6,46 +6,100 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_tryon', '0003_tryon_image_permission'),
+        ("django_tryon", "0003_tryon_image_permission"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TryOnLock',
+            name="TryOnLock",
             fields=[
-                ('name', models.CharField(max_length=100, primary_key=True, serialize=False, verbose_name='name')),
-                ('held_at', models.DateTimeField(blank=True, null=True, verbose_name='last held at')),
+                (
+                    "name",
+                    models.CharField(max_length=100, primary_key=True, serialize=False, verbose_name="name"),
+                ),
+                ("held_at", models.DateTimeField(blank=True, null=True, verbose_name="last held at")),
             ],
             options={
-                'verbose_name': 'lock',
-                'verbose_name_plural': 'locks',
+                "verbose_name": "lock",
+                "verbose_name_plural": "locks",
             },
         ),
         migrations.AddField(
-            model_name='personphoto',
-            name='content_hash',
-            field=models.CharField(blank=True, default='', help_text='SHA-256 of the stored image: the same photo is kept once per owner.', max_length=64, verbose_name='content hash'),
+            model_name="personphoto",
+            name="content_hash",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="SHA-256 of the stored image: the same photo is kept once per owner.",
+                max_length=64,
+                verbose_name="content hash",
+            ),
         ),
         migrations.CreateModel(
-            name='TryOnAttempt',
+            name="TryOnAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('owner_key', models.CharField(blank=True, default='', max_length=64, verbose_name='charged to anonymous owner')),
-                ('backend', models.CharField(max_length=50, verbose_name='backend')),
-                ('model_name', models.CharField(max_length=64, verbose_name='model')),
-                ('price', models.DecimalField(decimal_places=4, default=0, max_digits=10, verbose_name='price')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('released_at', models.DateTimeField(blank=True, help_text='Canceled before submission: no longer counted.', null=True, verbose_name='released at')),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='attempt_set', to='django_tryon.tryon', verbose_name='try-on')),
-                ('user', models.ForeignKey(blank=True, help_text="Empty for the merchant's own runs (admin, commands).", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='charged to shopper')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "owner_key",
+                    models.CharField(
+                        blank=True, default="", max_length=64, verbose_name="charged to anonymous owner"
+                    ),
+                ),
+                ("backend", models.CharField(max_length=50, verbose_name="backend")),
+                ("model_name", models.CharField(max_length=64, verbose_name="model")),
+                (
+                    "price",
+                    models.DecimalField(decimal_places=4, default=0, max_digits=10, verbose_name="price"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "released_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Canceled before submission: no longer counted.",
+                        null=True,
+                        verbose_name="released at",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="attempt_set",
+                        to="django_tryon.tryon",
+                        verbose_name="try-on",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for the merchant's own runs (admin, commands).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="charged to shopper",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'paid attempt',
-                'verbose_name_plural': 'paid attempts',
-                'indexes': [models.Index(fields=['created_at'], name='tryon_attempt_created_idx'), models.Index(fields=['user', 'created_at'], name='tryon_attempt_user_idx'), models.Index(fields=['owner_key', 'created_at'], name='tryon_attempt_owner_idx')],
+                "verbose_name": "paid attempt",
+                "verbose_name_plural": "paid attempts",
+                "indexes": [
+                    models.Index(fields=["created_at"], name="tryon_attempt_created_idx"),
+                    models.Index(fields=["user", "created_at"], name="tryon_attempt_user_idx"),
+                    models.Index(fields=["owner_key", "created_at"], name="tryon_attempt_owner_idx"),
+                ],
             },
         ),
     ]

@@ -4,63 +4,98 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_tryon', '0004_attempt_ledger_photo_hash'),
+        ("django_tryon", "0004_attempt_ledger_photo_hash"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tryon',
-            name='admitted_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='admitted at'),
+            model_name="tryon",
+            name="admitted_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="admitted at"),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='key_name',
-            field=models.CharField(blank=True, default='', help_text="The name of the key of TRYON['KEY_POOL'] this job was admitted on (never the key itself).", max_length=64, verbose_name='provider key'),
+            model_name="tryon",
+            name="key_name",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="The name of the key of TRYON['KEY_POOL'] this job was admitted on (never the key itself).",
+                max_length=64,
+                verbose_name="provider key",
+            ),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='lease_until',
-            field=models.DateTimeField(blank=True, help_text='A worker is working on this job until then.', null=True, verbose_name='leased until'),
+            model_name="tryon",
+            name="lease_until",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="A worker is working on this job until then.",
+                null=True,
+                verbose_name="leased until",
+            ),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='next_check_at',
-            field=models.DateTimeField(blank=True, help_text='When the pipeline acts on this job next (submit, poll); while queued: not before.', null=True, verbose_name='next step at'),
+            model_name="tryon",
+            name="next_check_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="When the pipeline acts on this job next (submit, poll); while queued: not before.",
+                null=True,
+                verbose_name="next step at",
+            ),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='resubmits',
-            field=models.PositiveSmallIntegerField(default=0, help_text='Provider tasks that failed transiently and were sent again.', verbose_name='transient resubmits'),
+            model_name="tryon",
+            name="resubmits",
+            field=models.PositiveSmallIntegerField(
+                default=0,
+                help_text="Provider tasks that failed transiently and were sent again.",
+                verbose_name="transient resubmits",
+            ),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='step_retries',
-            field=models.PositiveSmallIntegerField(default=0, verbose_name='retries of this step'),
+            model_name="tryon",
+            name="step_retries",
+            field=models.PositiveSmallIntegerField(default=0, verbose_name="retries of this step"),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='submit_sent_at',
-            field=models.DateTimeField(blank=True, help_text="A submit whose answer never arrived: reconciled with the provider's task list before any resubmit.", null=True, verbose_name='submit sent at'),
+            model_name="tryon",
+            name="submit_sent_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="A submit whose answer never arrived: reconciled with the provider's task list before any resubmit.",
+                null=True,
+                verbose_name="submit sent at",
+            ),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='ticket',
-            field=models.PositiveIntegerField(default=0, help_text='Bumped at every scheduled step, so a stale or duplicate task does nothing.', verbose_name='ticket'),
+            model_name="tryon",
+            name="ticket",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="Bumped at every scheduled step, so a stale or duplicate task does nothing.",
+                verbose_name="ticket",
+            ),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='uploads',
-            field=models.JSONField(blank=True, default=dict, help_text="The provider's temporary copies of the inputs (oss://…), reused by resubmits within their lifetime.", verbose_name='provider uploads'),
+            model_name="tryon",
+            name="uploads",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="The provider's temporary copies of the inputs (oss://…), reused by resubmits within their lifetime.",
+                verbose_name="provider uploads",
+            ),
         ),
         migrations.AddIndex(
-            model_name='tryon',
-            index=models.Index(fields=['status', 'next_check_at'], name='tryon_status_next_idx'),
+            model_name="tryon",
+            index=models.Index(fields=["status", "next_check_at"], name="tryon_status_next_idx"),
         ),
         migrations.AddIndex(
-            model_name='tryon',
-            index=models.Index(fields=['status', 'model_name', 'key_name'], name='tryon_status_model_key_idx'),
+            model_name="tryon",
+            index=models.Index(
+                fields=["status", "model_name", "key_name"], name="tryon_status_model_key_idx"
+            ),
         ),
     ]

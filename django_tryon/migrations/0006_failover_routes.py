@@ -4,35 +4,62 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_tryon', '0005_dispatcher_state'),
+        ("django_tryon", "0005_dispatcher_state"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TryOnRoute',
+            name="TryOnRoute",
             fields=[
-                ('name', models.CharField(max_length=64, primary_key=True, serialize=False, verbose_name='route')),
-                ('failures', models.PositiveIntegerField(default=0, verbose_name='outages in a row')),
-                ('open_until', models.DateTimeField(blank=True, help_text='No job is sent to this route before then.', null=True, verbose_name='breaker open until')),
-                ('refused_since', models.DateTimeField(blank=True, help_text="The provider refuses this route's model or account (retired, not purchased, no credits).", null=True, verbose_name='refused since')),
-                ('refused_code', models.CharField(blank=True, default='', max_length=64, verbose_name='refusal code')),
-                ('refused_message', models.TextField(blank=True, default='', verbose_name='refusal message')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
+                (
+                    "name",
+                    models.CharField(max_length=64, primary_key=True, serialize=False, verbose_name="route"),
+                ),
+                ("failures", models.PositiveIntegerField(default=0, verbose_name="outages in a row")),
+                (
+                    "open_until",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="No job is sent to this route before then.",
+                        null=True,
+                        verbose_name="breaker open until",
+                    ),
+                ),
+                (
+                    "refused_since",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="The provider refuses this route's model or account (retired, not purchased, no credits).",
+                        null=True,
+                        verbose_name="refused since",
+                    ),
+                ),
+                (
+                    "refused_code",
+                    models.CharField(blank=True, default="", max_length=64, verbose_name="refusal code"),
+                ),
+                ("refused_message", models.TextField(blank=True, default="", verbose_name="refusal message")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
             ],
             options={
-                'verbose_name': 'route health',
-                'verbose_name_plural': 'route health',
+                "verbose_name": "route health",
+                "verbose_name_plural": "route health",
             },
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='route',
-            field=models.CharField(blank=True, default='', help_text="The entry of the failover chain (TRYON['BACKENDS']) this job runs on.", max_length=64, verbose_name='route'),
+            model_name="tryon",
+            name="route",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="The entry of the failover chain (TRYON['BACKENDS']) this job runs on.",
+                max_length=64,
+                verbose_name="route",
+            ),
         ),
         migrations.AddIndex(
-            model_name='tryon',
-            index=models.Index(fields=['status', 'route', 'model_name'], name='tryon_status_route_idx'),
+            model_name="tryon",
+            index=models.Index(fields=["status", "route", "model_name"], name="tryon_status_route_idx"),
         ),
     ]

@@ -6,30 +6,51 @@ import django_tryon.storage
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_tryon', '0006_failover_routes'),
+        ("django_tryon", "0006_failover_routes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tryon',
-            name='coarse_image',
-            field=models.FileField(blank=True, help_text="The try-on's own picture, the refiner's input (kept while the second pass runs).", max_length=200, storage=django_tryon.storage.get_tryon_storage, upload_to=django_tryon.storage.result_upload_to, verbose_name='first-pass result'),
+            model_name="tryon",
+            name="coarse_image",
+            field=models.FileField(
+                blank=True,
+                help_text="The try-on's own picture, the refiner's input (kept while the second pass runs).",
+                max_length=200,
+                storage=django_tryon.storage.get_tryon_storage,
+                upload_to=django_tryon.storage.result_upload_to,
+                verbose_name="first-pass result",
+            ),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='gender',
-            field=models.CharField(blank=True, default='', help_text='woman or man: the refiner needs it.', max_length=8, verbose_name='gender'),
+            model_name="tryon",
+            name="gender",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="woman or man: the refiner needs it.",
+                max_length=8,
+                verbose_name="gender",
+            ),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='refine',
-            field=models.BooleanField(default=False, help_text='After the try-on, a second pass makes the picture sharper and truer.', verbose_name='refine'),
+            model_name="tryon",
+            name="refine",
+            field=models.BooleanField(
+                default=False,
+                help_text="After the try-on, a second pass makes the picture sharper and truer.",
+                verbose_name="refine",
+            ),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='stage',
-            field=models.CharField(default='tryon', help_text='tryon, then refine when a second pass was asked for.', max_length=10, verbose_name='stage'),
+            model_name="tryon",
+            name="stage",
+            field=models.CharField(
+                default="tryon",
+                help_text="tryon, then refine when a second pass was asked for.",
+                max_length=10,
+                verbose_name="stage",
+            ),
         ),
     ]

@@ -4,20 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_tryon', '0007_refiner_stage'),
+        ("django_tryon", "0007_refiner_stage"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='personphoto',
-            name='own_clothes',
-            field=models.JSONField(blank=True, default=dict, help_text="What this photo's person wears, cut out once for 'keep my own clothes': kind → stored file.", verbose_name='own clothes'),
+            model_name="personphoto",
+            name="own_clothes",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="What this photo's person wears, cut out once for 'keep my own clothes': kind → stored file.",
+                verbose_name="own clothes",
+            ),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='keep_own',
-            field=models.BooleanField(default=False, help_text='Trying on a top (or a bottom) only: the shopper keeps what they wear on the other half.', verbose_name='keep own clothes'),
+            model_name="tryon",
+            name="keep_own",
+            field=models.BooleanField(
+                default=False,
+                help_text="Trying on a top (or a bottom) only: the shopper keeps what they wear on the other half.",
+                verbose_name="keep own clothes",
+            ),
         ),
     ]

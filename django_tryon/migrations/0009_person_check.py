@@ -4,20 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_tryon', '0008_keep_own_clothes'),
+        ("django_tryon", "0008_keep_own_clothes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='personphoto',
-            name='person_check',
-            field=models.JSONField(blank=True, default=None, help_text='The verdict of the person check, made once when the photo came in (empty: not checked).', null=True, verbose_name='person check'),
+            model_name="personphoto",
+            name="person_check",
+            field=models.JSONField(
+                blank=True,
+                default=None,
+                help_text="The verdict of the person check, made once when the photo came in (empty: not checked).",
+                null=True,
+                verbose_name="person check",
+            ),
         ),
         migrations.AddField(
-            model_name='tryon',
-            name='person_check',
-            field=models.JSONField(blank=True, default=None, help_text='The verdict of the person check on the person photo (copied from a saved photo; empty: not checked).', null=True, verbose_name='person check'),
+            model_name="tryon",
+            name="person_check",
+            field=models.JSONField(
+                blank=True,
+                default=None,
+                help_text="The verdict of the person check on the person photo (copied from a saved photo; empty: not checked).",
+                null=True,
+                verbose_name="person check",
+            ),
         ),
     ]

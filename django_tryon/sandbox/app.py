@@ -39,9 +39,14 @@ def authenticate() -> Response | None:
     sandbox = current()
     g.request_id = sandbox.store.new_id()
     allowed_hosts = sandbox.allowed_hosts
-    if allowed_hosts is not None and (request.host or "").rsplit(":", 1)[0].strip("[]").lower() not in allowed_hosts:
+    if (
+        allowed_hosts is not None
+        and (request.host or "").rsplit(":", 1)[0].strip("[]").lower() not in allowed_hosts
+    ):
         # DNS rebinding: a web page on evil.example resolving to 127.0.0.1 must not drive the sandbox.
-        return sandbox.reply({"code": "InvalidHost", "message": f"Host {request.host!r} is not served here."}, 421)
+        return sandbox.reply(
+            {"code": "InvalidHost", "message": f"Host {request.host!r} is not served here."}, 421
+        )
     control_path = request.path.startswith("/_sandbox/") and request.path != "/_sandbox/health"
     if not (request.path.startswith(API) or control_path):
         return None
@@ -61,5 +66,9 @@ def not_found(_: Any) -> Response:
 
 def not_allowed(_: Any) -> Response:
     return current().reply(
-        {"code": "InvalidParameter", "message": "Required URL is missing or invalid, please check the request URL."}, 400
+        {
+            "code": "InvalidParameter",
+            "message": "Required URL is missing or invalid, please check the request URL.",
+        },
+        400,
     )

@@ -21,8 +21,15 @@ from .worker import Scheduler
 
 EXTENSION = "tryon_sandbox"
 #: Request faults answered with one of the provider's documented errors.
-FAULT_ERRORS = {"500": "InternalError", "503": "ModelUnavailable", "serving": "ModelServingError", "429": "Throttling",
-                "retired": "Endpoint.AccessDenied", "arrearage": "Arrearage", "outofcredits": "Arrearage"}
+FAULT_ERRORS = {
+    "500": "InternalError",
+    "503": "ModelUnavailable",
+    "serving": "ModelServingError",
+    "429": "Throttling",
+    "retired": "Endpoint.AccessDenied",
+    "arrearage": "Arrearage",
+    "outofcredits": "Arrearage",
+}
 
 
 @dataclass
@@ -66,7 +73,9 @@ class Sandbox:
     def reply(self, body: dict[str, Any], status: int = 200) -> Response:
         """JSON with the request id in the body and in ``x-request-id``."""
         body.setdefault("request_id", g.request_id)
-        response = Response(json.dumps(body, ensure_ascii=False), status=status, content_type="application/json")
+        response = Response(
+            json.dumps(body, ensure_ascii=False), status=status, content_type="application/json"
+        )
         response.headers["x-request-id"] = body["request_id"]
         return response
 
@@ -79,7 +88,11 @@ class Sandbox:
     def request_fault(self, where: str) -> Response | None:
         """The answer of a fault injected at ``where`` (the request's header first, then the armed ones)."""
         header = request.headers.get("X-Sandbox-Fault", "")
-        fault = next((f for f in fault_specs.parse(header) if f.where in (where, "any")), None) if header else None
+        fault = (
+            next((f for f in fault_specs.parse(header) if f.where in (where, "any")), None)
+            if header
+            else None
+        )
         fault = fault or self.store.faults.take(where)
         if fault is None:
             return None
@@ -90,12 +103,16 @@ class Sandbox:
             return None
         if what == "timeout":
             time.sleep(self.config.fault_timeout)
-            return self.reply({"code": "RequestTimeOut", "message": "Request timed out, please try again later."}, 500)
+            return self.reply(
+                {"code": "RequestTimeOut", "message": "Request timed out, please try again later."}, 500
+            )
         if what == "drop":
             _drop_connection()
             return Response("", status=500)
         if what == "nonjson":
-            return Response("<html><body><h1>502 Bad Gateway</h1></body></html>", status=502, content_type="text/html")
+            return Response(
+                "<html><body><h1>502 Bad Gateway</h1></body></html>", status=502, content_type="text/html"
+            )
         if what in FAULT_ERRORS:
             return self.fail(FAULT_ERRORS[what])
         if what == "reject":

@@ -30,9 +30,19 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
     def all_tasks() -> Response:
         """Every task with its inputs and times (a run's analysis: which job had how many accepted tasks)."""
         with store.lock:
-            tasks = [{"task_id": t.task_id, "account": t.account, "model": t.model, "status": t.status,
-                      "code": t.code, "inputs": t.inputs, "submit_time": t.submit_time, "end_time": t.end_time}
-                     for t in store.tasks.values()]
+            tasks = [
+                {
+                    "task_id": t.task_id,
+                    "account": t.account,
+                    "model": t.model,
+                    "status": t.status,
+                    "code": t.code,
+                    "inputs": t.inputs,
+                    "submit_time": t.submit_time,
+                    "end_time": t.end_time,
+                }
+                for t in store.tasks.values()
+            ]
         return reply({"tasks": tasks})
 
     @api.post("/reset")

@@ -49,16 +49,24 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
         problem = check_refiner(inputs, parameters) if model == REFINER else check_tryon(inputs, parameters)
         if problem:
             return fail(problem)
-        oss = [url for key, url in inputs.items() if key.endswith("_url") and str(url or "").startswith("oss://")]
+        oss = [
+            url for key, url in inputs.items() if key.endswith("_url") and str(url or "").startswith("oss://")
+        ]
         if oss:
             problem = check_oss(sandbox, oss, model)
             if problem:
                 return fail(problem)
         task = Task(
-            task_id=store.new_id(), account=sandbox.account(), model=model,
+            task_id=store.new_id(),
+            account=sandbox.account(),
+            model=model,
             inputs={k: v for k, v in inputs.items() if k.endswith("_url") and v},
-            parameters=parameters, oss_resolve=bool(oss), submit_time=store.clock.now(),
-            duration=config.duration(model, sandbox.random), request_id=g.request_id, fault=sandbox.task_fault(),
+            parameters=parameters,
+            oss_resolve=bool(oss),
+            submit_time=store.clock.now(),
+            duration=config.duration(model, sandbox.random),
+            request_id=g.request_id,
+            fault=sandbox.task_fault(),
         )
         if not sandbox.scheduler.submit(task, reject_when_full=config.concurrency_policy == "reject"):
             sandbox.count("throttled", "throttled_submits")
@@ -178,7 +186,7 @@ def check_oss(sandbox: Sandbox, urls: list[str], model: str) -> str | None:
     now = store.clock.now()
     with store.lock:
         for url in urls:
-            upload = store.uploads.get(url[len("oss://"):])
+            upload = store.uploads.get(url[len("oss://") :])
             if upload is None or upload.model != model or upload.account != account:
                 return "InvalidURL"
             if now - upload.created > UPLOAD_LIFETIME:

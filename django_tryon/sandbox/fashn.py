@@ -30,8 +30,12 @@ PREFIX = "/fashn/v1"
 MODELS = ("tryon-v1.6",)
 CATEGORIES = ("auto", "tops", "bottoms", "one-pieces")
 #: Our input problems → FASHN's runtime error names.
-RUNTIME_ERRORS = {"InvalidURL": "ImageLoadError", "InvalidInputLength": "ImageLoadError", "InvalidPerson": "PoseError",
-                  "InvalidParameter": "InputValidationError"}
+RUNTIME_ERRORS = {
+    "InvalidURL": "ImageLoadError",
+    "InvalidInputLength": "ImageLoadError",
+    "InvalidPerson": "PoseError",
+    "InvalidParameter": "InputValidationError",
+}
 
 
 @dataclass
@@ -73,8 +77,16 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
         if broken is not None:
             return _translate(broken)
         body = request.get_json(silent=True)
-        if not isinstance(body, dict) or body.get("model_name") not in MODELS or not isinstance(body.get("inputs"), dict):
-            return error("BadRequest", "model_name must be one of: " + ", ".join(MODELS) + "; inputs must be an object.", 400)
+        if (
+            not isinstance(body, dict)
+            or body.get("model_name") not in MODELS
+            or not isinstance(body.get("inputs"), dict)
+        ):
+            return error(
+                "BadRequest",
+                "model_name must be one of: " + ", ".join(MODELS) + "; inputs must be an object.",
+                400,
+            )
         inputs = body["inputs"]
         if not inputs.get("model_image") or not inputs.get("garment_image"):
             return error("BadRequest", "inputs.model_image and inputs.garment_image are required.", 400)
@@ -117,7 +129,10 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
                 prediction.output = [base + store.result_path(name)]
             prediction.status = "completed"
         except InputError as err:
-            prediction.error = {"name": RUNTIME_ERRORS.get(err.code, err.code), "message": err.message or err.code}
+            prediction.error = {
+                "name": RUNTIME_ERRORS.get(err.code, err.code),
+                "message": err.message or err.code,
+            }
             prediction.status = "failed"
         except Exception as err:  # noqa: BLE001 - a sandbox bug still ends the prediction
             prediction.error = {"name": "PipelineError", "message": f"sandbox error: {type(err).__name__}"}
@@ -136,9 +151,14 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
             return error("NotFound", "Prediction not found.", 404)
         with store.lock:
             store.stats["fashn_queries"] += 1
-        return answer({"id": prediction.id, "status": prediction.status,
-                       "output": prediction.output if prediction.status == "completed" else None,
-                       "error": prediction.error})
+        return answer(
+            {
+                "id": prediction.id,
+                "status": prediction.status,
+                "output": prediction.output if prediction.status == "completed" else None,
+                "error": prediction.error,
+            }
+        )
 
     return api
 
@@ -151,11 +171,17 @@ def _translate(broken: Response) -> Response:
     except ValueError:
         return broken  # a dropped connection or a non-JSON page stays as it is
     if code == "Arrearage":
-        return Response(json.dumps({"error": "OutOfCredits", "message": "Not enough credits."}), status=429,
-                        content_type="application/json")
+        return Response(
+            json.dumps({"error": "OutOfCredits", "message": "Not enough credits."}),
+            status=429,
+            content_type="application/json",
+        )
     name = names.get(broken.status_code, "InternalServerError")
-    return Response(json.dumps({"error": name, "message": code}), status=broken.status_code,
-                    content_type="application/json")
+    return Response(
+        json.dumps({"error": name, "message": code}),
+        status=broken.status_code,
+        content_type="application/json",
+    )
 
 
 def _load(store: Store, value: str) -> bytes:

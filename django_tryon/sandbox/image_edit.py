@@ -99,11 +99,19 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
             slots.give(key)
         name, _ = store.put_result(result, "image/png")
         url = sandbox.base_url() + store.result_path(name)
-        return sandbox.reply({
-            "output": {"choices": [{"finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": [{"image": url}]}}]},
-            "usage": {"image_count": 1},
-        })
+        return sandbox.reply(
+            {
+                "output": {
+                    "choices": [
+                        {
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": [{"image": url}]},
+                        }
+                    ]
+                },
+                "usage": {"image_count": 1},
+            }
+        )
 
     return api
 

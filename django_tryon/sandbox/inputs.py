@@ -116,7 +116,7 @@ def fetch(store: Store, url: str) -> bytes:
     """
     if url.startswith("oss://"):
         with store.lock:
-            upload = store.uploads.get(url[len("oss://"):])
+            upload = store.uploads.get(url[len("oss://") :])
         if upload is None:
             raise InputError("InvalidURL")
         return upload.content

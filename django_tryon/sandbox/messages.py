@@ -25,7 +25,10 @@ ERRORS: dict[str, tuple[int, str]] = {
         400,
         "The input image has no human body or multi human bodies. Please upload other image with single person.",
     ),
-    "InvalidGarment": (400, "Missing clothing image.Please input at least one top garment or bottom garment image."),
+    "InvalidGarment": (
+        400,
+        "Missing clothing image.Please input at least one top garment or bottom garment image.",
+    ),
     "InvalidInputLength": (
         400,
         (
@@ -33,7 +36,10 @@ ERRORS: dict[str, tuple[int, str]] = {
             "4096, and the smallest length of image is larger than 150. and the size of image ranges from 5KB to 5MB."
         ),
     ),
-    "InvalidParameter.ClothesType": (400, "The request parameter is invalid, please check the request parameter."),
+    "InvalidParameter.ClothesType": (
+        400,
+        "The request parameter is invalid, please check the request parameter.",
+    ),
     "SizeMismatch": (400, "The size of person image and coarse_image are not the same."),
     "DataInspectionFailed": (400, "Input or output data may contain inappropriate content."),
     "Arrearage": (400, "Access denied, please make sure your account is in good standing."),
@@ -45,7 +51,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "Throttling": (429, "Requests throttling triggered."),
     "Throttling.RateQuota": (429, "Requests rate limit exceeded, please try again later."),
     "Throttling.AllocationQuota": (429, "Allocated quota exceeded, please increase your quota limit."),
-    "InternalError": (500, "An internal error has occured, please try again later or contact service support."),
+    "InternalError": (
+        500,
+        "An internal error has occured, please try again later or contact service support.",
+    ),
     "InternalError.Algo": (500, "An internal error has occured during algorithm execution."),
     "InternalError.Timeout": (
         500,

@@ -24,9 +24,15 @@ TRYON_MODELS = ("aitryon", "aitryon-plus")
 REFINER = "aitryon-refiner"
 PARSING = "aitryon-parsing-v1"
 #: Typical durations (seconds, min–max) per model (the OutfitAnyone and refiner API pages).
-DEFAULT_LATENCY = {"aitryon": (15.0, 30.0), "aitryon-plus": (40.0, 60.0), REFINER: (5.0, 15.0),
-                   "qwen-image-edit-plus": (8.0, 20.0), "qwen-image-edit": (8.0, 20.0), "qwen-image-edit-max": (15.0, 30.0),
-                   "tryon-v1.6": (5.0, 12.0)}
+DEFAULT_LATENCY = {
+    "aitryon": (15.0, 30.0),
+    "aitryon-plus": (40.0, 60.0),
+    REFINER: (5.0, 15.0),
+    "qwen-image-edit-plus": (8.0, 20.0),
+    "qwen-image-edit": (8.0, 20.0),
+    "qwen-image-edit-max": (15.0, 30.0),
+    "tryon-v1.6": (5.0, 12.0),
+}
 
 
 @dataclass
@@ -44,7 +50,9 @@ class Config:
     fault_timeout: float = 35.0  # how long a "timeout" fault keeps the client waiting
     fetch_timeout: float = 10.0  # downloading input URLs
     check_person: bool = True
-    render: str = "engine"  # or "copy": the result is the person photo (load runs measure the client, not the engine)
+    render: str = (
+        "engine"  # or "copy": the result is the person photo (load runs measure the client, not the engine)
+    )
     public_url: str = ""  # base of URLs the sandbox hands out (results, uploads); default from the request
     seed: int | None = None
     #: Host names the sandbox answers besides localhost (and public_url's host); "*" answers any.
@@ -165,12 +173,26 @@ class Store:
             self.uploads: dict[str, Upload] = {}
             self.policies: dict[str, tuple[str, str, float]] = {}  # policy → (account, model, expires)
             self.results: dict[str, tuple[bytes, int, str]] = {}  # name → (bytes, expires, content type)
-            running = getattr(self, "stats", {}).get("running", collections.Counter())  # tasks still in flight
+            running = getattr(self, "stats", {}).get(
+                "running", collections.Counter()
+            )  # tasks still in flight
             self.stats: dict[str, Any] = {
-                "submits": 0, "accepted": 0, "queries": 0, "lists": 0, "cancels": 0, "throttled": 0, "throttled_submits": 0,
-                "generations": 0, "fashn_runs": 0, "fashn_queries": 0,
-                "uploads": 0, "parsing": 0, "downloads": 0, "faults": 0,
-                "running": running, "max_concurrency_seen": collections.Counter(),
+                "submits": 0,
+                "accepted": 0,
+                "queries": 0,
+                "lists": 0,
+                "cancels": 0,
+                "throttled": 0,
+                "throttled_submits": 0,
+                "generations": 0,
+                "fashn_runs": 0,
+                "fashn_queries": 0,
+                "uploads": 0,
+                "parsing": 0,
+                "downloads": 0,
+                "faults": 0,
+                "running": running,
+                "max_concurrency_seen": collections.Counter(),
             }
             self.clock.offset = 0.0
 

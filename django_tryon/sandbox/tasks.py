@@ -41,7 +41,9 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
         if task is None:
             return sandbox.reply({"output": {"task_id": task_id, "task_status": "UNKNOWN"}})
         with store.lock:
-            result_url = sandbox.base_url() + store.result_path(task.result) if task.result in store.results else None
+            result_url = (
+                sandbox.base_url() + store.result_path(task.result) if task.result in store.results else None
+            )
             body: dict[str, Any] = {"output": task.output(store.clock, result_url)}
             if task.status == "SUCCEEDED":
                 body["usage"] = {"image_count": 1}
@@ -79,14 +81,23 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
             return fail("InvalidParameter")
         account = sandbox.account()
         with store.lock:
-            tasks = [t for t in store.tasks.values() if t.account == account and start <= t.submit_time <= end]
+            tasks = [
+                t for t in store.tasks.values() if t.account == account and start <= t.submit_time <= end
+            ]
         for name, attr in (("task_id", "task_id"), ("model_name", "model"), ("status", "status")):
             if args.get(name):
                 tasks = [t for t in tasks if getattr(t, attr) == args[name]]
         tasks.sort(key=lambda t: t.submit_time, reverse=True)
         page = tasks[(page_no - 1) * page_size : page_no * page_size]
-        return sandbox.reply({"total": len(tasks), "total_page": max(1, math.ceil(len(tasks) / page_size)),
-                              "page_no": page_no, "page_size": page_size, "data": [_item(t, account) for t in page]})
+        return sandbox.reply(
+            {
+                "total": len(tasks),
+                "total_page": max(1, math.ceil(len(tasks) / page_size)),
+                "page_no": page_no,
+                "page_size": page_size,
+                "data": [_item(t, account) for t in page],
+            }
+        )
 
     return api
 
@@ -94,9 +105,15 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
 def _item(task: Task, account: str) -> dict[str, Any]:
     """One task as the list shows it (epoch milliseconds)."""
     item: dict[str, Any] = {
-        "api_key_id": account, "caller_parent_id": account, "caller_uid": account,
-        "gmt_create": int(task.submit_time * 1000), "start_time": int((task.scheduled_time or task.submit_time) * 1000),
-        "model_name": task.model, "region": "cn-beijing", "request_id": task.request_id, "status": task.status,
+        "api_key_id": account,
+        "caller_parent_id": account,
+        "caller_uid": account,
+        "gmt_create": int(task.submit_time * 1000),
+        "start_time": int((task.scheduled_time or task.submit_time) * 1000),
+        "model_name": task.model,
+        "region": "cn-beijing",
+        "request_id": task.request_id,
+        "status": task.status,
         "task_id": task.task_id,
         "user_api_unique_key": f"apikey:v1:aigc:image2image:image-synthesis:{task.model}",
     }

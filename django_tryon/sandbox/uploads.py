@@ -38,12 +38,22 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
         policy = base64.b64encode(json.dumps({"expiration": expires, "dir": upload_dir}).encode()).decode()
         with store.lock:
             store.policies[policy] = (account, model, expires)
-        return sandbox.reply({"data": {
-            "policy": policy, "signature": _sign(store.secret, policy), "upload_dir": upload_dir,
-            "upload_host": sandbox.base_url() + "/_oss",
-            "expire_in_seconds": POLICY_LIFETIME, "max_file_size_mb": 100, "capacity_limit_mb": 999999999,
-            "oss_access_key_id": "LTAI-sandbox", "x_oss_object_acl": "private", "x_oss_forbid_overwrite": "true",
-        }})
+        return sandbox.reply(
+            {
+                "data": {
+                    "policy": policy,
+                    "signature": _sign(store.secret, policy),
+                    "upload_dir": upload_dir,
+                    "upload_host": sandbox.base_url() + "/_oss",
+                    "expire_in_seconds": POLICY_LIFETIME,
+                    "max_file_size_mb": 100,
+                    "capacity_limit_mb": 999999999,
+                    "oss_access_key_id": "LTAI-sandbox",
+                    "x_oss_object_acl": "private",
+                    "x_oss_forbid_overwrite": "true",
+                }
+            }
+        )
 
     @api.post("/_oss")
     def oss_upload() -> Response:
@@ -76,8 +86,11 @@ def blueprint(sandbox: Sandbox) -> Blueprint:
             expires = 0
         with store.lock:
             entry = store.results.get(name)
-        if entry is None or not hmac.compare_digest(request.args.get("Signature", ""), store.sign(name, expires)) \
-                or expires != entry[1]:
+        if (
+            entry is None
+            or not hmac.compare_digest(request.args.get("Signature", ""), store.sign(name, expires))
+            or expires != entry[1]
+        ):
             return _oss_error(403, "AccessDenied")
         if store.clock.now() > expires:
             return _oss_error(403, "AccessDenied", "Request has expired.")

@@ -30,7 +30,10 @@ class Scheduler:
         """Queue ``task``; with ``reject_when_full``, refuse it (False) when its account's slots are all taken."""
         slot = (task.account, task.model)
         with self.store.lock:
-            if reject_when_full and self.running[slot] + len(self.queues[slot]) >= self.store.config.concurrency:
+            if (
+                reject_when_full
+                and self.running[slot] + len(self.queues[slot]) >= self.store.config.concurrency
+            ):
                 return False
             self.queues[slot].append(task)
         self._pump(slot)
@@ -53,8 +56,12 @@ class Scheduler:
                 task = self.queues[slot].popleft()
                 self.running[slot] += 1
                 stats["running"][model] += 1
-                stats["max_concurrency_seen"][model] = max(stats["max_concurrency_seen"][model], self.running[slot])
-                threading.Thread(target=self._run, args=(task,), daemon=True, name=f"task-{task.task_id[:8]}").start()
+                stats["max_concurrency_seen"][model] = max(
+                    stats["max_concurrency_seen"][model], self.running[slot]
+                )
+                threading.Thread(
+                    target=self._run, args=(task,), daemon=True, name=f"task-{task.task_id[:8]}"
+                ).start()
 
     def _run(self, task: Task) -> None:
         try:
@@ -69,7 +76,9 @@ class Scheduler:
             self._pump(slot)
 
 
-def finish(store: Store, task: Task, status: str, code: str = "", message: str = "", result: str | None = None) -> None:
+def finish(
+    store: Store, task: Task, status: str, code: str = "", message: str = "", result: str | None = None
+) -> None:
     with store.lock:
         task.status, task.code, task.message, task.result = status, code, message, result
         task.end_time = store.clock.now()
@@ -94,7 +103,9 @@ def process(store: Store, task: Task) -> None:
         finish(store, task, "FAILED", err.code, err.message)
         return
     if fault is not None and fault.what in ("fail", "inspection", "stall"):
-        code = {"inspection": "DataInspectionFailed", "stall": "InternalError.Timeout"}.get(fault.what, fault.arg)
+        code = {"inspection": "DataInspectionFailed", "stall": "InternalError.Timeout"}.get(
+            fault.what, fault.arg
+        )
         _sleep_until(started + duration * 0.5)
         finish(store, task, "FAILED", code, ERRORS.get(code, (400, "Injected failure."))[1])
         return

@@ -59,15 +59,27 @@ TEMPLATES = [
     }
 ]
 WSGI_APPLICATION = "example_project.wsgi.application"
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3", "OPTIONS": {"timeout": 20}}}
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": VAR_DIR / "db.sqlite3",
+        "OPTIONS": {"timeout": 20},
+    }
+}
 # A production-like run (make bench, make chaos): SHOP_DATABASE_URL=postgres://user@host:5432/name
 _database_url = urlsplit(os.environ.get("SHOP_DATABASE_URL", ""))
 if _database_url.scheme in ("postgres", "postgresql"):
-    DATABASES = {"default": {
-        "ENGINE": "django.db.backends.postgresql", "NAME": _database_url.path.lstrip("/"),
-        "USER": _database_url.username or "postgres", "PASSWORD": _database_url.password or "",
-        "HOST": _database_url.hostname or "127.0.0.1", "PORT": str(_database_url.port or 5432), "CONN_MAX_AGE": 60,
-    }}
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _database_url.path.lstrip("/"),
+            "USER": _database_url.username or "postgres",
+            "PASSWORD": _database_url.password or "",
+            "HOST": _database_url.hostname or "127.0.0.1",
+            "PORT": str(_database_url.port or 5432),
+            "CONN_MAX_AGE": 60,
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -108,7 +120,10 @@ TRYON = {
 }
 if os.environ.get("SHOP_TRYON_BACKEND") == "local":  # the engine inside the worker, no HTTP at all
     SHOP_USES_SANDBOX = False
-    TRYON = {"BACKEND": "django_tryon.backends.local.LocalBackend", "OPTIONS": {"work_dir": str(VAR_DIR / "tryon-work")}}
+    TRYON = {
+        "BACKEND": "django_tryon.backends.local.LocalBackend",
+        "OPTIONS": {"work_dir": str(VAR_DIR / "tryon-work")},
+    }
 # Any other TRYON key, as JSON: SHOP_TRYON_JSON='{"DAILY_LIMIT_PER_SESSION": 1}' make demo
 TRYON.update(json.loads(os.environ.get("SHOP_TRYON_JSON") or "{}"))
 

@@ -26,8 +26,23 @@ def tee(color: tuple[int, int, int]) -> bytes:
     image = Image.new("RGB", (SIZE, SIZE), (255, 255, 255))
     d = ImageDraw.Draw(image)
     # A regular tee laid flat: shoulders sloping into short sleeves, a straight body, a crew neck.
-    d.polygon([(300, 70), (468, 70), (560, 96), (676, 238), (600, 292), (556, 250), (556, 700), (212, 700),
-               (212, 250), (168, 292), (92, 238), (208, 96)], fill=color)
+    d.polygon(
+        [
+            (300, 70),
+            (468, 70),
+            (560, 96),
+            (676, 238),
+            (600, 292),
+            (556, 250),
+            (556, 700),
+            (212, 700),
+            (212, 250),
+            (168, 292),
+            (92, 238),
+            (208, 96),
+        ],
+        fill=color,
+    )
     d.chord((318, 40, 450, 140), 0, 180, fill=tuple(max(0, c - 70) for c in color))  # the inside of the back
     d.arc((318, 40, 450, 140), 0, 180, fill=tuple(max(0, c - 35) for c in color), width=9)
     d.line([(212, 684), (556, 684)], fill=tuple(max(0, c - 35) for c in color), width=5)
@@ -46,7 +61,22 @@ def dress(color: tuple[int, int, int]) -> bytes:
     image = Image.new("RGB", (SIZE, SIZE), (255, 255, 255))
     d = ImageDraw.Draw(image)
     # A sleeveless A-line dress: straps, a fitted bodice, a flared skirt.
-    d.polygon([(300, 24), (330, 24), (350, 70), (418, 70), (438, 24), (468, 24), (480, 150), (462, 300),
-               (590, 744), (178, 744), (306, 300), (288, 150)], fill=color)
+    d.polygon(
+        [
+            (300, 24),
+            (330, 24),
+            (350, 70),
+            (418, 70),
+            (438, 24),
+            (468, 24),
+            (480, 150),
+            (462, 300),
+            (590, 744),
+            (178, 744),
+            (306, 300),
+            (288, 150),
+        ],
+        fill=color,
+    )
     d.line([(306, 300), (462, 300)], fill=tuple(max(0, c - 35) for c in color), width=6)
     return _finish(image, 3)

@@ -25,9 +25,12 @@ from .models import Product
 
 
 class TryOnForm(forms.Form):
-    person_image = forms.FileField(label=_("Your full-body photo"), help_text=_("Front-facing, one person, head to feet."))
+    person_image = forms.FileField(
+        label=_("Your full-body photo"), help_text=_("Front-facing, one person, head to feet.")
+    )
     consent = forms.BooleanField(
-        label=_("I agree that my photo is processed to generate this try-on and deleted after it."), required=True
+        label=_("I agree that my photo is processed to generate this try-on and deleted after it."),
+        required=True,
     )
 
 
@@ -53,14 +56,23 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if wait is not None:
                 raise TryOnQuotaExceeded(code="rate_limited")
             job = services.create_tryon(
-                person_image=form.cleaned_data["person_image"], product=product, **request_owner(request).fields()
+                person_image=form.cleaned_data["person_image"],
+                product=product,
+                **request_owner(request).fields(),
             )
         except (TryOnError, TryOnConfigurationError) as err:
             code = getattr(err, "code", "ConfigurationError")
-            texts = err.messages() if isinstance(err, TryOnError) else {}  # a refused photo: the check's reason
-            errors = {"en": texts.get("en") or message_for(code, "en", getattr(err, "message", "")),
-                      "zh": texts.get("zh-hans") or message_for(code, "zh-hans"), "code": code}
-            status = 429 if isinstance(err, TryOnQuotaExceeded) else 503 if code == "ConfigurationError" else 400
+            texts = (
+                err.messages() if isinstance(err, TryOnError) else {}
+            )  # a refused photo: the check's reason
+            errors = {
+                "en": texts.get("en") or message_for(code, "en", getattr(err, "message", "")),
+                "zh": texts.get("zh-hans") or message_for(code, "zh-hans"),
+                "code": code,
+            }
+            status = (
+                429 if isinstance(err, TryOnQuotaExceeded) else 503 if code == "ConfigurationError" else 400
+            )
         else:
             return redirect("shop:tryon_detail", public_id=job.public_id)
     elif request.method == "POST":
@@ -81,7 +93,9 @@ def my_tryons(request: HttpRequest) -> HttpResponse:
     jobs = list(_mine(request).select_related("product")[:50])
     language = get_language() or "en"
     for job in jobs:
-        job.friendly_error = message_for(job.error_code, language, job.error_message) if job.error_code else ""
+        job.friendly_error = (
+            message_for(job.error_code, language, job.error_message) if job.error_code else ""
+        )
     return render(request, "shop/my_tryons.html", {"jobs": jobs})
 
 
@@ -95,7 +109,10 @@ def tryon_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         return redirect("shop:product_detail", pk=product_id) if product_id else redirect("shop:product_list")
     context = {
         "job": job,
-        "messages_by_language": {"en": message_for(job.error_code, "en", job.error_message), "zh": message_for(job.error_code, "zh-hans")}
+        "messages_by_language": {
+            "en": message_for(job.error_code, "en", job.error_message),
+            "zh": message_for(job.error_code, "zh-hans"),
+        }
         if job.error_code
         else {},
     }

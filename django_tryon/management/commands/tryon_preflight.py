@@ -31,7 +31,9 @@ class Command(BaseCommand):
                 continue
             bad += 1
             for finding in findings:
-                self.stdout.write(f"FIX   garment {garment.pk} ({garment}): {finding.problem} → {finding.fix}")
+                self.stdout.write(
+                    f"FIX   garment {garment.pk} ({garment}): {finding.problem} → {finding.fix}"
+                )
         total = garments.count()
         self.stdout.write(f"{total - bad} of {total} garments ready for try-on.")
         if bad:

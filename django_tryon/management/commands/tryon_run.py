@@ -22,12 +22,18 @@ class Command(BaseCommand):
     help = "Run one try-on end to end (validate, submit, poll, store) and write the result image."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--person", required=True, type=Path, help="Full-body, front-facing person photo.")
+        parser.add_argument(
+            "--person", required=True, type=Path, help="Full-body, front-facing person photo."
+        )
         parser.add_argument("--top", type=Path, help="Flat-lay top (or one-piece) image.")
         parser.add_argument("--bottom", type=Path, help="Flat-lay bottom image.")
-        parser.add_argument("--model", help="Provider model, e.g. aitryon or aitryon-plus (default: settings).")
+        parser.add_argument(
+            "--model", help="Provider model, e.g. aitryon or aitryon-plus (default: settings)."
+        )
         parser.add_argument("--resolution", type=int, choices=TryOn.Resolution.values, default=None)
-        parser.add_argument("--no-restore-face", action="store_true", help="Let the model generate a new face.")
+        parser.add_argument(
+            "--no-restore-face", action="store_true", help="Let the model generate a new face."
+        )
         parser.add_argument("--out", required=True, type=Path, help="Where to write the result image.")
         parser.add_argument("--keep", action="store_true", help="Keep the job and its files in the database.")
 
@@ -40,7 +46,9 @@ class Command(BaseCommand):
                 try:
                     files[key] = opts[key].read_bytes()
                 except OSError as err:
-                    raise CommandError(f"Cannot read --{key} {opts[key]}: {err.strerror}", returncode=EXIT_INVALID) from err
+                    raise CommandError(
+                        f"Cannot read --{key} {opts[key]}: {err.strerror}", returncode=EXIT_INVALID
+                    ) from err
         try:
             job = services.create_tryon(
                 person_image=files["person"],
@@ -62,7 +70,8 @@ class Command(BaseCommand):
             job = services.run_now(job)
             if job.status != "succeeded":
                 raise CommandError(
-                    f"try-on {job.public_id} {job.status}: {job.error_code}: {job.error_message}", returncode=EXIT_FAILED
+                    f"try-on {job.public_id} {job.status}: {job.error_code}: {job.error_message}",
+                    returncode=EXIT_FAILED,
                 )
             opts["out"].write_bytes(read_bytes(job.result_image))
             self.stdout.write(f"{opts['out']} ({job.result_image.size} bytes, {job.poll_count} polls)")

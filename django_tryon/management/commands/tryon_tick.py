@@ -14,8 +14,13 @@ class Command(BaseCommand):
     help = "Admit queued try-ons, resume overdue ones (lost messages, killed workers), expire stale queue entries."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--loop", type=float, default=None, metavar="SECONDS",
-                            help="Keep ticking every SECONDS (cron cannot run more often than once a minute).")
+        parser.add_argument(
+            "--loop",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Keep ticking every SECONDS (cron cannot run more often than once a minute).",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         while True:

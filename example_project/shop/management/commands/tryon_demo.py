@@ -25,26 +25,54 @@ class Command(BaseCommand):
         (settings.BROKER_DIR / "done").mkdir(exist_ok=True)
         project_dir = Path(settings.BASE_DIR)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "example_project", "worker", "--beat", "--pool=solo",
-             "--loglevel=INFO", "--without-heartbeat", "--without-mingle", "--without-gossip",
-             f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "example_project",
+                "worker",
+                "--beat",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+                f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}",
+            ],
             cwd=project_dir,
         )
         children = [worker]
         if settings.SHOP_USES_SANDBOX:
             latency = os.environ.get("SHOP_SANDBOX_LATENCY", "4")
-            children.append(subprocess.Popen(
-                [sys.executable, "-m", "django_tryon.sandbox", "--port", str(settings.SANDBOX_PORT),
-                 "--latency", latency, "--quiet"],
-            ))
-            self.stdout.write(self.style.WARNING(
-                f"No DASHSCOPE_API_KEY: try-ons go to the bundled DashScope sandbox on port {settings.SANDBOX_PORT} "
-                "(offline, preview-quality pictures)."
-            ))
-        self.stdout.write(self.style.SUCCESS(f"Example shop: http://{opts['addrport']}/  (admin: /admin/, admin / admin)"))
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "django_tryon.sandbox",
+                        "--port",
+                        str(settings.SANDBOX_PORT),
+                        "--latency",
+                        latency,
+                        "--quiet",
+                    ],
+                )
+            )
+            self.stdout.write(
+                self.style.WARNING(
+                    f"No DASHSCOPE_API_KEY: try-ons go to the bundled DashScope sandbox on port {settings.SANDBOX_PORT} "
+                    "(offline, preview-quality pictures)."
+                )
+            )
+        self.stdout.write(
+            self.style.SUCCESS(f"Example shop: http://{opts['addrport']}/  (admin: /admin/, admin / admin)")
+        )
         try:
             # Static files come from runserver in DEBUG and with --insecure otherwise (a local demo only).
-            call_command("runserver", opts["addrport"], use_reloader=False, insecure_serving=not settings.DEBUG)
+            call_command(
+                "runserver", opts["addrport"], use_reloader=False, insecure_serving=not settings.DEBUG
+            )
         finally:
             for child in children:
                 child.terminate()
