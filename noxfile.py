@@ -24,13 +24,17 @@ nox.options.default_venv_backend = "uv|virtualenv"  # uv installs a session in s
 nox.options.download_python = "never"  # this machine's interpreters only (pyenv's, see _interpreter)
 nox.options.sessions = ["matrix"]
 
-#: What each combination must get right where the supported versions differ: the models and migrations
-#: (Django's ORM and migration writer), the services and the pipeline (Celery's API), the REST API and its
+#: What each combination must get right where the supported versions differ: settings and system checks,
+#: the models and migrations (Django's ORM and migration writer), image validation (Pillow), the DashScope
+#: wire format (requests), the services, the pipeline and the tasks (Celery's API), the REST API and its
 #: OpenAPI schema (DRF, drf-spectacular), the admin (Django's templates), storage (django-storages) and a
 #: real worker process on Redis and on RabbitMQ (Celery, kombu, redis-py, py-amqp).
 SUBSET = [
+    "tests/test_conf.py",
     "tests/test_models.py",
     "tests/test_migrations.py",
+    "tests/test_validators.py",
+    "tests/test_backends_dashscope.py",
     "tests/test_services.py",
     "tests/test_pipeline.py",
     "tests/test_tasks.py",
