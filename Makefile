@@ -65,4 +65,4 @@ docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) docs/_build example_project/var
+	rm -rf $(VENV) .nox docs/_build example_project/var
