@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -101,6 +102,9 @@ def celery_app(redis_broker):
     return app_on(redis_broker)
 
 
+_worker_numbers = itertools.count(1)
+
+
 @contextlib.contextmanager
 def worker_process(
     celery_app,
@@ -137,6 +141,10 @@ def worker_process(
             "--without-gossip",
             "-l",
             loglevel,
+            # A node name of its own: on RabbitMQ a worker's remote-control queue (<name>.celery.pidbox) is
+            # exclusive, and a second "celery@<host>" on the broker (another test run, a demo) cannot start.
+            "-n",
+            f"{settings.CELERY_TASK_DEFAULT_QUEUE}-{next(_worker_numbers)}@%h",
             *(["-Q", queues] if queues else []),
         ],
         cwd=ROOT,
