@@ -70,6 +70,7 @@ def run(content: bytes) -> dict[str, Any] | None:
         return None
     try:
         from .engine import check_person
+        from .engine.plain import jsonable
     except ImportError:  # the engine extra is not installed: no check, by design (docs/settings.rst)
         return None
     except Exception as err:  # noqa: BLE001 - a broken install must not turn an upload into a 500
@@ -82,7 +83,7 @@ def run(content: bytes) -> dict[str, Any] | None:
             "ok": bool(result.ok),
             "verdict": str(result.verdict),
             "reasons": [str(reason) for reason in result.reasons],
-            "details": _plain(result.details),
+            "details": jsonable(result.details),
         }
     except Exception as err:  # noqa: BLE001 - any engine failure: treat as no verdict
         logger.warning(
@@ -135,23 +136,6 @@ def _scaled(content: bytes) -> Any:
     if max(rgb.size) > CHECK_SIDE:
         rgb.thumbnail((CHECK_SIDE, CHECK_SIDE), Image.Resampling.LANCZOS)
     return np.asarray(rgb)
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with NumPy scalars made plain Python values (the engine's figures go into a JSONField)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # np.float64, np.bool_, arrays
-        value = value.tolist()
-        if isinstance(value, list):
-            return _plain(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    return str(value)
 
 
 def _english(message: Any) -> str:

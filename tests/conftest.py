@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import responses as responses_lib
+from django.utils import translation
 
 from django_tryon.conf import tryon_settings
 
@@ -37,6 +38,9 @@ def _fresh_settings():
     cache.clear()  # per-address throttle counts
     yield
     tryon_settings.reload()
+    # A request through LocaleMiddleware (HTTP_ACCEPT_LANGUAGE="zh-hans") leaves its language active in
+    # this thread; the next test would start in Chinese.
+    translation.deactivate()
 
 
 @pytest.fixture

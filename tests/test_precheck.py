@@ -110,7 +110,9 @@ def test_the_drawn_person_passes_and_nobody_is_refused():
 
 
 def test_the_engines_figures_are_stored_as_plain_json():
+    """One helper for the person check's JSONField and the engine CLI's output."""
     import json
+    from pathlib import Path
 
     import numpy as np
 
@@ -124,7 +126,11 @@ def test_the_engines_figures_are_stored_as_plain_json():
         "nan": float("nan"),
         "label": "x",
     }
-    plain = precheck._plain(figures)
+    from django_tryon.engine.plain import jsonable
+
+    figures["where"] = (np.int64(7), Path("a/b.png"))
+    plain = jsonable(figures)
+    assert plain.pop("where") == [7, "a/b.png"]
     assert plain == {
         "ratio": 1.5,
         "votes": 3,

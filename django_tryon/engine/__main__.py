@@ -30,27 +30,15 @@ from typing import Any, NoReturn
 from PIL import Image, UnidentifiedImageError
 
 from ..console import prog_name
+from .plain import jsonable
 
 warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
 
 JPEG_QUALITY = 92
 
 
-def _jsonable(value: Any) -> Any:
-    """numpy scalars and arrays, tuples and paths → plain JSON types."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy scalar or array
-        return _jsonable(value.tolist())
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def _print(payload: dict[str, Any]) -> None:
-    print(json.dumps(_jsonable(payload), ensure_ascii=False), flush=True)
+    print(json.dumps(jsonable(payload), ensure_ascii=False), flush=True)
 
 
 def _fail(code: str, message: str) -> NoReturn:
