@@ -18,6 +18,12 @@ from .models import WEBHOOK_EVENTS, WebhookAttempt, WebhookDelivery, WebhookEndp
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(
+        label=_("URL"),
+        max_length=500,
+        assume_scheme="https",
+        help_text=_("https:// address on the public internet that receives the events (POST, JSON)."),
+    )
     events = forms.MultipleChoiceField(
         label=_("events"),
         choices=[(event, event) for event in WEBHOOK_EVENTS],

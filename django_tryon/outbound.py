@@ -48,8 +48,8 @@ def forbidden_reason(address: IPAddress) -> str | None:
         ("is_loopback", "loopback address"),
         ("is_link_local", "link-local address"),
         ("is_multicast", "multicast address"),
-        ("is_private", "private address"),
         ("is_reserved", "reserved address"),
+        ("is_private", "private address"),
     ):
         if getattr(address, attribute):
             return reason
@@ -105,6 +105,10 @@ def resolve(parts: SplitResult, *, allow_private: bool) -> list[IPAddress]:
 
 def _refuse_if_forbidden(host: str, address: IPAddress) -> None:
     reason = forbidden_reason(address)
+    if reason and host == str(address):
+        raise UnsafeURLError(
+            _("%(address)s is a %(reason)s: refused.") % {"address": address, "reason": reason}
+        )
     if reason:
         raise UnsafeURLError(
             _("%(host)s resolves to %(address)s, a %(reason)s: refused.")
