@@ -20,6 +20,7 @@ from urllib.parse import SplitResult, urlsplit
 import certifi
 import urllib3
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -38,24 +39,37 @@ class OutboundResponse:
     location: str = ""
 
 
+#: The refused kinds of address, checked in this order (Python counts loopback, link-local and reserved
+#: ranges as private too, so the more precise name comes first).
+REASONS = (
+    ("is_unspecified", gettext_noop("unspecified address")),
+    ("is_loopback", gettext_noop("loopback address")),
+    ("is_link_local", gettext_noop("link-local address")),
+    ("is_multicast", gettext_noop("multicast address")),
+    ("is_reserved", gettext_noop("reserved address")),
+    ("is_private", gettext_noop("private address")),
+)
+NOT_GLOBAL = gettext_noop("address that is not globally routable")
+
+
 def forbidden_reason(address: IPAddress) -> str | None:
     """Why ``address`` may not be called (a short English phrase), or None for a public address."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         inner = forbidden_reason(address.ipv4_mapped)
         return f"IPv4-mapped {inner}" if inner else None
-    for attribute, reason in (
-        ("is_unspecified", "unspecified address"),
-        ("is_loopback", "loopback address"),
-        ("is_link_local", "link-local address"),
-        ("is_multicast", "multicast address"),
-        ("is_reserved", "reserved address"),
-        ("is_private", "private address"),
-    ):
+    for attribute, reason in REASONS:
         if getattr(address, attribute):
             return reason
     if not address.is_global:  # shared address space 100.64/10, documentation ranges, ...
-        return "address that is not globally routable"
+        return NOT_GLOBAL
     return None
+
+
+def _translated_reason(address: IPAddress) -> str:
+    reason = forbidden_reason(address) or ""
+    if reason.startswith("IPv4-mapped "):
+        return _("IPv4-mapped %(reason)s") % {"reason": _(reason.removeprefix("IPv4-mapped "))}
+    return _(reason)
 
 
 def check_url(url: str, *, allow_private: bool, require_https: bool) -> SplitResult:
@@ -104,16 +118,17 @@ def resolve(parts: SplitResult, *, allow_private: bool) -> list[IPAddress]:
 
 
 def _refuse_if_forbidden(host: str, address: IPAddress) -> None:
-    reason = forbidden_reason(address)
-    if reason and host == str(address):
+    if not forbidden_reason(address):
+        return
+    reason = _translated_reason(address)
+    if host == str(address):
         raise UnsafeURLError(
             _("%(address)s is a %(reason)s: refused.") % {"address": address, "reason": reason}
         )
-    if reason:
-        raise UnsafeURLError(
-            _("%(host)s resolves to %(address)s, a %(reason)s: refused.")
-            % {"host": host, "address": address, "reason": reason}
-        )
+    raise UnsafeURLError(
+        _("%(host)s resolves to %(address)s, a %(reason)s: refused.")
+        % {"host": host, "address": address, "reason": reason}
+    )
 
 
 def post(

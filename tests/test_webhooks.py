@@ -61,6 +61,15 @@ class Receiver:
         self.process.wait(5)
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    """Messages are checked in English (a Chinese request earlier in the thread leaves Chinese active)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def receiver(tmp_path):
     started: list[Receiver] = []
@@ -644,3 +653,11 @@ def test_the_admin_creates_an_endpoint_with_a_generated_secret(admin_client):
     assert response.status_code == 302, response.content[-3000:]
     created = WebhookEndpoint.objects.get(name="crm")
     assert created.events == ["tryon.succeeded", "tryon.canceled"] and created.secret.startswith("whsec_")
+
+
+def test_refusals_are_translated():
+    from django.utils import translation
+
+    with translation.override("zh-hans"), pytest.raises(ValidationError) as refused:
+        webhooks.validate_url("https://[::ffff:169.254.169.254]/")
+    assert "IPv4 映射的链路本地地址" in str(refused.value)
