@@ -52,6 +52,11 @@ REASONS = (
 NOT_GLOBAL = gettext_noop("address that is not globally routable")
 
 
+def ca_certs() -> str:
+    """The CA bundle that certificates are checked against: the one ``requests`` uses (certifi's)."""
+    return str(certifi.where())
+
+
 def forbidden_reason(address: IPAddress) -> str | None:
     """Why ``address`` may not be called (a short English phrase), or None for a public address."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -166,7 +171,7 @@ def post(
             retries=False,
             maxsize=1,
             cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
+            ca_certs=ca_certs(),
             server_hostname=host,  # SNI: the URL's host, not the address
             assert_hostname=host,  # the certificate must be the URL's host's
         )

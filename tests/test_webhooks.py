@@ -41,11 +41,18 @@ LOCAL = {**BASE, "WEBHOOK_ALLOW_PRIVATE": True, "WEBHOOK_READ_TIMEOUT": 5}
 class Receiver:
     """A receiver process (tests/webhook_receiver.py): checks signatures with the documented snippet."""
 
-    def __init__(self, tmp_path: Path, secret: str, mode: str) -> None:
+    def __init__(self, tmp_path: Path, secret: str, mode: str, tls: tuple[str, str] | None = None) -> None:
         self.log = tmp_path / f"receiver-{mode.replace(':', '-')}-{time.monotonic_ns()}.jsonl"
         self.log.touch()
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests/webhook_receiver.py"), str(self.log), secret, mode],
+            [
+                sys.executable,
+                str(ROOT / "tests/webhook_receiver.py"),
+                str(self.log),
+                secret,
+                mode,
+                *(tls or ()),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -74,8 +81,8 @@ def _english():
 def receiver(tmp_path):
     started: list[Receiver] = []
 
-    def start(mode: str = "ok", secret: str = "whsec_test") -> Receiver:
-        started.append(Receiver(tmp_path, secret, mode))
+    def start(mode: str = "ok", secret: str = "whsec_test", tls: tuple[str, str] | None = None) -> Receiver:
+        started.append(Receiver(tmp_path, secret, mode, tls))
         return started[-1]
 
     yield start
@@ -661,3 +668,82 @@ def test_refusals_are_translated():
     with translation.override("zh-hans"), pytest.raises(ValidationError) as refused:
         webhooks.validate_url("https://[::ffff:169.254.169.254]/")
     assert "IPv4 映射的链路本地地址" in str(refused.value)
+
+
+def make_certificates(directory: Path, name: str) -> tuple[str, str, str]:
+    """A CA, and a server certificate for ``name`` signed by it: (ca file, certificate file, key file)."""
+    cryptography = pytest.importorskip("cryptography")  # installed with moto (the test group)
+    del cryptography
+    from datetime import datetime
+    from datetime import timezone as tz
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def build(subject: str, key, issuer_name, issuer_key, ca: bool):
+        now = datetime.now(tz.utc)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer_name or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False
+            )
+        return builder.sign(issuer_key or key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = build("tests CA", ca_key, None, None, True)
+    cert = build(name, key, ca.subject, ca_key, False)
+    paths = [directory / "ca.pem", directory / "cert.pem", directory / "key.pem"]
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(paths[0]), str(paths[1]), str(paths[2])
+
+
+@pytest.mark.parametrize("certificate_for", ["hooks.shop.example", "someone.else.example"])
+def test_https_goes_to_the_checked_address_with_the_urls_host_in_tls(
+    certificate_for, receiver, sent, tmp_path
+):
+    """TLS names the URL's host (SNI) and checks the certificate against it, not against the address."""
+    ca, cert, key = make_certificates(tmp_path, certificate_for)
+    hook = receiver("ok", tls=(cert, key))
+    real = socket.getaddrinfo
+
+    def fake_dns(host, *args, **kwargs):
+        if host == "hooks.shop.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", hook.port))]
+        return real(host, *args, **kwargs)
+
+    with (
+        override_settings(TRYON=LOCAL),
+        mock.patch("socket.getaddrinfo", side_effect=fake_dns),
+        mock.patch("django_tryon.outbound.ca_certs", return_value=ca),
+    ):
+        target = endpoint(f"https://hooks.shop.example:{hook.port}/in")
+        webhooks.enqueue(finished_job(), "tryon.succeeded")
+        deliver(target)
+    attempt = WebhookAttempt.objects.get()
+    if certificate_for == "hooks.shop.example":
+        [got] = hook.records()
+        assert attempt.status_code == 204 and got["verified"]
+        assert (
+            got["sni"] == "hooks.shop.example" and got["headers"]["Host"] == f"hooks.shop.example:{hook.port}"
+        )
+    else:  # a certificate for another name is refused, whatever address answered
+        assert attempt.status_code is None and "SSLError" in attempt.error
+        assert "'hooks.shop.example' doesn't match" in attempt.error
+        assert hook.records() == []

@@ -4,6 +4,8 @@ It checks each delivery's signature with the snippet that docs/webhooks.rst show
 verify_webhook.py, loaded from the file, not imported from django_tryon), records what it got as one
 JSON line per request in LOG, and answers by MODE:
 
+With CERTFILE and KEYFILE as 4th and 5th arguments it serves https.
+
 - ``ok``: 204; ``fail:N``: 500 for the first N requests, then 204; ``redirect``: 302 to /elsewhere;
   ``slow:S``: sleeps S seconds before answering; ``gone``: 410; ``big``: 200 with a 1 MB body.
 
@@ -27,6 +29,7 @@ verify_tryon_webhook = snippet["verify_tryon_webhook"]
 
 LOG, SECRET = Path(sys.argv[1]), sys.argv[2]
 MODE = sys.argv[3] if len(sys.argv) > 3 else "ok"
+TLS = sys.argv[4:6]  # CERTFILE KEYFILE: serve https
 lock = threading.Lock()
 count = {"n": 0}
 
@@ -45,6 +48,7 @@ class Handler(BaseHTTPRequestHandler):
                 "path": self.path,
                 "headers": dict(self.headers.items()),
                 "body": body.decode("utf-8", "replace"),
+                "sni": getattr(self.connection, "sni", None),
                 "verified": verify_tryon_webhook(body, self.headers.get("X-Tryon-Signature", ""), SECRET),
                 "at": time.time(),
             }
@@ -79,5 +83,12 @@ class Handler(BaseHTTPRequestHandler):
 
 Handler.do_GET = Handler.do_POST  # type: ignore[method-assign]  # a followed redirect would show up
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+if TLS:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*TLS)
+    context.sni_callback = lambda sock, name, ctx: setattr(sock, "sni", name)  # type: ignore[assignment,func-returns-value]
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()
