@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone, translation
 
 from . import __version__, locks, outbound
@@ -381,13 +381,25 @@ def _finish(
 
 # -- the tick, and the signals -----------------------------------------------------------------------
 def tick(*, now: datetime | None = None) -> int:
-    """Schedule the queues whose head is overdue (a lost message, a worker that died while sending)."""
+    """Schedule the queues whose head is overdue (a lost message, a worker that died while sending).
+
+    Returns how many queues (endpoint and event) were scheduled.
+    """
     now = now or timezone.now()
     late = now - timedelta(seconds=float(tryon_settings.TICK_GRACE))
+    unfinished = (State.PENDING, State.SENDING)
+    ahead = WebhookDelivery.objects.filter(  # an older unfinished delivery of the same queue
+        Q(created_at__lt=OuterRef("created_at"))
+        | Q(created_at=OuterRef("created_at"), pk__lt=OuterRef("pk")),
+        endpoint_id=OuterRef("endpoint_id"),
+        event=OuterRef("event"),
+        state__in=unfinished,
+    )
     due = (
         WebhookDelivery.objects.filter(
             Q(state=State.PENDING, next_attempt_at__lt=late) | Q(state=State.SENDING, lease_until__lt=now)
         )
+        .exclude(Exists(ahead))  # only heads: a queue waiting behind its head's back-off is not due
         .values_list("endpoint_id", "event")
         .order_by()
         .distinct()[:1000]

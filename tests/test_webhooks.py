@@ -304,6 +304,20 @@ def test_a_big_answer_is_read_only_in_part(receiver, sent, local):
     assert WebhookDelivery.objects.get().state == "delivered"
 
 
+def test_the_tick_leaves_a_queue_alone_while_its_head_waits(sent, local):
+    target = endpoint("https://hooks.example.com/")
+    first = webhooks.enqueue(finished_job(), "tryon.succeeded")[0]
+    webhooks.enqueue(finished_job(), "tryon.succeeded")  # due now, but behind the first
+    WebhookDelivery.objects.filter(pk=first.pk).update(
+        attempts=1, next_attempt_at=timezone.now() + timedelta(seconds=600)
+    )
+    sent.reset_mock()
+    assert pipeline.tick(now=timezone.now() + timedelta(seconds=60))["webhooks"] == 0
+    assert not sent.called
+    assert pipeline.tick(now=timezone.now() + timedelta(seconds=610))["webhooks"] == 1
+    assert sent.call_args.args[1] == (target.pk, "tryon.succeeded")
+
+
 def test_a_lost_message_is_sent_again_by_the_tick(receiver, sent, local):
     hook = receiver("ok")
     target = endpoint(hook.url)
