@@ -761,3 +761,14 @@ def test_https_goes_to_the_checked_address_with_the_urls_host_in_tls(
         assert attempt.status_code is None and "SSLError" in attempt.error
         assert "'hooks.shop.example' doesn't match" in attempt.error
         assert hook.records() == []
+
+
+def test_the_allow_setting_in_production_is_warned_about():
+    from django_tryon.checks import check_settings
+
+    with override_settings(TRYON={**BASE, "WEBHOOK_ALLOW_PRIVATE": True}, DEBUG=False):
+        assert "django_tryon.W009" in [m.id for m in check_settings()]
+    with override_settings(TRYON={**BASE, "WEBHOOK_ALLOW_PRIVATE": True}, DEBUG=True):
+        assert "django_tryon.W009" not in [m.id for m in check_settings()]
+    with override_settings(TRYON=BASE, DEBUG=False):
+        assert "django_tryon.W009" not in [m.id for m in check_settings()]
