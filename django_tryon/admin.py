@@ -415,3 +415,6 @@ def _warn_about_refused_routes(model_admin: admin.ModelAdmin, request: HttpReque
             ),
             messages.WARNING,
         )
+
+
+from . import admin_webhooks  # noqa: E402, F401  (registers the webhook admin: issue 15, webhooks)

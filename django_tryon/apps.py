@@ -12,3 +12,6 @@ class TryOnConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .webhooks import connect_receivers as connect_webhooks
+
+        connect_webhooks()

@@ -14,6 +14,7 @@
 - django_tryon.W006: a money budget is set but the configured model has no price (it would cost 0).
 - django_tryon.W007: the try-on storage serves its files publicly (signed URLs would not protect them).
 - django_tryon.W008: every route of the failover chain is a retired model (nothing to fail over to).
+- django_tryon.W009: WEBHOOK_ALLOW_PRIVATE is on without DEBUG (webhooks may call internal addresses).
 """
 
 from __future__ import annotations
@@ -103,6 +104,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 "TRYON['DEBUG_API_REQUESTS'] is on while DEBUG is off: provider requests are logged in production.",
                 hint="Set TRYON['DEBUG_API_REQUESTS'] = False.",
                 id="django_tryon.W002",
+            )
+        )
+    if tryon_settings.WEBHOOK_ALLOW_PRIVATE and not settings.DEBUG:
+        errors.append(
+            checks.Warning(
+                "TRYON['WEBHOOK_ALLOW_PRIVATE'] is on while DEBUG is off: webhook endpoints may point at "
+                "loopback, private and link-local addresses (the server's own network) and use plain http.",
+                hint="Set TRYON['WEBHOOK_ALLOW_PRIVATE'] = False outside development and tests.",
+                id="django_tryon.W009",
             )
         )
     return errors

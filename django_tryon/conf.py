@@ -105,6 +105,18 @@ DEFAULTS: dict[str, Any] = {
     # deleted by the purge (Celery beat task django_tryon.purge_tryons, or manage.py tryon_purge). None: keep.
     "RETENTION_DAYS": 30,
     "PHOTO_RETENTION_DAYS": 90,
+    # -- Webhooks (docs/webhooks.rst) --
+    # Allow webhook URLs on loopback, private, link-local and other internal addresses, and plain http://
+    # (development and tests only: an endpoint URL is typed in by whoever has admin access).
+    "WEBHOOK_ALLOW_PRIVATE": False,
+    # Seconds to connect to a receiver, and to wait for each read of its answer.
+    "WEBHOOK_CONNECT_TIMEOUT": 5,
+    "WEBHOOK_READ_TIMEOUT": 10,
+    # A failed delivery is retried after WEBHOOK_RETRY_DELAY seconds, doubling each time up to
+    # WEBHOOK_RETRY_MAX_DELAY, until WEBHOOK_RETRY_WINDOW seconds after the event (24 h).
+    "WEBHOOK_RETRY_DELAY": 30,
+    "WEBHOOK_RETRY_MAX_DELAY": 3600,
+    "WEBHOOK_RETRY_WINDOW": 86400,
 }
 
 IMPORT_STRINGS = ("BACKEND", "API_AUTHENTICATION_CLASSES")

@@ -172,6 +172,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "already_finished": ("This try-on is already finished.", "该试衣已结束。"),
     "not_retryable": ("Only failed or canceled try-ons can be retried.", "只有失败或已取消的试衣可以重试。"),
+    "invalid_webhook": (
+        "No active webhook endpoint of yours has this name.",
+        "您的账户下没有该名称的有效 Webhook 端点。",
+    ),
     "service_unavailable": (
         "Try-on is not available right now. Please try again later.",
         "试穿服务暂时不可用，请稍后再试。",

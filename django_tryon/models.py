@@ -589,3 +589,208 @@ class TryOnRoute(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# -- Webhooks (issue 15, point 1): endpoints merchants register, deliveries, and each attempt's log ------
+WEBHOOK_EVENTS = ("tryon.succeeded", "tryon.failed", "tryon.canceled")
+
+
+def generate_webhook_secret() -> str:
+    """A new endpoint's signing secret: 32 random bytes, URL-safe."""
+    import secrets
+
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+def default_webhook_events() -> list[str]:
+    return list(WEBHOOK_EVENTS)
+
+
+def validate_webhook_events(value: Any) -> None:
+    from django.core.exceptions import ValidationError
+
+    if not isinstance(value, list) or not value or not set(value) <= set(WEBHOOK_EVENTS):
+        raise ValidationError(
+            _("Choose one or more of: %(events)s."), params={"events": ", ".join(WEBHOOK_EVENTS)}
+        )
+
+
+def validate_webhook_url(value: str) -> None:
+    """Refuse a webhook URL that may not be called (checked again at every send)."""
+    from .webhooks import validate_url
+
+    validate_url(value)
+
+
+class WebhookEndpoint(models.Model):
+    """A URL that receives try-on events, signed with the endpoint's secret."""
+
+    name = models.SlugField(
+        _("name"),
+        max_length=50,
+        unique=True,
+        help_text=_("What an API client names in a request's webhook field."),
+    )
+    url = models.URLField(
+        _("URL"),
+        max_length=500,
+        validators=[validate_webhook_url],
+        help_text=_("https:// address on the public internet that receives the events (POST, JSON)."),
+    )
+    secret = models.CharField(
+        _("signing secret"),
+        max_length=100,
+        default=generate_webhook_secret,
+        help_text=_("The receiver checks the X-Tryon-Signature header with it. Change it to rotate."),
+    )
+    events = models.JSONField(
+        _("events"),
+        default=default_webhook_events,
+        validators=[validate_webhook_events],
+        help_text=_("The events sent to this endpoint."),
+    )
+    is_active = models.BooleanField(
+        _("active"), default=True, help_text=_("Inactive endpoints get nothing and cannot be named.")
+    )
+    send_all = models.BooleanField(
+        _("every try-on"),
+        default=False,
+        help_text=_("Send the events of every try-on, not only of those that name this endpoint."),
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tryon_webhooks",
+        verbose_name=_("API client"),
+        help_text=_("The account that may name this endpoint when it creates a try-on (empty: nobody)."),
+    )
+    disabled_reason = models.CharField(
+        _("disabled because"),
+        max_length=200,
+        blank=True,
+        default="",
+        help_text=_("Set when the app switched the endpoint off (the receiver answered 410 Gone)."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TryOnWebhook(models.Model):
+    """The endpoint a try-on's API client named in its request (``webhook`` field)."""
+
+    job = models.OneToOneField(
+        TryOn, on_delete=models.CASCADE, related_name="webhook_link", verbose_name=_("try-on")
+    )
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="job_links", verbose_name=_("endpoint")
+    )
+
+    class Meta:
+        verbose_name = _("try-on webhook")
+        verbose_name_plural = _("try-on webhooks")
+
+    def __str__(self) -> str:
+        return f"{self.job_id} → {self.endpoint_id}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: what to send, and what happens next and when (the row, not a message)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    public_id = models.UUIDField(
+        _("delivery id"),
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text=_("Sent as X-Tryon-Delivery."),
+    )
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("endpoint")
+    )
+    event = models.CharField(_("event"), max_length=32)
+    event_id = models.CharField(
+        _("event id"),
+        max_length=40,
+        help_text=_("The payload's id: the same for every endpoint and every redelivery of the event."),
+    )
+    job = models.ForeignKey(
+        TryOn,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="webhook_deliveries",
+        verbose_name=_("try-on"),
+    )
+    payload = models.JSONField(
+        _("payload"), help_text=_("The event as sent (the result URL is renewed per attempt).")
+    )
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    lease_until = models.DateTimeField(
+        _("sending until"), null=True, blank=True, help_text=_("A worker is sending it until then.")
+    )
+    give_up_at = models.DateTimeField(
+        _("retried until"), help_text=_("No attempt after this (WEBHOOK_RETRY_WINDOW after the event).")
+    )
+    last_status = models.PositiveSmallIntegerField(_("last response code"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ("-created_at", "-pk")
+        constraints = (
+            models.UniqueConstraint(fields=("endpoint", "event_id"), name="tryon_webhook_event_once"),
+        )
+        indexes = (
+            models.Index(
+                fields=("endpoint", "event", "state", "created_at"), name="tryon_whdelivery_queue_idx"
+            ),
+            models.Index(fields=("state", "next_attempt_at"), name="tryon_whdelivery_due_idx"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.event_id} → {self.endpoint_id}"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP attempt of a delivery: when, how long, and what came back."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("delivery")
+    )
+    number = models.PositiveIntegerField(_("attempt"))
+    started_at = models.DateTimeField(_("started at"))
+    duration = models.FloatField(_("duration (s)"))
+    address = models.CharField(_("address"), max_length=64, blank=True, default="")
+    status_code = models.PositiveSmallIntegerField(_("response code"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True, default="")
+    response_excerpt = models.TextField(
+        _("response excerpt"), blank=True, default="", help_text=_("The first characters of the answer.")
+    )
+
+    class Meta:
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
+        ordering = ("delivery", "number")
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}"

@@ -22,7 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from . import admission, quotas, routing, signals, timing
+from . import admission, quotas, routing, signals, timing, webhooks
 from .backends import route
 from .backends.base import BaseTryOnBackend, RemoteState, TryOnInput
 from .conf import tryon_settings
@@ -556,6 +556,7 @@ def _handle(job: TryOn, backend: BaseTryOnBackend, state: Any, *, polled: bool) 
             error_message="Canceled at the provider.",
         ):
             logger.info("try-on %s canceled at the provider", job.public_id)
+            send_after_commit(signals.tryon_canceled, TryOn.objects.get(pk=job.pk))
         return None
     if state.state is RemoteState.RUNNING:
         TryOn.objects.transition(job.pk, [Status.SUBMITTED], Status.RUNNING)
@@ -827,7 +828,8 @@ def tick(*, now: datetime | None = None) -> dict[str, int]:
         counts["expired"] += fail(
             pk, TryOnError("No provider slot came free in time.", code="Timeout"), sources=[Status.QUEUED]
         )
-    if counts["resumed"] or counts["expired"]:
+    counts["webhooks"] = webhooks.tick(now=now)
+    if counts["resumed"] or counts["expired"] or counts["webhooks"]:
         logger.info("tick: %s", counts)
     return counts
 

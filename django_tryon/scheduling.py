@@ -68,6 +68,13 @@ def schedule_preparation(pk: int) -> None:
     transaction.on_commit(partial(_send, prepare_tryon, (pk,), None))
 
 
+def schedule_webhooks(endpoint_pk: int, event: str, at: datetime | None = None) -> None:
+    """Send the due webhook deliveries of an endpoint and event (``webhooks.deliver_due``) at ``at``."""
+    from .tasks import deliver_webhooks
+
+    transaction.on_commit(partial(_send, deliver_webhooks, (endpoint_pk, event), at))
+
+
 def _send(task: Any, args: tuple, at: datetime | None, options: dict[str, Any] | None = None) -> bool:
     countdown = max(0.0, (at - timezone.now()).total_seconds()) if at is not None else 0.0
     options = {**(options or {}), **({"countdown": countdown} if countdown > 0 else {})}

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import admission, pipeline, precheck, quotas, routing
+from . import admission, pipeline, precheck, quotas, routing, signals, webhooks
 from .backends import route
 from .conf import tryon_settings
 from .exceptions import TryOnError, TryOnValidationError
@@ -34,6 +34,7 @@ from .models import (
     PersonPhoto,
     Status,
     TryOn,
+    WebhookEndpoint,
 )
 from .owners import Owner
 from .storage import get_tryon_storage, read_bytes
@@ -96,6 +97,7 @@ def create_tryon(
     keep_own: bool = False,
     dispatch_now: bool = True,
     person_check: dict[str, Any] | None = None,
+    webhook: WebhookEndpoint | None = None,
 ) -> TryOn:
     """Validate everything, store the inputs under random names and create a ``queued`` job.
 
@@ -106,6 +108,8 @@ def create_tryon(
     The person photo goes through the person check (``TRYON["PERSON_CHECK"]``) once: a saved photo's
     stored verdict is reused, an uploaded one is checked here (or ``person_check`` is its known verdict,
     for a re-run); the verdict is stored on the job.
+
+    ``webhook``: an endpoint that gets this job's events too (the one its API client named; checked by the caller).
 
     Raises:
         TryOnPersonRefused: the person check refused the photo in "refuse" mode (nothing stored or charged).
@@ -182,6 +186,8 @@ def create_tryon(
     existing = _recent_duplicate(owner, dedup_key)
     if existing is not None:
         logger.info("try-on %s reused for an identical request", existing.public_id)
+        if webhook is not None:
+            webhooks.attach(existing, webhook)
         return existing
     if person_photo is not None:
         person_check = photo_check(person_photo)
@@ -225,6 +231,8 @@ def create_tryon(
             quotas.gate(owner, backend.model)
             job.save()
             quotas.record(job, owner)
+            if webhook is not None:
+                webhooks.attach(job, webhook)
             if dispatch_now:
                 transaction.on_commit(lambda: dispatch(job))
     except BaseException:
@@ -439,15 +447,19 @@ def cancel(job: TryOn) -> bool:
         if TryOn.objects.transition(job.pk, [Status.QUEUED], Status.CANCELED, **canceled):
             quotas.release(job)  # never sent: the attempt costs nothing and gives its slot back
             job.refresh_from_db()
+            pipeline.send_after_commit(signals.tryon_canceled, job)
             return True
     if TryOn.objects.transition(job.pk, [Status.SUBMITTING], Status.CANCELED, **canceled):
         job.refresh_from_db()  # may have reached the provider: the attempt stays counted
+        pipeline.send_after_commit(signals.tryon_canceled, job)
         dispatch(job)  # its slot is free
         return True
     job.refresh_from_db()
     if job.status == Status.SUBMITTED and job.remote_id and pipeline.backend_for(job).cancel(job.remote_id):
         done = TryOn.objects.transition(job.pk, IN_FLIGHT, Status.CANCELED, **canceled)
         job.refresh_from_db()
+        if done:
+            pipeline.send_after_commit(signals.tryon_canceled, job)
         dispatch(job)
         return done
     return False

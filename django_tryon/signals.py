@@ -10,3 +10,6 @@ tryon_succeeded = Signal()
 
 #: Sent when a try-on failed for good. provides args: tryon, code, message
 tryon_failed = Signal()
+
+#: Sent when a try-on was canceled (by request, or at the provider). provides args: tryon
+tryon_canceled = Signal()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import admission, pipeline, services
+from . import admission, pipeline, services, webhooks
 
 TASK_OPTIONS = {"acks_late": True, "ignore_result": True}
 
@@ -30,6 +30,12 @@ def prepare_tryon(pk: int) -> int:
 def admit_tryons(route: str | None = None, model: str | None = None) -> int:
     """Admit queued jobs of a route and model while the provider has room (a rate window or a back-off ended)."""
     return admission.admit((route, model) if route is not None and model is not None else None)
+
+
+@shared_task(name="django_tryon.deliver_webhooks", **TASK_OPTIONS)
+def deliver_webhooks(endpoint_pk: int, event: str) -> int:
+    """Send the due webhook deliveries of one endpoint and event, in order, one at a time."""
+    return webhooks.deliver_due(endpoint_pk, event)
 
 
 @shared_task(name="django_tryon.tick_tryons", ignore_result=True)

@@ -126,4 +126,4 @@ def test_tryon_run_retries_throttling(dashscope, inputs, tmp_path, monkeypatch):
 def test_tryon_tick_reports_counts():
     out = io.StringIO()
     call_command("tryon_tick", stdout=out)
-    assert out.getvalue().strip() == "admitted: 0, resumed: 0, expired: 0"
+    assert out.getvalue().strip() == "admitted: 0, resumed: 0, expired: 0, webhooks: 0"

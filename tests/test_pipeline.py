@@ -357,11 +357,11 @@ def test_the_tick_resumes_overdue_jobs_and_admits_queued_ones(
         django_capture_on_commit_callbacks(execute=True),
     ):
         counts = pipeline.tick()
-    assert counts == {"admitted": 1, "resumed": 1, "expired": 0}
+    assert counts == {"admitted": 1, "resumed": 1, "expired": 0, "webhooks": 0}
     sent = sorted(call.args[1][0] for call in send.call_args_list)
     assert sent == sorted([lost.pk, waiting.pk])  # the leased job's worker is still at it
     assert TryOn.objects.get(pk=lost.pk).ticket == lost.ticket + 1  # the lost message is now stale
-    assert pipeline.tick() == {"admitted": 0, "resumed": 0, "expired": 0}
+    assert pipeline.tick() == {"admitted": 0, "resumed": 0, "expired": 0, "webhooks": 0}
 
 
 def test_the_tick_fails_jobs_queued_too_long(person_bytes, top_garment):

@@ -41,7 +41,7 @@ IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/bmp", "image/webp")
 
 #: The codes of each error status, by the situations that give them (``api/errors.py``).
 INVALID_PHOTO = ("InvalidInputLength", "InvalidURL", "InvalidPerson")
-INVALID_TRYON = ("InvalidParameter", *INVALID_PHOTO, "InvalidGarment", "consent_required")
+INVALID_TRYON = ("InvalidParameter", *INVALID_PHOTO, "InvalidGarment", "consent_required", "invalid_webhook")
 INVALID_UPLOAD = ("InvalidParameter", *INVALID_PHOTO, "consent_required")
 OVER_A_LIMIT = ("quota_exceeded", "budget_exceeded", "queue_full", "rate_limited")
 UNAVAILABLE = ("service_unavailable",)

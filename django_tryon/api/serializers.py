@@ -7,9 +7,9 @@ from typing import Any, cast
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import admission, precheck
+from .. import admission, precheck, webhooks
 from ..messages import active_language, message_for
-from ..models import Garment, PersonPhoto, TryOn, get_product_model
+from ..models import Garment, PersonPhoto, TryOn, WebhookEndpoint, get_product_model
 from ..owners import request_owner
 from ..storage import signed_path
 
@@ -74,6 +74,19 @@ class TryOnCreateSerializer(serializers.Serializer):
         default=False,
         help_text="Trying on only a top (or a bottom): keep what you wear on the other half.",
     )
+    webhook = serializers.SlugField(
+        required=False,
+        help_text="The name of one of your webhook endpoints (registered by the shop for your account): "
+        "it gets this try-on's events too.",
+    )
+
+    def validate_webhook(self, value: str) -> WebhookEndpoint:
+        endpoint = webhooks.endpoint_for_client(value, getattr(self.context["request"], "user", None))
+        if endpoint is None:  # unknown, another client's and inactive look the same
+            raise serializers.ValidationError(
+                "No active webhook endpoint of yours has this name.", code="invalid_webhook"
+            )
+        return endpoint
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         request = self.context["request"]

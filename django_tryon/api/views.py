@@ -162,6 +162,7 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
             refine=values.get("refine"),
             gender=values.get("gender") or "",
             keep_own=bool(values.get("keep_own")),
+            webhook=values.get("webhook"),
             **request_owner(request).fields(),
         )
         location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{job.public_id}/")
