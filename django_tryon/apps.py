@@ -12,3 +12,6 @@ class TryOnConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .funnel import connect_receivers as connect_funnel_receivers
+
+        connect_funnel_receivers()

@@ -10,3 +10,7 @@ tryon_succeeded = Signal()
 
 #: Sent when a try-on failed for good. provides args: tryon, code, message
 tryon_failed = Signal()
+
+#: Funnel analytics: sent by ``django_tryon.funnel.record_purchase`` when a purchase follows a try-on of
+#: the product in the same browser session. provides args: product, quantity
+tryon_purchased = Signal()

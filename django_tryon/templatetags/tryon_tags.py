@@ -89,10 +89,25 @@ def _assets_html() -> SafeString:
     jsi18n = _reverse_or_empty("django_tryon:jsi18n")
     catalog = format_html('<script src="{}" defer></script>', jsi18n) if jsi18n else ""
     return format_html(
-        '<link rel="stylesheet" href="{}">{}<script src="{}" defer></script>',
+        '<link rel="stylesheet" href="{}">{}<script src="{}" defer></script>{}',
         static("django_tryon/tryon.css"),
         catalog,
         static("django_tryon/tryon.js"),
+        _funnel_html(),
+    )
+
+
+def _funnel_html() -> SafeString:
+    """The funnel analytics script (docs/analytics.rst), unless ``TRYON["FUNNEL"]`` is off."""
+    from ..conf import tryon_settings
+
+    endpoint = _reverse_or_empty("django_tryon:funnel") if tryon_settings.FUNNEL else ""
+    if not endpoint:
+        return SafeString("")
+    return format_html(
+        '<script src="{}" data-tryon-funnel="{}" defer></script>',
+        static("django_tryon/tryon-funnel.js"),
+        endpoint,
     )
 
 
