@@ -183,7 +183,7 @@ def funnel_figures(days: int = 7, now: Any = None) -> dict[str, Any]:
         counts.setdefault(product_id, Counter())[step] += int(n or 0)
     since = quotas.day_start(now) - timedelta(days=days - 1)
     spend = {
-        product_id: amount or Decimal("0")
+        product_id: Decimal(amount or 0).quantize(Decimal("0.0001"))
         for product_id, amount in TryOnAttempt.objects.filter(
             created_at__gte=since, released_at__isnull=True, job__product__isnull=False
         )
@@ -212,7 +212,7 @@ def funnel_figures(days: int = 7, now: Any = None) -> dict[str, Any]:
             }
         )
         previous = n
-    rows = []
+    rows: list[dict[str, Any]] = []
     for product_id in ids:
         c = counts.get(product_id, Counter())
         rows.append(
@@ -260,6 +260,7 @@ def funnel_csv(figures: dict[str, Any]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in figures["products"]:
         values = {**row, "currency": figures["currency"]}
+        values["spend"] = f"{row['spend']:.2f}"
         for key in ("success_rate", "add_to_cart_rate"):
             values[key] = "" if row[key] is None else f"{row[key]:.4f}"
         writer.writerow([_csv_safe(values[column]) for column in CSV_COLUMNS])

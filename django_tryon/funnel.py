@@ -152,9 +152,10 @@ def _insert_on_conflict(keys: list[tuple[date, Any, str]], batch: dict[tuple[dat
     meta = FunnelDay._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    columns = [quote(meta.get_field(name).column) for name in ("date", "product", "step", "count")]
+    fields = (FunnelDay.date.field, FunnelDay.product.field, FunnelDay.step.field, FunnelDay.count.field)
+    columns = [quote(str(f.column)) for f in fields]
     date_col, product_col, step_col, count_col = columns
-    product_field = meta.get_field("product").target_field  # type: ignore[union-attr]
+    product_field = FunnelDay.product.field.target_field
     params: list[Any] = []
     for day, product_id, step in keys:
         params += [

@@ -18,7 +18,6 @@ from typing import Any
 
 from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import funnel
@@ -30,7 +29,9 @@ from .models import TryOn, get_product_model
 
 def _error(code: str, status: int, message: str = "") -> JsonResponse:
     text = message if message and active_language() == "en" else message_for(code, active_language())
-    return JsonResponse({"error": {"code": code, "message": text, "field": "events"}}, status=status)
+    response = JsonResponse({"error": {"code": code, "message": text, "field": "events"}}, status=status)
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _events(request: HttpRequest) -> Any:
@@ -66,7 +67,7 @@ def _existing_products(ids: set[str]) -> dict[str, Any]:
     valid = {}
     for raw in ids:
         try:
-            valid[raw] = field.to_python(raw)  # type: ignore[union-attr]
+            valid[raw] = field.to_python(raw)
         except Exception:  # noqa: BLE001 - a malformed id is no product
             continue
     found = set(
@@ -90,7 +91,6 @@ def _address_allows(request: HttpRequest, n: int) -> int:
     return max(0, min(n, int(cap) - (total - n)))
 
 
-@never_cache
 @require_POST
 def funnel_events(request: HttpRequest) -> JsonResponse:
     """Count a batch of the browser's funnel events; answers ``{"recorded": n, "ignored": m}``."""
