@@ -196,7 +196,7 @@ def test_browser_steps_count_once_per_session_product_and_day(client, product):
         assert send(client, {"step": "shown", "product": str(product.pk)}).json()["recorded"] == 1
     assert counts(product, tomorrow) == {"shown": 1}
     state = client.session[funnel.SESSION_KEY]  # the session knows what it reported; the table does not
-    assert state["seen"] == ["shown:%d" % product.pk]
+    assert state["seen"] == [f"shown:{product.pk}"]
 
 
 def test_a_visitor_without_a_session_gets_none(client, product):
