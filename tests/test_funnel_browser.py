@@ -30,7 +30,7 @@ STEPS = (
 
 
 @pytest.fixture(scope="module")
-def shop_admin(shop, tmp_path_factory):
+def shop_admin(shop, tmp_path_factory):  # noqa: F811 - a fixture imported from the browser tests
     """A superuser of the running shop: (username, password).
 
     The ``shop`` fixture keeps its data in the newest ``shop<N>`` folder of this run's temporary
@@ -55,7 +55,7 @@ def funnel_counts(page, base: str, days: int = 7) -> dict[str, int]:
     return counts
 
 
-def test_a_shoppers_session_shows_on_the_dashboard(shop, shop_admin, new_page, person_photo):
+def test_a_shoppers_session_shows_on_the_dashboard(shop, shop_admin, new_page, person_photo):  # noqa: F811
     from playwright.sync_api import expect
 
     merchant = new_page(DESKTOP)
