@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections import Counter
 from datetime import date
@@ -95,6 +96,9 @@ def record(product_id: Any, step: str, count: int = 1, day: date | None = None) 
 
 
 def _in_event_loop() -> bool:
+    """Django's own rule for the ORM (``async_unsafe``): not from a running event loop, unless allowed."""
+    if os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE"):
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -201,13 +205,8 @@ def _request_started(**kwargs: Any) -> None:
 
 def _request_finished(**kwargs: Any) -> None:
     _local.requests = max(0, getattr(_local, "requests", 0) - 1)
-    if not _pending:
-        return
-    flush()
-    # Django closes the request's connection in its own request_finished receiver, which runs first
-    # (connected at import): close what this flush opened unless it may be kept (CONN_MAX_AGE).
-    if not connection.in_atomic_block:
-        close_old_connections()
+    if _pending:
+        flush()
 
 
 # -- server-side steps ------------------------------------------------------------------------------
@@ -231,6 +230,11 @@ def connect_receivers() -> None:
     """Connect the funnel's receivers (called from ``TryOnConfig.ready()``)."""
     request_started.connect(_request_started, dispatch_uid="django_tryon.funnel.started")
     request_finished.connect(_request_finished, dispatch_uid="django_tryon.funnel.finished")
+    # Django closes the request's database connection in its own receiver (connected when django.db is
+    # imported, so before this one): move it after the flush, which then uses the request's connection
+    # instead of opening one more.
+    if request_finished.disconnect(close_old_connections):
+        request_finished.connect(close_old_connections)
     post_save.connect(_tryon_saved, sender=TryOn, dispatch_uid="django_tryon.funnel.created")
     tryon_succeeded.connect(_tryon_succeeded, dispatch_uid="django_tryon.funnel.succeeded")
 

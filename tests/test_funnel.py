@@ -33,6 +33,13 @@ BASE = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _empty_buffer():
+    funnel._pending.clear()
+    yield
+    funnel._pending.clear()
+
+
 def counts(product=None, day=None) -> dict[str, int]:
     rows = FunnelDay.objects.filter(date=day or funnel.today())
     if product is not None:
@@ -109,6 +116,16 @@ def test_recorded_during_a_request_is_written_after_it(product):
     finally:
         funnel._request_finished()
     assert counts(product) == {"shown": 2} and funnel.pending() == {}
+
+
+def test_the_flush_runs_before_django_closes_the_connection():
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+
+    keys = [receiver[0] for receiver in request_finished.receivers]
+    mine = next(i for i, key in enumerate(keys) if key[0] == "django_tryon.funnel.finished")
+    django = next(i for i, key in enumerate(keys) if key[0] == id(close_old_connections))
+    assert mine < django
 
 
 def test_a_failed_write_keeps_the_counts_for_the_next_flush(product):
