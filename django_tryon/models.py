@@ -612,7 +612,7 @@ class FunnelDay(models.Model):
     class Meta:
         verbose_name = _("funnel count")
         verbose_name_plural = _("funnel counts")
-        ordering = ("-date", "product", "step")
+        ordering = ("-date", "step")
         constraints = (
             models.UniqueConstraint(fields=("date", "product", "step"), name="tryon_funnel_day_unique"),
         )

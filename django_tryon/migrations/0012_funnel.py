@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
             options={
                 "verbose_name": "funnel count",
                 "verbose_name_plural": "funnel counts",
-                "ordering": ("-date", "product", "step"),
+                "ordering": ("-date", "step"),
                 "indexes": [models.Index(fields=["date", "step"], name="tryon_funnel_date_step_idx")],
                 "constraints": [
                     models.UniqueConstraint(

@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
+from ..conf import tryon_settings
 from ..messages import catalogue
 
 register = template.Library()
@@ -99,8 +100,6 @@ def _assets_html() -> SafeString:
 
 def _funnel_html() -> SafeString:
     """The funnel analytics script (docs/analytics.rst), unless ``TRYON["FUNNEL"]`` is off."""
-    from ..conf import tryon_settings
-
     endpoint = _reverse_or_empty("django_tryon:funnel") if tryon_settings.FUNNEL else ""
     if not endpoint:
         return SafeString("")
