@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.formats import date_format
@@ -368,7 +368,14 @@ class TryOnAdmin(admin.ModelAdmin):
     # -- dashboard ---------------------------------------------------------------------------------
     def get_urls(self) -> list[Any]:
         custom = [
-            path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="django_tryon_dashboard")
+            path(
+                "dashboard/", self.admin_site.admin_view(self.dashboard_view), name="django_tryon_dashboard"
+            ),
+            path(
+                "dashboard/funnel.csv",
+                self.admin_site.admin_view(self.funnel_csv_view),
+                name="django_tryon_funnel_csv",
+            ),
         ]
         return custom + super().get_urls()
 
@@ -386,10 +393,24 @@ class TryOnAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": _("Try-on dashboard"),
             "figures": dashboard.figures(),
+            "funnel": dashboard.funnel_figures(dashboard.funnel_days(request.GET.get("days"))),
             "opts": self.model._meta,
             "changelist_url": reverse("admin:django_tryon_tryon_changelist"),
         }
         return TemplateResponse(request, "admin/django_tryon/dashboard.html", context)
+
+    def funnel_csv_view(self, request: HttpRequest) -> HttpResponse:
+        """The dashboard's per-product funnel table as a CSV download (``?days=7`` or ``30``)."""
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        figures = dashboard.funnel_figures(dashboard.funnel_days(request.GET.get("days")))
+        response = HttpResponse(dashboard.funnel_csv(figures), content_type="text/csv; charset=utf-8")
+        name = f"tryon-funnel-{figures['first']:%Y%m%d}-{figures['last']:%Y%m%d}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Cache-Control"] = "private, no-store"
+        return response
 
 
 def _warn_about_refused_routes(model_admin: admin.ModelAdmin, request: HttpRequest) -> None:

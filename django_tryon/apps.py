@@ -15,3 +15,7 @@ class TryOnConfig(AppConfig):
         from .webhooks import connect_receivers as connect_webhooks
 
         connect_webhooks()
+
+        from .funnel import connect_receivers as connect_funnel_receivers
+
+        connect_funnel_receivers()

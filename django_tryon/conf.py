@@ -95,7 +95,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PHOTOS_PER_OWNER": 5,
     # Per-address throttles of anonymous creates and photo uploads (DRF rate strings, all must hold),
     # and how many reverse proxies in front of the site append to X-Forwarded-For (0: use REMOTE_ADDR).
-    "THROTTLE_RATES": {"create": ("6/min", "40/day"), "upload": ("6/min", "40/day")},
+    "THROTTLE_RATES": {
+        "create": ("6/min", "40/day"),
+        "upload": ("6/min", "40/day"),
+        "funnel": ("30/min", "600/day"),  # the funnel analytics endpoint (docs/analytics.rst)
+    },
     "NUM_PROXIES": 0,
     "PRICES": {},
     "CURRENCY": "CNY",
@@ -117,6 +121,13 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_RETRY_DELAY": 30,
     "WEBHOOK_RETRY_MAX_DELAY": 3600,
     "WEBHOOK_RETRY_WINDOW": 86400,
+    # -- Funnel analytics (issue 15, point 4; docs/analytics.rst) --
+    # Count the shopping funnel per product and day. False: nothing is counted, the endpoint answers 404.
+    "FUNNEL": True,
+    # Most events one request of tryon-funnel.js may carry (more: 400).
+    "FUNNEL_MAX_EVENTS": 50,
+    # Most events counted from one address per day, whatever the sessions (None: no cap).
+    "FUNNEL_DAILY_EVENTS_PER_ADDRESS": 1000,
 }
 
 IMPORT_STRINGS = ("BACKEND", "API_AUTHENTICATION_CLASSES")

@@ -1,14 +1,17 @@
-"""Figures for the admin dashboard: volumes, success, waits, errors, spend and capacity."""
+"""Figures for the admin dashboard: volumes, success, waits, errors, spend, capacity and the funnel."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from . import quotas
 from .conf import tryon_settings
@@ -113,3 +116,152 @@ def _bars(days: list[dict[str, Any]], height: int = 140, base: int = 150) -> lis
             y -= h
             day[f"{key}_h"], day[f"{key}_y"] = h, y
     return days
+
+
+# -- Funnel analytics (issue 15, point 4) -------------------------------------------------------------
+#: The date ranges the dashboard offers (days, the first is the default).
+FUNNEL_RANGES = (7, 30)
+FUNNEL_LABELS = {
+    "shown": _("Button shown"),
+    "opened": _("Dialog opened"),
+    "photo_accepted": _("Photo accepted"),
+    "succeeded": _("Try-on succeeded"),
+    "downloaded_or_shared": _("Downloaded or shared"),
+    "added_to_cart": _("Added to cart"),
+    "purchased": _("Purchased"),
+}
+#: Columns of the CSV export (stable English names, for spreadsheets and scripts).
+CSV_COLUMNS = (
+    "product_id",
+    "product",
+    "shown",
+    "opened",
+    "tryons",
+    "succeeded",
+    "success_rate",
+    "downloaded_or_shared",
+    "added_to_cart",
+    "add_to_cart_rate",
+    "purchased",
+    "spend",
+    "currency",
+)
+
+
+def funnel_days(value: Any) -> int:
+    """The date range asked for (``?days=30``), one of ``FUNNEL_RANGES`` (else the first)."""
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        return FUNNEL_RANGES[0]
+    return days if days in FUNNEL_RANGES else FUNNEL_RANGES[0]
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def funnel_figures(days: int = 7, now: Any = None) -> dict[str, Any]:
+    """The funnel of the last ``days`` days (today included) and its per-product table.
+
+    Three queries whatever the number of products: the counts by product and step, the spend of the
+    attempt ledger by product, and the products' names.
+    """
+    from .funnel import STEPS
+    from .models import FunnelDay, TryOnAttempt, get_product_model
+
+    last = timezone.localdate(now)
+    first = last - timedelta(days=days - 1)
+    counts: dict[Any, Counter[str]] = {}
+    for product_id, step, n in (
+        FunnelDay.objects.filter(date__gte=first, date__lte=last)
+        .values_list("product_id", "step")
+        .annotate(n=Sum("count"))
+        .values_list("product_id", "step", "n")
+        .order_by()
+    ):
+        counts.setdefault(product_id, Counter())[step] += int(n or 0)
+    since = quotas.day_start(now) - timedelta(days=days - 1)
+    spend = {
+        product_id: Decimal(amount or 0).quantize(Decimal("0.0001"))
+        for product_id, amount in TryOnAttempt.objects.filter(
+            created_at__gte=since, released_at__isnull=True, job__product__isnull=False
+        )
+        .values_list("job__product_id")
+        .annotate(amount=Sum("price"))
+        .values_list("job__product_id", "amount")
+        .order_by()
+    }
+    ids = set(counts) | set(spend)
+    names = get_product_model()._default_manager.in_bulk(list(ids)) if ids else {}
+    totals: Counter[str] = Counter()
+    for per_step in counts.values():
+        totals.update(per_step)
+    steps, previous = [], None
+    top = max([totals[s] for s in STEPS] + [1])
+    for index, step in enumerate(STEPS):
+        n = totals[step]
+        steps.append(
+            {
+                "step": step,
+                "label": FUNNEL_LABELS[step],
+                "count": n,
+                "conversion": None if previous is None else _rate(n, previous),
+                "y": 8 + index * 30,
+                "width": round(n * 360 / top),
+            }
+        )
+        previous = n
+    rows: list[dict[str, Any]] = []
+    for product_id in ids:
+        c = counts.get(product_id, Counter())
+        rows.append(
+            {
+                "product_id": product_id,
+                "product": str(names[product_id]) if product_id in names else f"#{product_id}",
+                "shown": c["shown"],
+                "opened": c["opened"],
+                "tryons": c["photo_accepted"],
+                "succeeded": c["succeeded"],
+                "success_rate": _rate(c["succeeded"], c["photo_accepted"]),
+                "downloaded_or_shared": c["downloaded_or_shared"],
+                "added_to_cart": c["added_to_cart"],
+                "add_to_cart_rate": _rate(c["added_to_cart"], c["succeeded"]),
+                "purchased": c["purchased"],
+                "spend": spend.get(product_id, Decimal("0")),
+            }
+        )
+    rows.sort(key=lambda row: (-row["tryons"], -row["shown"], row["product"]))
+    return {
+        "days": days,
+        "ranges": FUNNEL_RANGES,
+        "first": first,
+        "last": last,
+        "steps": steps,
+        "height": 8 + len(STEPS) * 30,
+        "products": rows,
+        "spend": sum((row["spend"] for row in rows), Decimal("0")),
+        "currency": tryon_settings.CURRENCY,
+    }
+
+
+def _csv_safe(value: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula (=, +, -, @, tab, CR first: quoted with ')."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def funnel_csv(figures: dict[str, Any]) -> str:
+    """The per-product table as CSV text: a header row, then one row per product (UTF-8 with a BOM)."""
+    out = io.StringIO()
+    out.write("\ufeff")  # spreadsheets read the file as UTF-8 (product names in Chinese)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in figures["products"]:
+        values = {**row, "currency": figures["currency"]}
+        values["spend"] = f"{row['spend']:.2f}"
+        for key in ("success_rate", "add_to_cart_rate"):
+            values[key] = "" if row[key] is None else f"{row[key]:.4f}"
+        writer.writerow([_csv_safe(values[column]) for column in CSV_COLUMNS])
+    return out.getvalue()

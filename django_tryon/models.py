@@ -794,3 +794,34 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}"
+
+
+# -- Funnel analytics (issue 15, point 4): daily aggregates only -----------------------------------
+class FunnelDay(models.Model):
+    """How often one step of the shopping funnel happened for one product on one day.
+
+    Aggregates only: no shopper, session, address, photo or job is stored here (see docs/analytics.rst).
+    Rows are written by ``django_tryon.funnel`` with atomic upserts.
+    """
+
+    date = models.DateField(_("date"), help_text=_("The day, in the site's time zone."))
+    product = models.ForeignKey(
+        get_product_model_string(),
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("product"),
+    )
+    step = models.CharField(_("step"), max_length=24, help_text=_("The step of the funnel, e.g. opened."))
+    count = models.PositiveIntegerField(_("count"), default=0)
+
+    class Meta:
+        verbose_name = _("funnel count")
+        verbose_name_plural = _("funnel counts")
+        ordering = ("-date", "step")
+        constraints = (
+            models.UniqueConstraint(fields=("date", "product", "step"), name="tryon_funnel_day_unique"),
+        )
+        indexes = (models.Index(fields=("date", "step"), name="tryon_funnel_date_step_idx"),)
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.product_id} {self.step}: {self.count}"

@@ -13,3 +13,7 @@ tryon_failed = Signal()
 
 #: Sent when a try-on was canceled (by request, or at the provider). provides args: tryon
 tryon_canceled = Signal()
+
+#: Funnel analytics: sent by ``django_tryon.funnel.record_purchase`` when a purchase follows a try-on of
+#: the product in the same browser session. provides args: product, quantity
+tryon_purchased = Signal()

@@ -3,6 +3,7 @@
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
+from .funnel_views import funnel_events
 from .views import signed_file
 
 app_name = "django_tryon"
@@ -10,5 +11,6 @@ app_name = "django_tryon"
 urlpatterns = [
     path("files/<str:token>/", signed_file, name="file"),
     path("api/", include("django_tryon.api.urls")),
+    path("funnel/", funnel_events, name="funnel"),
     path("jsi18n/", JavaScriptCatalog.as_view(packages=["django_tryon"]), name="jsi18n"),
 ]

@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
+from ..conf import tryon_settings
 from ..messages import catalogue
 
 register = template.Library()
@@ -89,10 +90,23 @@ def _assets_html() -> SafeString:
     jsi18n = _reverse_or_empty("django_tryon:jsi18n")
     catalog = format_html('<script src="{}" defer></script>', jsi18n) if jsi18n else ""
     return format_html(
-        '<link rel="stylesheet" href="{}">{}<script src="{}" defer></script>',
+        '<link rel="stylesheet" href="{}">{}<script src="{}" defer></script>{}',
         static("django_tryon/tryon.css"),
         catalog,
         static("django_tryon/tryon.js"),
+        _funnel_html(),
+    )
+
+
+def _funnel_html() -> SafeString:
+    """The funnel analytics script (docs/analytics.rst), unless ``TRYON["FUNNEL"]`` is off."""
+    endpoint = _reverse_or_empty("django_tryon:funnel") if tryon_settings.FUNNEL else ""
+    if not endpoint:
+        return SafeString("")
+    return format_html(
+        '<script src="{}" data-tryon-funnel="{}" defer></script>',
+        static("django_tryon/tryon-funnel.js"),
+        endpoint,
     )
 
 
