@@ -105,6 +105,12 @@ DEFAULTS: dict[str, Any] = {
     # deleted by the purge (Celery beat task django_tryon.purge_tryons, or manage.py tryon_purge). None: keep.
     "RETENTION_DAYS": 30,
     "PHOTO_RETENTION_DAYS": 90,
+    # -- Act on the result (issue 15): the widget's "Add to cart" and "Share" -------------------------------
+    # Where "Add to cart" POSTs (product, garment, tryon; with the CSRF token): a path, a URL or a URL name.
+    # None: the widget only fires the tryon:add-to-cart event for the shop's own script.
+    "ADD_TO_CART_URL": None,
+    # Seconds a share link of a result picture lives (then 410 Gone); the shopper can revoke it sooner.
+    "SHARE_TTL": 7 * 24 * 3600,
 }
 
 IMPORT_STRINGS = ("BACKEND", "API_AUTHENTICATION_CLASSES")

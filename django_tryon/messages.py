@@ -172,6 +172,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "already_finished": ("This try-on is already finished.", "该试衣已结束。"),
     "not_retryable": ("Only failed or canceled try-ons can be retried.", "只有失败或已取消的试衣可以重试。"),
+    # Sharing a result (issue 15)
+    "not_shareable": (
+        "Only a finished try-on whose picture is still kept can be shared.",
+        "只有已完成且图片仍保留的试衣才能分享。",
+    ),
     "service_unavailable": (
         "Try-on is not available right now. Please try again later.",
         "试穿服务暂时不可用，请稍后再试。",
