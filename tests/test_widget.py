@@ -163,7 +163,10 @@ def test_every_string_is_translated_and_compiled(domain):
 
 
 def test_every_widget_string_is_in_the_catalogs():
-    template = (PACKAGE / "templates" / "django_tryon" / "button.html").read_text(encoding="utf-8")
+    template = "".join(
+        (PACKAGE / "templates" / "django_tryon" / name).read_text(encoding="utf-8")
+        for name in ("button.html", "dialog.html", "share.html", "share_gone.html")
+    )
     script = (PACKAGE / "static" / "django_tryon" / "tryon.js").read_text(encoding="utf-8")
     in_template = set(re.findall(r'{% translate "([^"]+)" %}', template)) | set(
         re.findall(r"{% translate '([^']+)' %}", template)
