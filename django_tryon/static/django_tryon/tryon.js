@@ -149,6 +149,11 @@
       return this.dialog.querySelector('[data-tryon="' + name + '"]');
     }
 
+    /** The button of an action (data-tryon-action). */
+    action(name) {
+      return this.dialog.querySelector('[data-tryon-action="' + name + '"]');
+    }
+
     /** The ids of the garments tried on: the job's own once there is one, else the product's active ones. */
     garments() {
       if (this.job) return [this.job.top_garment, this.job.bottom_garment].filter((id) => id != null);
@@ -476,7 +481,7 @@
       const image = this.part("result");
       image.alt = fill(gettext("You wearing %(product)s"), { product: this.productName });
       image.src = this.part("download").href = job.result_url;
-      this.part("add-to-cart").hidden = !(this.cartUrl || cartHandlers.size);
+      this.action("add-to-cart").hidden = !(this.cartUrl || cartHandlers.size);
       this.setText("cart-status", "");
       this.setText("cart-error", "");
       this.showShare(null);
@@ -489,7 +494,7 @@
     async addToCart() {
       const event = this.emit("add-to-cart", {}, true);
       if (event.defaultPrevented || !this.cartUrl) return;
-      const button = this.part("add-to-cart");
+      const button = this.action("add-to-cart");
       const form = new URLSearchParams();
       form.append("product", this.product);
       this.garments().forEach((id) => form.append("garment", id));
@@ -508,6 +513,7 @@
           status.append(" ", link);
         }
         status.hidden = false;
+        status.scrollIntoView({ block: "nearest" });
         this.emit("added-to-cart", { response: answer });
       } catch (error) {
         const shown = error.status === 0 ? describe(error, this.messages).text
@@ -522,7 +528,7 @@
     showShare(link) {
       this.shareLink = link;
       this.part("share-box").hidden = !link;
-      this.dialog.querySelector("[data-tryon-action=share]").hidden = !!link;
+      this.action("share").hidden = !!link;
       this.part("share-note").hidden = !!link;
       if (!link) return;
       this.part("share-url").value = link.url;
@@ -536,6 +542,7 @@
       try {
         const link = await this.request("POST", "tryons/" + this.job.id + "/share/");
         this.showShare(link);
+        this.part("share-box").scrollIntoView({ block: "nearest" }); // below the picture on most screens
         this.emit("share", { url: link.url, expires_at: link.expires_at });
         const status = this.part("share-status");
         const until = status.textContent;
@@ -558,7 +565,7 @@
       try {
         await this.request("DELETE", "tryons/" + this.job.id + "/share/");
         this.showShare(null);
-        this.setText("cart-status", gettext("This picture is no longer shared."));
+        this.setText("cart-status", gettext("This picture is no longer shared."), true);
         this.emit("unshare", { url: link ? link.url : null });
       } catch (error) {
         this.setText("cart-error", describe(error, this.messages).text, true);
