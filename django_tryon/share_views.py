@@ -10,7 +10,7 @@ from __future__ import annotations
 import mimetypes
 from typing import Any
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -22,7 +22,7 @@ from . import sharing
 SHARE_CACHE_SECONDS = 60
 
 
-def _cache_headers(response: HttpResponse, link: Any) -> HttpResponse:
+def _cache_headers(response: HttpResponseBase, link: Any) -> HttpResponseBase:
     remaining = int((link.expires_at - timezone.now()).total_seconds())
     response["Cache-Control"] = f"public, max-age={max(0, min(SHARE_CACHE_SECONDS, remaining))}"
     response["X-Robots-Tag"] = "noindex"  # a picture of a person: shared by hand, not found by search
@@ -39,7 +39,7 @@ def _gone(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def share_page(request: HttpRequest, token: str) -> HttpResponse:
+def share_page(request: HttpRequest, token: str) -> HttpResponseBase:
     """The shared picture on a page of its own, with OpenGraph and Twitter card tags for link previews."""
     state, link = sharing.resolve(token)
     if state is sharing.LinkState.UNKNOWN or link is None:
@@ -61,7 +61,7 @@ def share_page(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
-def share_image(request: HttpRequest, token: str) -> HttpResponse:
+def share_image(request: HttpRequest, token: str) -> HttpResponseBase:
     """The result picture of a live link (the image of ``og:image``), cached briefly."""
     state, link = sharing.resolve(token)
     if state is sharing.LinkState.UNKNOWN or link is None:
@@ -69,11 +69,12 @@ def share_image(request: HttpRequest, token: str) -> HttpResponse:
     if state is sharing.LinkState.GONE:
         return _gone(request)
     result = link.job.result_image
+    name = result.name or ""
     try:
-        handle = result.storage.open(result.name, "rb")
+        handle = result.storage.open(name, "rb")
     except OSError:  # the file went missing under the row: nothing to show, for good
         return _gone(request)
-    extension = result.name.rsplit(".", 1)[-1].lower() if "." in result.name else "jpg"
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else "jpg"
     response = FileResponse(
         handle,
         content_type=mimetypes.guess_type(f"x.{extension}")[0] or "application/octet-stream",

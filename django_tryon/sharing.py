@@ -69,7 +69,9 @@ def share(job: TryOn, *, now: datetime | None = None) -> tuple[ShareLink, bool]:
 def revoke(job: TryOn, *, now: datetime | None = None) -> int:
     """End every live link of ``job`` now; returns how many were live."""
     now = now or timezone.now()
-    return ShareLink.objects.filter(job=job, revoked_at__isnull=True, expires_at__gt=now).update(revoked_at=now)
+    return ShareLink.objects.filter(job=job, revoked_at__isnull=True, expires_at__gt=now).update(
+        revoked_at=now
+    )
 
 
 def resolve(token: str, *, now: datetime | None = None) -> tuple[LinkState, ShareLink | None]:

@@ -8,6 +8,7 @@ Headless Chromium on the demo shop (web + Celery worker + the DashScope sandbox)
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -23,20 +24,36 @@ from .test_browser import (  # noqa: F401 - fixtures
     wait_for_result,
 )
 
-EVENTS = (
-    "open close uploaded photo-check queued result succeeded failed canceled error deleted download "
-    "share unshare add-to-cart added-to-cart"
-).split()
+EVENTS = [
+    "open",
+    "close",
+    "uploaded",
+    "photo-check",
+    "queued",
+    "result",
+    "succeeded",
+    "failed",
+    "canceled",
+    "error",
+    "deleted",
+    "download",
+    "share",
+    "unshare",
+    "add-to-cart",
+    "added-to-cart",
+]
 #: Records every widget event with its detail and target, before the page's own scripts run.
-RECORD_EVENTS = """
+RECORD_EVENTS = (
+    """
 window.__tryonEvents = [];
-for (const name of %s) {
+for (const name of NAMES) {
   document.addEventListener("tryon:" + name, (event) => window.__tryonEvents.push({
     name: name, detail: JSON.parse(JSON.stringify(event.detail)), target: event.target.tagName,
     cancelable: event.cancelable,
   }));
 }
-""" % (EVENTS,)
+"""
+).replace("NAMES", json.dumps(EVENTS))
 #: The desktop browser has no share sheet (the widget copies the link); the phone's records what it is given.
 NO_SHARE_SHEET = (
     "Object.defineProperty(Navigator.prototype, 'share', {value: undefined, configurable: true});"

@@ -292,7 +292,9 @@ def test_result_view_has_add_to_cart_and_share(product):
     assert "shows only this picture, never your photo" in html
     with translation.override("zh-hans"):
         chinese = render("{% tryon_button product %}", RequestFactory().get("/p/"), product=product)
-    assert ">加入购物车</button>" in chinese and ">分享</button>" in chinese and ">停止分享</button>" in chinese
+    assert (
+        ">加入购物车</button>" in chinese and ">分享</button>" in chinese and ">停止分享</button>" in chinese
+    )
 
 
 @pytest.mark.parametrize(

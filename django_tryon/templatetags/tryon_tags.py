@@ -10,9 +10,8 @@ from its own UI with ``window.djangoTryon.open(productId)``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import logging
+from typing import Any
 
 from django import template
 from django.middleware.csrf import get_token
