@@ -197,6 +197,8 @@ def test_from_the_result_to_the_cart_and_a_shared_link(shop, context_for, person
     for address in (url, url + "image"):  # enforced by the server, for anyone
         assert context_for(PHONE, "en").request.get(address).status == 410
 
+    forged = context_for(PHONE, "en").request.post(f"{shop}/cart/add/", form={"product": "1"})
+    assert forged.status == 403  # the shop's cart view is CSRF-protected: only the widget's post gets in
     page.goto(f"{shop}/cart/")
     row = page.locator("#cart tbody tr")
     expect(row).to_have_count(1)
