@@ -161,7 +161,7 @@ def test_from_the_result_to_the_cart_and_a_shared_link(shop, context_for, person
     expect(page.locator("[data-tryon=share-note]")).to_contain_text("only this picture, never your photo")
     shot(page, "desktop-en-result")
     add.click()
-    status = page.locator("[data-tryon=cart-status]")
+    status = page.locator("[data-tryon=action-status]")
     expect(status).to_contain_text("Red cotton tee is in your cart.")
     expect(status.get_by_role("link", name="View your cart")).to_have_attribute("href", "/cart/")
     expect(page.locator("#cart-count")).to_have_text("1")  # the shop's header, from tryon:added-to-cart
@@ -191,7 +191,7 @@ def test_from_the_result_to_the_cart_and_a_shared_link(shop, context_for, person
     check_shared_page(context_for, url, "en")
 
     page.get_by_role("button", name="Stop sharing").click()
-    expect(page.locator("[data-tryon=cart-status]")).to_have_text("This picture is no longer shared.")
+    expect(page.locator("[data-tryon=action-status]")).to_have_text("This picture is no longer shared.")
     expect(box).to_be_hidden()
     assert events(page, "unshare")[0]["detail"]["url"] == url
     for address in (url, url + "image"):  # enforced by the server, for anyone
@@ -238,7 +238,7 @@ def test_from_the_result_to_the_cart_and_a_shared_link(shop, context_for, person
     shot(page, "phone-zh-shared")
     check_shared_page(context_for, new_url, "zh-Hans")
     page.get_by_role("button", name="停止分享").click()
-    expect(page.locator("[data-tryon=cart-status]")).to_have_text("这张图片已不再分享。")
+    expect(page.locator("[data-tryon=action-status]")).to_have_text("这张图片已不再分享。")
     assert context_for(PHONE, "zh-Hans").request.get(new_url).status == 410
 
     # -- the JavaScript API, from the cart page's own buttons (no {% tryon_button %} there) ------------

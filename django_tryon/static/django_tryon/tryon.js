@@ -482,8 +482,8 @@
       image.alt = fill(gettext("You wearing %(product)s"), { product: this.productName });
       image.src = this.part("download").href = job.result_url;
       this.action("add-to-cart").hidden = !(this.cartUrl || cartHandlers.size);
-      this.setText("cart-status", "");
-      this.setText("cart-error", "");
+      this.setText("action-status", "");
+      this.setText("action-error", "");
       this.showShare(null);
       this.show("result");
       this.emit("result", { job: job });
@@ -499,12 +499,12 @@
       form.append("product", this.product);
       this.garments().forEach((id) => form.append("garment", id));
       if (this.job) form.append("tryon", this.job.id);
-      this.setText("cart-status", "");
-      this.setText("cart-error", "");
+      this.setText("action-status", "");
+      this.setText("action-error", "");
       button.disabled = true;
       try {
         const answer = (await this.request("POST", this.cartUrl, form)) || {};
-        const status = this.part("cart-status");
+        const status = this.part("action-status");
         status.textContent = answer.message || gettext("Added to your cart.");
         if (answer.cart_url) {
           const link = document.createElement("a");
@@ -518,7 +518,7 @@
       } catch (error) {
         const shown = error.status === 0 ? describe(error, this.messages).text
           : gettext("We could not add this to your cart. Please try again.");
-        this.setText("cart-error", (shown + " " + (error.message || "")).trim(), true);
+        this.setText("action-error", (shown + " " + (error.message || "")).trim(), true);
       } finally {
         button.disabled = false;
       }
@@ -554,7 +554,7 @@
         }
         if (!navigator.share) this.part("share-url").select();
       } catch (error) {
-        this.setText("cart-error", describe(error, this.messages).text, true);
+        this.setText("action-error", describe(error, this.messages).text, true);
       }
     }
 
@@ -565,10 +565,10 @@
       try {
         await this.request("DELETE", "tryons/" + this.job.id + "/share/");
         this.showShare(null);
-        this.setText("cart-status", gettext("This picture is no longer shared."), true);
+        this.setText("action-status", gettext("This picture is no longer shared."), true);
         this.emit("unshare", { url: link ? link.url : null });
       } catch (error) {
-        this.setText("cart-error", describe(error, this.messages).text, true);
+        this.setText("action-error", describe(error, this.messages).text, true);
       }
     }
 
