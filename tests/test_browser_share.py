@@ -244,6 +244,8 @@ def test_from_the_result_to_the_cart_and_a_shared_link(shop, context_for, person
     # -- the JavaScript API, from the cart page's own buttons (no {% tryon_button %} there) ------------
     page.goto(f"{shop}/cart/")
     expect(page.locator("#cart tbody tr td").nth(1)).to_have_text("2")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "phone-zh-cart")
     assert page.evaluate(
         "window.djangoTryon === window.djangoTryOn && typeof djangoTryon.open === 'function'"
     )
