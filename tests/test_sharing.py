@@ -99,9 +99,12 @@ def test_only_a_succeeded_try_on_with_its_picture_can_be_shared(owner, job):
     assert share(owner, job).status_code == 409 and not ShareLink.objects.exists()
 
 
-def test_share_needs_csrf_for_a_browser_session(job, top_garment):
+def test_share_needs_csrf_for_a_browser_session(owner, job):
     browser = APIClient(enforce_csrf_checks=True)
-    assert share(browser, job).status_code in (403, 404)  # never 201 without the token
+    browser.cookies = owner.cookies  # the owner's own session, without the CSRF token
+    assert share(browser, job).status_code == 403
+    assert browser.delete(f"/tryon/api/tryons/{job.public_id}/share/").status_code == 403
+    assert browser.get(f"/tryon/api/tryons/{job.public_id}/share/").status_code == 404  # it is the owner
     assert not ShareLink.objects.exists()
 
 
