@@ -128,6 +128,12 @@ DEFAULTS: dict[str, Any] = {
     "FUNNEL_MAX_EVENTS": 50,
     # Most events counted from one address per day, whatever the sessions (None: no cap).
     "FUNNEL_DAILY_EVENTS_PER_ADDRESS": 1000,
+    # -- Act on the result (issue 15): the widget's "Add to cart" and "Share" -------------------------------
+    # Where "Add to cart" POSTs (product, garment, tryon; with the CSRF token): a path, a URL or a URL name.
+    # None: the widget only fires the tryon:add-to-cart event for the shop's own script.
+    "ADD_TO_CART_URL": None,
+    # Seconds a share link of a result picture lives (then 410 Gone); the shopper can revoke it sooner.
+    "SHARE_TTL": 7 * 24 * 3600,
 }
 
 IMPORT_STRINGS = ("BACKEND", "API_AUTHENTICATION_CLASSES")

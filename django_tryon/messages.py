@@ -176,6 +176,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "No active webhook endpoint of yours has this name.",
         "您的账户下没有该名称的有效 Webhook 端点。",
     ),
+    # Sharing a result (issue 15)
+    "not_shareable": (
+        "Only a finished try-on whose picture is still kept can be shared.",
+        "只有已完成且图片仍保留的试衣才能分享。",
+    ),
     "service_unavailable": (
         "Try-on is not available right now. Please try again later.",
         "试穿服务暂时不可用，请稍后再试。",

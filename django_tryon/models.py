@@ -825,3 +825,44 @@ class FunnelDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.product_id} {self.step}: {self.count}"
+
+
+# -- Sharing a result (issue 15, "act on the result"): django_tryon/sharing.py ----------------------------------
+
+
+class ShareLink(models.Model):
+    """A public, expiring, revocable link to one try-on's result picture (and nothing else of the job).
+
+    The shopper creates it with an explicit click. The page and the image it serves check, on every request,
+    that the link is neither revoked nor expired and that the job still has its result: deleting the try-on
+    (the row cascades) or purging its files ends the link at once.
+    """
+
+    token = models.CharField(
+        _("token"),
+        max_length=64,
+        unique=True,
+        editable=False,
+        help_text=_("The random, unguessable part of the public URL."),
+    )
+    job = models.ForeignKey(
+        TryOn,
+        on_delete=models.CASCADE,
+        related_name="share_links",
+        verbose_name=_("try-on"),
+        help_text=_("The try-on whose result picture this link shows."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"), help_text=_("The link answers 410 Gone after this."))
+    revoked_at = models.DateTimeField(
+        _("revoked at"), null=True, blank=True, help_text=_("When the shopper stopped sharing.")
+    )
+
+    class Meta:
+        verbose_name = _("share link")
+        verbose_name_plural = _("share links")
+        ordering = ("-created_at",)
+        indexes = (models.Index(fields=("job", "revoked_at", "expires_at"), name="tryon_share_job_idx"),)
+
+    def __str__(self) -> str:
+        return f"ShareLink of {self.job_id} until {self.expires_at:%Y-%m-%d %H:%M}"

@@ -365,6 +365,7 @@ def test_openapi_schema_validates(client):
         "/tryon/api/tryons/{id}/",
         "/tryon/api/tryons/{id}/retry/",
         "/tryon/api/tryons/{id}/cancel/",
+        "/tryon/api/tryons/{id}/share/",
         "/tryon/api/photos/",
         "/tryon/api/photos/{id}/",
         "/tryon/api/products/{product_id}/garments/",

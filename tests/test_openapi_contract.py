@@ -188,6 +188,9 @@ def test_contract_with_a_token(shop, tmp_path):
         ("DELETE", "/photos/{id}/", 204),
         ("GET", "/products/{id}/garments/", 200),
         ("POST", "/tryons/", 404),
+        ("POST", "/tryons/{id}/share/", 409),  # no job of this run succeeds (no worker): not shareable
+        ("GET", "/tryons/{id}/share/", 404),
+        ("DELETE", "/tryons/{id}/share/", 204),
     ]:
         assert seen(entries, method, f"/tryon/api{path}", status), (method, path, status)
 

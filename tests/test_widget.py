@@ -163,7 +163,10 @@ def test_every_string_is_translated_and_compiled(domain):
 
 
 def test_every_widget_string_is_in_the_catalogs():
-    template = (PACKAGE / "templates" / "django_tryon" / "button.html").read_text(encoding="utf-8")
+    template = "".join(
+        (PACKAGE / "templates" / "django_tryon" / name).read_text(encoding="utf-8")
+        for name in ("button.html", "dialog.html", "share.html", "share_gone.html")
+    )
     script = (PACKAGE / "static" / "django_tryon" / "tryon.js").read_text(encoding="utf-8")
     in_template = set(re.findall(r'{% translate "([^"]+)" %}', template)) | set(
         re.findall(r"{% translate '([^']+)' %}", template)
@@ -277,3 +280,83 @@ def test_the_widget_says_what_the_server_says_for_every_code(product, language):
         if text != case["expected"]
     ]
     assert wrong == [] and len(shown) == 2 * len(codes) > 80
+
+
+# -- after the picture: add to cart, share; the dialog without a button (issue 15) -------------------
+def test_result_view_has_add_to_cart_and_share(product):
+    make_garment(product)
+    html = render("{% tryon_button product %}", RequestFactory().get("/p/"), product=product)
+    assert 'data-tryon-cart-url=""' in html  # no ADD_TO_CART_URL: only the event, the button stays hidden
+    assert re.search(r'data-tryon-action="add-to-cart" hidden>Add to cart</button>', html)
+    assert 'data-tryon-action="share">Share</button>' in html and 'data-tryon-action="unshare"' in html
+    assert "shows only this picture, never your photo" in html
+    with translation.override("zh-hans"):
+        chinese = render("{% tryon_button product %}", RequestFactory().get("/p/"), product=product)
+    assert (
+        ">加入购物车</button>" in chinese and ">分享</button>" in chinese and ">停止分享</button>" in chinese
+    )
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("/cart/add/", "/cart/add/"),
+        ("https://shop.example/cart/add/", "https://shop.example/cart/add/"),
+        ("admin:index", "/admin/"),  # a URL name, reversed
+        ("no-such-url-name", ""),  # logged; the product page still renders
+        (None, ""),
+    ],
+)
+def test_add_to_cart_url_setting(product, settings, caplog, value, expected):
+    make_garment(product)
+    settings.TRYON = {**settings.TRYON, "ADD_TO_CART_URL": value}
+    html = render("{% tryon_button product %}", RequestFactory().get("/p/"), product=product)
+    assert f'data-tryon-cart-url="{expected}"' in html
+    assert ("neither a path" in caplog.text) is (value == "no-such-url-name")
+
+
+def test_dialog_tag_without_a_button(product):
+    """{% tryon_dialog %}: the dialog for window.djangoTryon.open(), once per page, with the assets."""
+    make_garment(product)
+    request = RequestFactory().get("/cart/")
+    html = render("<head>{% tryon_assets %}</head><body>{% tryon_dialog %}{% tryon_dialog %}</body>", request)
+    assert html.count("<dialog") == 1 and html.count("tryon.js") == 1 and 'class="tryon-button"' not in html
+    assert 'name="csrfmiddlewaretoken"' in html and 'id="tryon-messages"' in html
+    assert request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+    alone = render("{% tryon_dialog %}", RequestFactory().get("/"))  # assets too when the head has none
+    assert alone.index("tryon.js") < alone.index("<dialog") and alone.count("<dialog") == 1
+    both = render("{% tryon_button product %}{% tryon_dialog %}", RequestFactory().get("/"), product=product)
+    assert both.count("<dialog") == 1  # a button's dialog is the page's dialog
+    after = render("{% tryon_dialog %}{% tryon_button product %}", RequestFactory().get("/"), product=product)
+    assert after.count("<dialog") == 1 and after.count('class="tryon-button"') == 1
+
+
+def test_js_api_object(product):
+    """window.djangoTryon (and its earlier name) in node: open() without a dialog on the page says so."""
+    harness = f"""
+        const vm = require("vm"), fs = require("fs");
+        global.window = global;
+        const warnings = [];
+        global.console = {{ warn: (text) => warnings.push(text) }};
+        const listeners = {{}};
+        global.document = {{
+            readyState: "complete", querySelectorAll() {{ return []; }}, querySelector() {{ return null; }},
+            addEventListener(type, fn) {{ (listeners[type] = listeners[type] || []).push(fn); }},
+            removeEventListener(type, fn) {{ listeners[type] = listeners[type].filter((f) => f !== fn); }},
+        }};
+        vm.runInThisContext(fs.readFileSync({json.dumps(str(SCRIPT))}, "utf8"));
+        const api = window.djangoTryon;
+        const off = api.on("succeeded", () => {{}});
+        const before = listeners["tryon:succeeded"].length;
+        off();
+        process.stdout.write(JSON.stringify({{
+            alias: window.djangoTryOn === api,
+            methods: ["open", "close", "on", "job", "init", "checkFile", "describe"].filter((m) => typeof api[m] === "function"),
+            opened: api.open(1), job: api.job(), warned: warnings.join(" "),
+            listening: [before, listeners["tryon:succeeded"].length],
+        }}));
+    """
+    result = json.loads(run_node(harness))
+    assert result["alias"] and len(result["methods"]) == 7
+    assert result["opened"] is False and result["job"] is None and "{% tryon_dialog %}" in result["warned"]
+    assert result["listening"] == [1, 0]

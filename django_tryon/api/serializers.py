@@ -222,3 +222,30 @@ class GarmentSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.CharField())
     def get_image_url(self, garment: Garment) -> str:
         return signed_path(garment.image)
+
+
+class ShareLinkSerializer(serializers.Serializer):
+    """A live share link of a try-on's result picture (``tryons/{id}/share/``)."""
+
+    url = serializers.SerializerMethodField(help_text="The public page: the result picture only, for anyone.")
+    image_url = serializers.SerializerMethodField(help_text="The shared picture itself (og:image).")
+    created_at = serializers.DateTimeField(read_only=True)
+    expires_at = serializers.DateTimeField(
+        read_only=True, help_text="After this the page and the picture answer 410 Gone."
+    )
+
+    @extend_schema_field(serializers.URLField())
+    def get_url(self, link: Any) -> str:
+        from ..sharing import page_path
+
+        return self._absolute(page_path(link))
+
+    @extend_schema_field(serializers.URLField())
+    def get_image_url(self, link: Any) -> str:
+        from ..sharing import image_path
+
+        return self._absolute(image_path(link))
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path

@@ -18,7 +18,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import services
+from .. import services, sharing
 from ..conf import tryon_settings
 from ..models import Garment, PersonPhoto, TryOn, get_product_model
 from ..owners import request_owner
@@ -39,6 +39,7 @@ from .serializers import (
     GarmentSerializer,
     PhotoCreateSerializer,
     PhotoSerializer,
+    ShareLinkSerializer,
     TryOnCreateSerializer,
     TryOnSerializer,
 )
@@ -212,6 +213,49 @@ class TryOnViewSet(TryOnAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         if not services.cancel(job):
             return errors.envelope("not_cancelable", "", None, status.HTTP_409_CONFLICT)
         return Response(self.get_serializer(job).data)
+
+    @extend_schema(
+        methods=["GET"],
+        request=None,
+        responses={200: ShareLinkSerializer, **error_responses({404: ("not_found",)})},
+        description="The try-on's live share link; 404 when it is not shared.",
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=None,
+        responses={
+            200: OpenApiResponse(ShareLinkSerializer, description="Already shared: the same live link."),
+            201: OpenApiResponse(ShareLinkSerializer, description="A new link, valid SHARE_TTL seconds."),
+            **error_responses({409: ("not_shareable",)}),
+        },
+        description="Share the result picture (only the picture: never the person photo) at a public, "
+        "expiring URL. Only a succeeded try-on whose picture is kept can be shared.",
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        request=None,
+        responses={204: OpenApiResponse(description="Not shared any more: the link answers 410 Gone.")},
+        description="Stop sharing: every live link of the try-on ends now (nothing to end is fine too).",
+    )
+    @action(detail=True, methods=["get", "post", "delete"])
+    def share(self, request: Request, id: UUID) -> Response:
+        job = self.get_object()  # the owner's only: anyone else's is a 404
+        if request.method == "DELETE":
+            sharing.revoke(job)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        context = {"request": request}
+        if request.method == "GET":
+            link = sharing.active_link(job) if sharing.shareable(job) else None
+            if link is None:
+                return errors.envelope("not_found", "", None, status.HTTP_404_NOT_FOUND)
+            return Response(ShareLinkSerializer(link, context=context).data)
+        if not sharing.shareable(job):
+            return errors.envelope("not_shareable", "", None, status.HTTP_409_CONFLICT)
+        link, created = sharing.share(job)
+        return Response(
+            ShareLinkSerializer(link, context=context).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
 
 
 class PhotoViewSet(TryOnAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

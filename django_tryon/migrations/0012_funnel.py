@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("django_tryon", "0009_person_check"),
+        ("django_tryon", "0011_share_links"),
         migrations.swappable_dependency(settings.TRYON_PRODUCT_MODEL),
     ]
 

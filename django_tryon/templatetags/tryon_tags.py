@@ -1,17 +1,21 @@
-"""The shopper-facing widget: ``{% tryon_button product %}`` and ``{% tryon_assets %}``.
+"""The shopper-facing widget: ``{% tryon_button product %}``, ``{% tryon_assets %}``, ``{% tryon_dialog %}``.
 
 ``{% load tryon_tags %}{% tryon_button product %}`` renders a "Try it on" button when the product has an
 active garment. The first button of a page also renders the widget's CSS/JS links (unless
 ``{% tryon_assets %}`` already did) and the one dialog that all buttons of the page share, with the
 server's error messages (``django_tryon.messages``) in the page's language for the widget to show.
+``{% tryon_dialog %}`` renders that dialog (and the assets) without a button, for a shop that opens it
+from its own UI with ``window.djangoTryon.open(productId)``.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django import template
 from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -22,6 +26,7 @@ from ..conf import tryon_settings
 from ..messages import catalogue
 
 register = template.Library()
+logger = logging.getLogger(__name__)
 
 ASSETS = "assets"
 DIALOG = "dialog"
@@ -119,15 +124,47 @@ def tryon_assets(context: template.Context) -> SafeString:
     return _assets_html() if _once(context, ASSETS) else SafeString("")
 
 
+def add_to_cart_url() -> str:
+    """Where "Add to cart" posts: ``TRYON["ADD_TO_CART_URL"]`` as a path or URL, or a URL name reversed.
+
+    "" when unset; a name that does not reverse is logged and left out (a product page must not break).
+    """
+    value = tryon_settings.ADD_TO_CART_URL
+    if not value:
+        return ""
+    value = str(value)
+    if value.startswith(("/", "http://", "https://")):
+        return value
+    try:
+        return reverse(value)
+    except NoReverseMatch:
+        logger.warning("TRYON['ADD_TO_CART_URL'] = %r is neither a path, a URL nor a URL name", value)
+        return ""
+
+
+def _dialog_context(context: template.Context) -> dict[str, Any]:
+    """What ``django_tryon/dialog.html`` needs; sets the CSRF cookie on this response."""
+    request = context.get("request")
+    language = get_language() or "en"
+    return {
+        "dialog_id": DIALOG_ID,
+        "csrf_token": get_token(request) if request is not None else context.get("csrf_token"),
+        "api_root": api_root(),
+        "language": language,
+        "messages": catalogue(language),
+        "refine_available": refine_available(),
+        "cart_url": add_to_cart_url(),
+    }
+
+
 @register.inclusion_tag("django_tryon/button.html", takes_context=True)
 def tryon_button(context: template.Context, product: Any, css_class: str = "") -> dict[str, Any]:
     """A "Try it on" button for ``product``, or nothing when it has no active garment."""
     if not has_active_garment(product):
         return {"show": False}
     request = context.get("request")
-    language = get_language() or "en"
     include_dialog = _once(context, DIALOG)
-    return {
+    values: dict[str, Any] = {
         "show": True,
         "product": product,
         "css_class": css_class,
@@ -136,11 +173,24 @@ def tryon_button(context: template.Context, product: Any, css_class: str = "") -
         "include_dialog": include_dialog,
         # Sets the CSRF cookie on this response; the token also goes into the dialog for tryon.js.
         "csrf_token": get_token(request) if request is not None else context.get("csrf_token"),
-        "api_root": api_root(),
-        "language": language,
-        "messages": catalogue(language) if include_dialog else None,
-        "refine_available": refine_available() if include_dialog else False,
     }
+    if include_dialog:
+        values.update(_dialog_context(context))
+    return values
+
+
+@register.simple_tag(takes_context=True)
+def tryon_dialog(context: template.Context) -> SafeString:
+    """The widget's dialog (and its assets, unless the page has them), once per page, without a button.
+
+    For a shop with its own UI: put it in ``<body>`` and call ``window.djangoTryon.open(productId)``.
+    Renders nothing when a ``{% tryon_button %}`` earlier on the page already rendered the dialog.
+    """
+    assets = tryon_assets(context)
+    if not _once(context, DIALOG):
+        return assets
+    html = render_to_string("django_tryon/dialog.html", _dialog_context(context))
+    return SafeString(assets + html)
 
 
 def refine_available() -> bool:

@@ -117,12 +117,15 @@ TRYON = {
     # Empty: the provider gets the inputs through its own temporary upload (works from a laptop, and
     # with the sandbox). Set it to this site's public https:// address to use signed URLs instead.
     "PUBLIC_BASE_URL": os.environ.get("TRYON_PUBLIC_BASE_URL", ""),
+    # The widget's "Add to cart" posts here (the shop's session cart, shop/views.py).
+    "ADD_TO_CART_URL": "shop:cart_add",
 }
 if os.environ.get("SHOP_TRYON_BACKEND") == "local":  # the engine inside the worker, no HTTP at all
     SHOP_USES_SANDBOX = False
     TRYON = {
         "BACKEND": "django_tryon.backends.local.LocalBackend",
         "OPTIONS": {"work_dir": str(VAR_DIR / "tryon-work")},
+        "ADD_TO_CART_URL": "shop:cart_add",
     }
 # Any other TRYON key, as JSON: SHOP_TRYON_JSON='{"DAILY_LIMIT_PER_SESSION": 1}' make demo
 TRYON.update(json.loads(os.environ.get("SHOP_TRYON_JSON") or "{}"))

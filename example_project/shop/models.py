@@ -13,3 +13,9 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        """The product page (a shared try-on picture links back to it)."""
+        from django.urls import reverse
+
+        return reverse("shop:product_detail", kwargs={"pk": self.pk})

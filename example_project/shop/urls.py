@@ -8,4 +8,6 @@ urlpatterns = [
     path("p/<int:pk>/", views.product_detail, name="product_detail"),
     path("my-tryons/", views.my_tryons, name="my_tryons"),
     path("try/<uuid:public_id>/", views.tryon_detail, name="tryon_detail"),
+    path("cart/", views.cart, name="cart"),
+    path("cart/add/", views.cart_add, name="cart_add"),  # TRYON["ADD_TO_CART_URL"]
 ]

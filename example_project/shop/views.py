@@ -1,18 +1,23 @@
-"""The example shop: a catalogue and product pages with the "Try it on" widget, the shopper's try-ons.
+"""The example shop: a catalogue and product pages with the "Try it on" widget, the shopper's try-ons,
+and a session cart that the widget's "Add to cart" posts to (``TRYON["ADD_TO_CART_URL"]``).
 
 The product page keeps a plain form as the no-JavaScript fallback of the widget.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django import forms
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import get_language
+from django.urls import reverse
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from django_tryon import services
 from django_tryon.api.throttling import throttle_wait
@@ -117,3 +122,71 @@ def tryon_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         else {},
     }
     return render(request, "shop/tryon_detail.html", context)
+
+
+#: The session key of the cart: a list of {"product": id, "quantity": n, "tried_on": bool}.
+CART_KEY = "shop_cart"
+
+
+def cart_lines(request: HttpRequest) -> list[dict[str, Any]]:
+    """The visitor's cart (in the session; reads never create one)."""
+    return list(request.session.get(CART_KEY, [])) if hasattr(request, "session") else []
+
+
+def cart_count(request: HttpRequest) -> int:
+    return sum(line["quantity"] for line in cart_lines(request))
+
+
+@require_POST
+def cart_add(request: HttpRequest) -> JsonResponse:
+    """Add a product to the session cart: the widget's "Add to cart" (form fields product, garment, tryon).
+
+    CSRF-checked like any form post (the widget sends the token). A try-on id is only noted when it is
+    the visitor's own, so the cart shows "tried on" for real try-ons only.
+    """
+    raw = request.POST.get("product", "")
+    product = Product.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+    if product is None:
+        return JsonResponse({"message": gettext("No such product.")}, status=400)
+    tryon = request.POST.get("tryon", "")
+    tried_on = _is_uuid(tryon) and _mine(request).filter(public_id=tryon).exists()
+    lines = cart_lines(request)
+    for line in lines:
+        if line["product"] == product.pk:
+            line["quantity"] += 1
+            line["tried_on"] = line["tried_on"] or tried_on
+            break
+    else:
+        lines.append({"product": product.pk, "quantity": 1, "tried_on": tried_on})
+    request.session[CART_KEY] = lines
+    count = sum(line["quantity"] for line in lines)
+    return JsonResponse(
+        {
+            "message": gettext("%(product)s is in your cart.") % {"product": product.name},
+            "count": count,
+            "cart_url": reverse("shop:cart"),
+        }
+    )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def cart(request: HttpRequest) -> HttpResponse:
+    """The cart page: each product with its quantity, price and whether it was tried on."""
+    lines = cart_lines(request)
+    products = Product.objects.in_bulk([line["product"] for line in lines])
+    rows = [
+        {"product": products[line["product"]], "quantity": line["quantity"], "tried_on": line["tried_on"]}
+        for line in lines
+        if line["product"] in products
+    ]
+    for row in rows:
+        row["subtotal"] = row["product"].price * row["quantity"]
+    total = sum((row["subtotal"] for row in rows), Decimal("0"))
+    return render(request, "shop/cart.html", {"rows": rows, "total": total})

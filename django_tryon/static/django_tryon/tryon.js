@@ -5,8 +5,11 @@
  * tryons/ with person_photo + product -> GET tryons/<id>/ every 1.5 s until it ends. Strings come from
  * Django's JavaScript catalog (gettext); error messages from the server's own table, which the template tag
  * renders into the dialog (script#tryon-messages), so the widget and the API never say different things.
- * Events "tryon:open|uploaded|photo-check|result|error|deleted|close" bubble from the button that opened
- * the dialog.
+ * The result view offers "Add to cart" (the cancelable tryon:add-to-cart event, then a POST to the
+ * shop's TRYON["ADD_TO_CART_URL"] when set) and "Share" (a public, expiring link to the picture only).
+ * Events "tryon:<name>" bubble from the button that opened the dialog (from the dialog when it was opened
+ * by window.djangoTryon.open() or the button is gone); every detail has product, garments and job
+ * (docs/widget.rst, "JavaScript API").
  */
 (function () {
   "use strict";
@@ -126,9 +129,14 @@
       this.messages = readMessages(dialog);
       this.language = dialog.dataset.tryonLanguage || document.documentElement.lang || "en";
       this.opener = this.product = this.photo = this.savedPhoto = this.checkedPhoto = this.job = null;
+      this.cartUrl = dialog.dataset.tryonCartUrl || "";
+      this.garmentIds = [];
+      this.announced = ""; // "<job id>:<status>" of the last state event, so each is fired once
+      this.shareLink = null;
       this.timer = 0;
       document.body.appendChild(dialog); // never inside a form or a link of the page
       dialog.addEventListener("click", (event) => this.onClick(event));
+      this.part("download").addEventListener("click", () => this.emit("download", { url: this.part("download").href }));
       dialog.addEventListener("keydown", (event) => this.trapFocus(event));
       dialog.addEventListener("close", () => this.onClose());
       this.part("consent").addEventListener("change", () => this.updateConsent());
@@ -141,9 +149,34 @@
       return this.dialog.querySelector('[data-tryon="' + name + '"]');
     }
 
-    emit(name, detail) {
+    /** The button of an action (data-tryon-action). */
+    action(name) {
+      return this.dialog.querySelector('[data-tryon-action="' + name + '"]');
+    }
+
+    /** The ids of the garments tried on: the job's own once there is one, else the product's active ones. */
+    garments() {
+      if (this.job) return [this.job.top_garment, this.job.bottom_garment].filter((id) => id != null);
+      return this.garmentIds.slice();
+    }
+
+    /** Dispatch "tryon:<name>"; detail = {product, garments, job} plus ``extra``. Returns the event. */
+    emit(name, extra, cancelable) {
       const target = this.opener && this.opener.isConnected ? this.opener : this.dialog;
-      target.dispatchEvent(new CustomEvent("tryon:" + name, { bubbles: true, detail: detail }));
+      const detail = Object.assign({ product: this.product, garments: this.garments(), job: this.job }, extra || {});
+      const event = new CustomEvent("tryon:" + name, { bubbles: true, cancelable: !!cancelable, detail: detail });
+      target.dispatchEvent(event);
+      return event;
+    }
+
+    /** The job's state events (queued, succeeded, failed, canceled), each once per job and state. */
+    announce(job) {
+      const name = job.status === "succeeded" ? "succeeded" : job.status === "failed" ? "failed"
+        : job.status === "canceled" ? "canceled" : job.status === "queued" ? "queued" : "";
+      const key = job.id + ":" + name;
+      if (!name || this.announced === key) return;
+      this.announced = key;
+      this.emit(name, { job: job });
     }
 
     csrfToken() {
@@ -152,11 +185,12 @@
       return input && input.value ? input.value : cookie ? decodeURIComponent(cookie[1]) : "";
     }
 
-    /** One API call (XMLHttpRequest, for upload progress): resolves with the JSON body, rejects with apiError(). */
+    /** One API call (XMLHttpRequest, for upload progress): resolves with the JSON body, rejects with apiError().
+     * ``path`` is relative to the API root, or a site path ("/cart/add/") or URL of its own. */
     request(method, path, body, onProgress) {
       return new Promise((resolve, reject) => {
         const xhr = new XMLHttpRequest();
-        xhr.open(method, this.api + path);
+        xhr.open(method, /^(\/|https?:)/.test(path) ? path : this.api + path);
         xhr.timeout = 120000;
         xhr.setRequestHeader("Accept", "application/json");
         xhr.setRequestHeader("Accept-Language", this.language); // the server's messages in the page's language
@@ -172,17 +206,20 @@
       });
     }
 
-    open(button) {
-      const product = button.dataset.tryonProduct;
+    /** Open for ``product`` (an id); ``opener`` is the button that asked (null from the JS API). */
+    open(product, name, opener) {
+      product = String(product);
       if (product !== this.product) {
         this.stop();
         this.product = product;
         this.job = null;
+        this.garmentIds = [];
         this.reset("", false);
         this.loadGarments();
       }
-      this.opener = button;
-      this.productName = button.dataset.tryonProductName || "";
+      this.opener = opener || null;
+      this.returnFocus = opener || document.activeElement;
+      this.productName = name || "";
       this.part("product-name").textContent = this.productName;
       if (!this.dialog.open) this.dialog.showModal();
       this.loadSavedPhoto();
@@ -192,7 +229,7 @@
 
     onClose() {
       this.stop();
-      if (this.opener && this.opener.isConnected) this.opener.focus();
+      if (this.returnFocus && this.returnFocus.isConnected && this.returnFocus.focus) this.returnFocus.focus();
       this.emit("close", { job: this.job });
     }
 
@@ -209,6 +246,9 @@
         delete: () => this.deleteAll(),
         retry: () => this.jobAction("retry"),
         cancel: () => this.jobAction("cancel"),
+        "add-to-cart": () => this.addToCart(),
+        share: () => this.share(),
+        unshare: () => this.unshare(),
       };
       if (action) handlers[action.dataset.tryonAction]();
     }
@@ -261,7 +301,9 @@
       list.textContent = "";
       this.part("keep-own-row").hidden = true;
       this.part("keep-own").checked = false;
-      this.request("GET", "products/" + this.product + "/garments/").then((garments) => {
+      const product = this.product;
+      this.request("GET", "products/" + product + "/garments/").then((garments) => {
+        if (product === this.product) this.garmentIds = garments.map((garment) => garment.id);
         const refineRow = this.part("refine-row");
         if (refineRow) { // the second pass needs a top or a one-piece
           refineRow.hidden = !garments.some((garment) => garment.kind === "top" || garment.kind === "one_piece");
@@ -373,7 +415,11 @@
         form.append("gender", gender ? gender.value : "");
       }
       try {
-        this.onJob(await this.request("POST", "tryons/", form));
+        const job = await this.request("POST", "tryons/", form);
+        this.job = job;
+        this.emit("queued", { job: job }); // created (or the same request's job handed back)
+        this.announced = job.id + ":queued";
+        this.onJob(job);
       } catch (error) {
         this.showError(error);
       }
@@ -398,6 +444,7 @@
 
     onJob(job) {
       this.job = job;
+      this.announce(job);
       if (job.status === "succeeded") return this.showResult(job);
       if (!ACTIVE.includes(job.status)) return this.showError(job.error || { code: "Canceled", message: "" });
       const eta = job.eta_seconds == null ? "" : clock(Math.max(1, job.eta_seconds));
@@ -434,8 +481,95 @@
       const image = this.part("result");
       image.alt = fill(gettext("You wearing %(product)s"), { product: this.productName });
       image.src = this.part("download").href = job.result_url;
+      this.action("add-to-cart").hidden = !(this.cartUrl || cartHandlers.size);
+      this.setText("action-status", "");
+      this.setText("action-error", "");
+      this.showShare(null);
       this.show("result");
       this.emit("result", { job: job });
+      this.request("GET", "tryons/" + job.id + "/share/").then((link) => this.job === job && this.showShare(link), () => {});
+    }
+
+    /** "Add to cart": the cancelable tryon:add-to-cart event; unless a handler took it, POST to the shop. */
+    async addToCart() {
+      const event = this.emit("add-to-cart", {}, true);
+      if (event.defaultPrevented || !this.cartUrl) return;
+      const button = this.action("add-to-cart");
+      const form = new URLSearchParams();
+      form.append("product", this.product);
+      this.garments().forEach((id) => form.append("garment", id));
+      if (this.job) form.append("tryon", this.job.id);
+      this.setText("action-status", "");
+      this.setText("action-error", "");
+      button.disabled = true;
+      try {
+        const answer = (await this.request("POST", this.cartUrl, form)) || {};
+        const status = this.part("action-status");
+        status.textContent = answer.message || gettext("Added to your cart.");
+        if (answer.cart_url) {
+          const link = document.createElement("a");
+          link.href = answer.cart_url;
+          link.textContent = gettext("View your cart");
+          status.append(" ", link);
+        }
+        status.hidden = false;
+        status.scrollIntoView({ block: "nearest" });
+        this.emit("added-to-cart", { response: answer });
+      } catch (error) {
+        const shown = error.status === 0 ? describe(error, this.messages).text
+          : gettext("We could not add this to your cart. Please try again.");
+        this.setText("action-error", (shown + " " + (error.message || "")).trim(), true);
+      } finally {
+        button.disabled = false;
+      }
+    }
+
+    /** Show a live share link (``link``: {url, expires_at}) or, with null, the "Share" button again. */
+    showShare(link) {
+      this.shareLink = link;
+      this.part("share-box").hidden = !link;
+      this.action("share").hidden = !!link;
+      this.part("share-note").hidden = !!link;
+      if (!link) return;
+      this.part("share-url").value = link.url;
+      const date = new Date(link.expires_at).toLocaleDateString(this.language);
+      this.part("share-status").textContent = fill(gettext("The link works until %(date)s."), { date: date });
+    }
+
+    /** "Share": make (or get) the link, then the system's share sheet, else copy it; the link stays shown. */
+    async share() {
+      if (!this.job) return;
+      try {
+        const link = await this.request("POST", "tryons/" + this.job.id + "/share/");
+        this.showShare(link);
+        this.part("share-box").scrollIntoView({ block: "nearest" }); // below the picture on most screens
+        this.emit("share", { url: link.url, expires_at: link.expires_at });
+        const status = this.part("share-status");
+        const until = status.textContent;
+        if (navigator.share) {
+          await navigator.share({ title: this.productName || document.title, url: link.url }).catch(() => {});
+        } else if (navigator.clipboard && navigator.clipboard.writeText) {
+          const copied = await navigator.clipboard.writeText(link.url).then(() => true, () => false);
+          status.textContent = (copied ? gettext("Link copied.") + " " : "") + until;
+        }
+        if (!navigator.share) this.part("share-url").select();
+      } catch (error) {
+        this.setText("action-error", describe(error, this.messages).text, true);
+      }
+    }
+
+    /** "Stop sharing": the link ends now, on the server (the page and the picture answer 410). */
+    async unshare() {
+      if (!this.job) return;
+      const link = this.shareLink;
+      try {
+        await this.request("DELETE", "tryons/" + this.job.id + "/share/");
+        this.showShare(null);
+        this.setText("action-status", gettext("This picture is no longer shared."), true);
+        this.emit("unshare", { url: link ? link.url : null });
+      } catch (error) {
+        this.setText("action-error", describe(error, this.messages).text, true);
+      }
     }
 
     showError(error) {
@@ -464,8 +598,13 @@
         const job = await this.request("POST", "tryons/" + this.job.id + "/" + name + "/");
         if (name === "retry") {
           this.show("progress");
+          this.job = job;
+          this.emit("queued", { job: job }); // a new attempt
+          this.announced = job.id + ":queued";
           return this.onJob(job);
         }
+        this.job = job;
+        this.announce(job);
         this.job = null;
         this.reset(friendly({ code: "Canceled" }, this.messages));
       } catch (error) {
@@ -491,10 +630,21 @@
     }
   }
 
+  /** Handlers registered with djangoTryon.on("add-to-cart"): while there is one, "Add to cart" shows. */
+  const cartHandlers = new Set();
+
   function init(root) {
     (root || document).querySelectorAll("dialog[data-tryon-api]").forEach((dialog) => {
       if (!dialog.tryonWidget) dialog.tryonWidget = new TryOnWidget(dialog);
     });
+  }
+
+  /** The page's dialog (rendered by {% tryon_button %} or {% tryon_dialog %}), ready; null when none. */
+  function widget() {
+    const dialog = document.querySelector("dialog[data-tryon-api]");
+    if (!dialog) return null;
+    init();
+    return dialog.tryonWidget;
   }
 
   // One listener for every button, including buttons added to the page later.
@@ -504,9 +654,52 @@
     if (!dialog) return;
     init();
     event.preventDefault();
-    dialog.tryonWidget.open(button);
+    dialog.tryonWidget.open(button.dataset.tryonProduct, button.dataset.tryonProductName, button);
   });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => init());
   else init();
-  window.djangoTryOn = { init: init, checkFile: checkFile, describe: describe };
+
+  /** The JavaScript API (docs/widget.rst): for shops that build their own UI around the dialog. */
+  const api = {
+    /** Open the dialog for a product id; ``options.name`` is shown as its name. False without a dialog. */
+    open(productId, options) {
+      const found = widget();
+      if (!found) {
+        console.warn("django-tryon: no dialog on this page; add {% tryon_dialog %} (or a {% tryon_button %})");
+        return false;
+      }
+      let name = (options && options.name) || "";
+      if (!name) {
+        const button = document.querySelector('[data-tryon-product="' + String(productId).replace(/["\\]/g, "") + '"]');
+        name = button ? button.dataset.tryonProductName || "" : "";
+      }
+      found.open(productId, name, null);
+      return true;
+    },
+    /** Close the dialog (a running try-on goes on; opening again for the same product resumes it). */
+    close() {
+      const found = widget();
+      if (found && found.dialog.open) found.dialog.close();
+    },
+    /** The current job (the REST API's JSON) or null. */
+    job() {
+      const found = widget();
+      return found ? found.job : null;
+    },
+    /** Listen to "tryon:<name>" on the document; returns a function that stops listening. A handler of
+     * "add-to-cart" also shows the "Add to cart" button (call event.preventDefault() to take the cart over). */
+    on(name, handler) {
+      const type = "tryon:" + name;
+      document.addEventListener(type, handler);
+      if (name === "add-to-cart") cartHandlers.add(handler);
+      return () => {
+        document.removeEventListener(type, handler);
+        cartHandlers.delete(handler);
+      };
+    },
+    init: init,
+    checkFile: checkFile,
+    describe: describe,
+  };
+  window.djangoTryon = window.djangoTryOn = api; // djangoTryOn: the earlier name, the same object
 })();
