@@ -41,6 +41,11 @@ def _fresh_settings():
     # A request through LocaleMiddleware (HTTP_ACCEPT_LANGUAGE="zh-hans") leaves its language active in
     # this thread; the next test would start in Chinese.
     translation.deactivate()
+    # The funnel's per-thread "inside a request" count: a streaming response a test never closed (a file
+    # download) leaves it raised, and the next test's counts would wait for a request that never ends.
+    from django_tryon import funnel
+
+    funnel._local.requests = 0
 
 
 @pytest.fixture

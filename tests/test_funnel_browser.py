@@ -79,27 +79,31 @@ def test_a_shoppers_session_shows_on_the_dashboard(shop, shop_admin, new_page, p
     wait_for_result(page)
     with page.expect_download():
         page.locator("[data-tryon=download]").click()
-    # The events of the widget's contract (docs/widget.rst) that this widget does not send yet, as the
-    # result view's "Share" and "Add to cart" will: share is the same step as the download (counted once),
-    # and a cart event for a product this session never tried on counts nothing.
+    # The result view's own buttons: share is the same step as the download (counted once); add to cart
+    # posts to the example shop's session cart (TRYON["ADD_TO_CART_URL"]).
+    page.locator("[data-tryon-action=share]").click()
+    expect(page.locator("[data-tryon=share-box]")).to_be_visible()
+    page.locator("[data-tryon-action=add-to-cart]").click()
+    expect(page.locator("#cart-count")).to_have_text("1")
+    # A cart event for a product this session never tried on counts nothing (checked by the server).
     page.evaluate(
         """() => {
           const button = document.querySelector("main .tryon-button");
-          const job = { id: "00000000-0000-0000-0000-000000000000", product: 1 };
-          for (const [name, product] of [["share", "1"], ["add-to-cart", "1"], ["add-to-cart", "2"]]) {
-            const detail = { product: product, garments: [], job: job, url: "https://shop.test/s/x/" };
-            button.dispatchEvent(new CustomEvent("tryon:" + name, { bubbles: true, detail: detail }));
-          }
+          const job = { id: "00000000-0000-0000-0000-000000000000", product: 2 };
+          const detail = { product: "2", garments: [], job: job };
+          button.dispatchEvent(new CustomEvent("tryon:add-to-cart", { bubbles: true, cancelable: true, detail }));
         }"""
     )
     page.evaluate("window.djangoTryonFunnel.send()")
     page.goto(f"{shop}/p/1/")  # the same tab again: its button was counted already
     page.locator("main .tryon-button").click()  # and so was the dialog, today
     page.evaluate("window.djangoTryonFunnel.send()")
-    page.goto(f"{shop}/")  # leaving the page sends what is left (pagehide)
+    page.goto(f"{shop}/cart/")  # leaving the page sends what is left (pagehide)
+    page.locator("#checkout button[type=submit]").click()  # the demo order: funnel.record_purchase
+    expect(page.locator("#ordered")).to_be_visible()
 
     expected = {**dict.fromkeys(STEPS, 0), "shown": 1, "opened": 1, "photo_accepted": 1, "succeeded": 1}
-    expected.update(downloaded_or_shared=1, added_to_cart=1)
+    expected.update(downloaded_or_shared=1, added_to_cart=1, purchased=1)
     deadline = time.monotonic() + 20
     while (counts := funnel_counts(merchant, shop)) != expected and time.monotonic() < deadline:
         time.sleep(0.5)  # beacons travel after the page has moved on
@@ -110,6 +114,7 @@ def test_a_shoppers_session_shows_on_the_dashboard(shop, shop_admin, new_page, p
     expect(row.nth(2)).to_have_text("100 %")  # success rate
     expect(row.nth(3)).to_have_text("1")  # added to cart after the try-on
     expect(row.nth(4)).to_have_text("100 %")  # ÷ succeeded
+    expect(row.nth(5)).to_have_text("1")  # purchased after the try-on
     expect(row.nth(6)).to_have_text("0.20 CNY")  # spend: the attempt ledger (aitryon's list price)
     expect(merchant.locator("#funnel-products tr[data-product='2']")).to_have_count(0)
     ARTIFACTS.mkdir(exist_ok=True)

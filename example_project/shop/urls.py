@@ -9,5 +9,8 @@ urlpatterns = [
     path("my-tryons/", views.my_tryons, name="my_tryons"),
     path("try/<uuid:public_id>/", views.tryon_detail, name="tryon_detail"),
     path("cart/", views.cart, name="cart"),
-    path("cart/add/", views.cart_add, name="cart_add"),  # TRYON["ADD_TO_CART_URL"]
+    path("cart/add/", views.cart_add, name="cart_add"),
+    path(
+        "cart/checkout/", views.checkout, name="checkout"
+    ),  # a demo order: django_tryon.funnel.record_purchase  # TRYON["ADD_TO_CART_URL"]
 ]

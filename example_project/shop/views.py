@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from django_tryon import services
 from django_tryon.api.throttling import throttle_wait
 from django_tryon.exceptions import TryOnConfigurationError, TryOnError, TryOnQuotaExceeded
+from django_tryon.funnel import record_purchase
 from django_tryon.messages import message_for
 from django_tryon.models import TryOn
 from django_tryon.owners import request_owner
@@ -177,6 +178,24 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+@require_POST
+def checkout(request: HttpRequest) -> HttpResponse:
+    """A demo order: empties the cart and tells the funnel (``record_purchase``) what was bought.
+
+    A real shop calls ``django_tryon.funnel.record_purchase`` the same way from its own order code, once per
+    order line; only lines bought after a try-on of the product in this session are counted.
+    """
+    lines = cart_lines(request)
+    if not lines:
+        return redirect("shop:cart")
+    products = Product.objects.in_bulk([line["product"] for line in lines])
+    for line in lines:
+        if line["product"] in products:
+            record_purchase(request, products[line["product"]], quantity=line["quantity"])
+    del request.session[CART_KEY]
+    return redirect(reverse("shop:cart") + "?ordered=1")
+
+
 def cart(request: HttpRequest) -> HttpResponse:
     """The cart page: each product with its quantity, price and whether it was tried on."""
     lines = cart_lines(request)
@@ -189,4 +208,5 @@ def cart(request: HttpRequest) -> HttpResponse:
     for row in rows:
         row["subtotal"] = row["product"].price * row["quantity"]
     total = sum((row["subtotal"] for row in rows), Decimal("0"))
-    return render(request, "shop/cart.html", {"rows": rows, "total": total})
+    ordered = request.GET.get("ordered") == "1" and not rows
+    return render(request, "shop/cart.html", {"rows": rows, "total": total, "ordered": ordered})
