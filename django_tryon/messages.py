@@ -176,6 +176,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "No active webhook endpoint of yours has this name.",
         "您的账户下没有该名称的有效 Webhook 端点。",
     ),
+    "unsafe_url": (
+        "This address may not be called: use a public https:// URL.",
+        "不能调用该地址：请使用公网上的 https:// 地址。",
+    ),
     # Sharing a result (issue 15)
     "not_shareable": (
         "Only a finished try-on whose picture is still kept can be shared.",

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from . import sharing
+from .models import ShareLink
 
 #: Seconds a browser or CDN may keep the page and the picture: a revoked link ends within this time
 #: even behind a cache (the server itself refuses at once).
@@ -38,13 +39,19 @@ def _gone(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_GET
-def share_page(request: HttpRequest, token: str) -> HttpResponseBase:
-    """The shared picture on a page of its own, with OpenGraph and Twitter card tags for link previews."""
+def _known_link(token: str) -> ShareLink | None:
+    """The live link of ``token``; None when it was revoked or expired (410); Http404 when unknown."""
     state, link = sharing.resolve(token)
     if state is sharing.LinkState.UNKNOWN or link is None:
         raise Http404("No such link")
-    if state is sharing.LinkState.GONE:
+    return None if state is sharing.LinkState.GONE else link
+
+
+@require_GET
+def share_page(request: HttpRequest, token: str) -> HttpResponseBase:
+    """The shared picture on a page of its own, with OpenGraph and Twitter card tags for link previews."""
+    link = _known_link(token)
+    if link is None:
         return _gone(request)
     product = link.job.product
     product_url = ""
@@ -63,10 +70,8 @@ def share_page(request: HttpRequest, token: str) -> HttpResponseBase:
 @require_GET
 def share_image(request: HttpRequest, token: str) -> HttpResponseBase:
     """The result picture of a live link (the image of ``og:image``), cached briefly."""
-    state, link = sharing.resolve(token)
-    if state is sharing.LinkState.UNKNOWN or link is None:
-        raise Http404("No such link")
-    if state is sharing.LinkState.GONE:
+    link = _known_link(token)
+    if link is None:
         return _gone(request)
     result = link.job.result_image
     name = result.name or ""
