@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs bench chaos backends-report precheck-bench wheel-test clean
+.PHONY: demo test lint docs bench chaos backends-report precheck-bench funnel-bench wheel-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ backends-report: $(STAMP)
 # The time the person check (TRYON["PERSON_CHECK"]) adds per request at 1024 px: median and p95 (docs/settings.rst).
 precheck-bench: $(STAMP)
 	$(BIN)/python scripts/precheck_bench.py
+
+# The time funnel analytics adds to a request, after it and in a worker: median and p95 (docs/analytics.rst).
+funnel-bench: $(STAMP)
+	$(BIN)/python scripts/funnel_bench.py
 
 # The wheel users install: sdist and wheel built, twine-checked and their contents checked, the wheel
 # installed (not editable) in a fresh venv and a named subset of the suite run against it
