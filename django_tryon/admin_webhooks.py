@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
@@ -16,12 +17,16 @@ from django.utils.translation import ngettext
 from . import webhooks
 from .models import WEBHOOK_EVENTS, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
+#: A URL typed without a scheme is https:// (Django 5.0+; 4.2 always assumes http://, which the endpoint's
+#: validator then refuses unless WEBHOOK_ALLOW_PRIVATE).
+ASSUME_HTTPS: dict[str, Any] = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
+
 
 class WebhookEndpointForm(forms.ModelForm):
     url = forms.URLField(
         label=_("URL"),
         max_length=500,
-        assume_scheme="https",
+        **ASSUME_HTTPS,
         help_text=_("https:// address on the public internet that receives the events (POST, JSON)."),
     )
     events = forms.MultipleChoiceField(
