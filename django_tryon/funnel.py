@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from .conf import tryon_settings
 from .models import FunnelDay, TryOn
-from .owners import Owner, owner_key_for_session
+from .owners import request_owner
 from .signals import tryon_purchased, tryon_succeeded
 
 logger = logging.getLogger(__name__)
@@ -289,16 +289,6 @@ def count_once(session: SessionBase, product_id: Any, step: str) -> bool:
     return True
 
 
-def owner_of(request: Any) -> Owner:
-    """The request's owner without creating a session (a visitor without one owns nothing)."""
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        return Owner(user=user)
-    session = getattr(request, "session", None)
-    key = session.session_key if session is not None else None
-    return Owner(key=owner_key_for_session(key)) if key else Owner()
-
-
 def had_tryon(request_or_session: Any, product_id: Any) -> bool:
     """Whether the shopper behind a request (or a session) had a succeeded try-on of the product.
 
@@ -310,7 +300,7 @@ def had_tryon(request_or_session: Any, product_id: Any) -> bool:
         return True
     if isinstance(request_or_session, SessionBase):
         return False
-    owner = owner_of(request_or_session)
+    owner = request_owner(request_or_session, create_session=False)
     mine = owner.scope(TryOn.objects.filter(product_id=product_id, status=TryOn.Status.SUCCEEDED))
     return bool(mine.exists())
 

@@ -25,6 +25,7 @@ from .api.throttling import client_address, throttle_wait
 from .conf import tryon_settings
 from .messages import active_language, message_for
 from .models import TryOn, get_product_model
+from .owners import request_owner
 
 
 def _error(code: str, status: int, message: str = "") -> JsonResponse:
@@ -124,7 +125,7 @@ def funnel_events(request: HttpRequest) -> JsonResponse:
     else:
         results = [(products[p], job) for step, p, job in events if step == funnel.RESULT and p in products]
         if results:  # the browser saw a result: believe it only for this shopper's own succeeded job
-            jobs = funnel.owner_of(request).scope(
+            jobs = request_owner(request, create_session=False).scope(
                 TryOn.objects.filter(
                     public_id__in=[job for _, job in results[:10]], status=TryOn.Status.SUCCEEDED
                 )

@@ -461,6 +461,11 @@ class TryOn(models.Model):
         return f"TryOn {self.public_id} ({self.status})"
 
     @property
+    def has_result(self) -> bool:
+        """Succeeded, with its picture still stored (not yet deleted or purged)."""
+        return self.status == Status.SUCCEEDED and bool(self.result_image)
+
+    @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 

@@ -51,18 +51,21 @@ class Owner:
         return queryset.none()
 
 
-def request_owner(request: Any) -> Owner:
+def request_owner(request: Any, *, create_session: bool = True) -> Owner:
     """The owner behind a request: the signed-in user, else the browser session.
 
     Only an unsafe request (a POST that creates something) gives an anonymous visitor a session; a
-    cookie-less read never writes a session row and owns nothing.
+    cookie-less read never writes a session row and owns nothing. ``create_session=False``: no request
+    does (the funnel's beacons, a shop's order code), and a visitor without a session owns nothing.
     """
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return Owner(user=user)
-    session = request.session
+    session = getattr(request, "session", None)
+    if session is None:
+        return Owner()
     if not session.session_key:
-        if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+        if not create_session or request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
             return Owner()
         session["django_tryon"] = True  # a modified session gets its cookie
         session.save()

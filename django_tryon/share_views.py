@@ -7,16 +7,16 @@ other field of the try-on, and send no storage name (the picture goes out as ``t
 
 from __future__ import annotations
 
-import mimetypes
 from typing import Any
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from . import sharing
 from .models import ShareLink
+from .views import stream_file
 
 #: Seconds a browser or CDN may keep the page and the picture: a revoked link ends within this time
 #: even behind a cache (the server itself refuses at once).
@@ -75,14 +75,8 @@ def share_image(request: HttpRequest, token: str) -> HttpResponseBase:
         return _gone(request)
     result = link.job.result_image
     name = result.name or ""
-    try:
-        handle = result.storage.open(name, "rb")
-    except OSError:  # the file went missing under the row: nothing to show, for good
-        return _gone(request)
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else "jpg"
-    response = FileResponse(
-        handle,
-        content_type=mimetypes.guess_type(f"x.{extension}")[0] or "application/octet-stream",
-        filename=f"try-on.{extension}",
-    )
+    response = stream_file(result, filename=f"try-on.{extension}")
+    if response is None:  # the file went missing under the row: nothing to show, for good
+        return _gone(request)
     return _cache_headers(response, link)

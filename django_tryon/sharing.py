@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from .conf import tryon_settings
-from .models import ShareLink, Status, TryOn
+from .models import ShareLink, TryOn
 
 #: Bytes of randomness in a token (256 bits, URL-safe base64: 43 characters).
 TOKEN_BYTES = 32
@@ -33,7 +33,7 @@ class LinkState(Enum):
 
 def shareable(job: TryOn) -> bool:
     """Whether ``job`` has a picture to share: succeeded, with its result still stored."""
-    return job.status == Status.SUCCEEDED and bool(job.result_image)
+    return job.has_result
 
 
 def active_link(job: TryOn, *, now: datetime | None = None) -> ShareLink | None:

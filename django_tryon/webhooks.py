@@ -37,6 +37,7 @@ from .models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from .storage import public_signed_url
 
 logger = logging.getLogger("django_tryon")
 
@@ -137,9 +138,13 @@ def job_data(job: TryOn) -> dict[str, Any]:
 
     with translation.override(settings.LANGUAGE_CODE):
         data = json.loads(json.dumps(TryOnSerializer(job, context={}).data, cls=DjangoJSONEncoder))
-    if data.get("result_url") and data["result_url"].startswith("/"):
-        data["result_url"] = tryon_settings.PUBLIC_BASE_URL.rstrip("/") + data["result_url"]
+    data["result_url"] = result_url(job)
     return data
+
+
+def result_url(job: TryOn) -> str | None:
+    """An absolute signed URL of the job's picture under ``PUBLIC_BASE_URL``, or None without one."""
+    return public_signed_url(job.result_image) if job.has_result else None
 
 
 def enqueue(job: TryOn, event: str, *, now: datetime | None = None) -> list[WebhookDelivery]:
@@ -278,7 +283,7 @@ def _attempt(delivery: WebhookDelivery) -> WebhookAttempt:
     if delivery.job_id is not None and payload.get("data", {}).get("result_url"):
         job = TryOn.objects.filter(pk=delivery.job_id).first()
         # a fresh signed URL for each attempt (a retry may come hours after the event); gone with the result
-        payload["data"] = {**payload["data"], "result_url": job_data(job)["result_url"] if job else None}
+        payload["data"] = {**payload["data"], "result_url": result_url(job) if job else None}
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     headers = {
         "Content-Type": "application/json",
@@ -410,30 +415,31 @@ def tick(*, now: datetime | None = None) -> int:
     return len(pairs)
 
 
-def _on_succeeded(sender: Any, tryon: TryOn, **kwargs: Any) -> None:
-    enqueue(tryon, SUCCEEDED)
+def _receiver(event: str) -> Any:
+    def receive(sender: Any, tryon: TryOn, **kwargs: Any) -> None:
+        enqueue(tryon, event)
+
+    return receive
 
 
-def _on_failed(sender: Any, tryon: TryOn, **kwargs: Any) -> None:
-    enqueue(tryon, FAILED)
-
-
-def _on_canceled(sender: Any, tryon: TryOn, **kwargs: Any) -> None:
-    enqueue(tryon, CANCELED)
+#: The domain signal (in ``django_tryon.signals``) behind each event, and its receiver.
+RECEIVERS = {
+    "tryon_succeeded": _receiver(SUCCEEDED),
+    "tryon_failed": _receiver(FAILED),
+    "tryon_canceled": _receiver(CANCELED),
+}
 
 
 def connect_receivers() -> None:
     """Turn the domain signals into deliveries (called from ``TryOnConfig.ready()``)."""
     from . import signals
 
-    signals.tryon_succeeded.connect(_on_succeeded, dispatch_uid="django_tryon.webhooks.succeeded")
-    signals.tryon_failed.connect(_on_failed, dispatch_uid="django_tryon.webhooks.failed")
-    signals.tryon_canceled.connect(_on_canceled, dispatch_uid="django_tryon.webhooks.canceled")
+    for name, receiver in RECEIVERS.items():
+        getattr(signals, name).connect(receiver, dispatch_uid=f"django_tryon.webhooks.{name}")
 
 
 def disconnect_receivers() -> None:
     from . import signals
 
-    signals.tryon_succeeded.disconnect(dispatch_uid="django_tryon.webhooks.succeeded")
-    signals.tryon_failed.disconnect(dispatch_uid="django_tryon.webhooks.failed")
-    signals.tryon_canceled.disconnect(dispatch_uid="django_tryon.webhooks.canceled")
+    for name in RECEIVERS:
+        getattr(signals, name).disconnect(dispatch_uid=f"django_tryon.webhooks.{name}")

@@ -173,7 +173,7 @@ class TryOnSerializer(WarningsMixin, serializers.ModelSerializer):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_result_url(self, job: TryOn) -> str | None:
         """A signed URL of the result, valid SIGNED_URL_TTL seconds (only ever given to the owner)."""
-        return signed_path(job.result_image) if job.status == "succeeded" and job.result_image else None
+        return signed_path(job.result_image) if job.has_result else None
 
     @extend_schema_field(
         {

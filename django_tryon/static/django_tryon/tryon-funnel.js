@@ -2,7 +2,7 @@
  * in batches to the endpoint named by this script tag's data-tryon-funnel attribute.
  *
  * Listens on document for the widget's events (tryon:open, tryon:result / tryon:succeeded, tryon:download,
- * tryon:share, tryon:add-to-cart) and a click on the result's download link; counts each "Try it on"
+ * tryon:share, tryon:add-to-cart); counts each "Try it on"
  * button once per tab session, product and day (sessionStorage). Batches go out with navigator.sendBeacon
  * (fetch keepalive as a fallback) a moment after the first event, and when the page is hidden or left.
  * No personal data is sent: step names, product ids, and the id of the shopper's own succeeded try-on
@@ -20,7 +20,7 @@
   const queue = [];
   const sentThisPage = new Set();
   let timer = 0;
-  let lastResult = null; // {product, job}: what the download link belongs to
+  let lastResult = null; // {product, job}: the result that download, share and add-to-cart belong to
 
   function day() {
     const now = new Date();
@@ -118,11 +118,6 @@
   document.addEventListener("tryon:download", (event) => kept("download", event));
   document.addEventListener("tryon:share", (event) => kept("share", event));
   document.addEventListener("tryon:add-to-cart", (event) => kept("add-to-cart", event));
-  // The result's download link: also counted for a widget that sends no tryon:download (same key: once).
-  document.addEventListener("click", (event) => {
-    const link = event.target && event.target.closest && event.target.closest("dialog [data-tryon=download]");
-    if (link && lastResult) kept("download", { detail: { product: lastResult.product, job: { id: lastResult.job } } });
-  }, true);
 
   window.addEventListener("pagehide", send);
   document.addEventListener("visibilitychange", () => document.visibilityState === "hidden" && send());

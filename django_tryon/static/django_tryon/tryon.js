@@ -169,6 +169,14 @@
       return event;
     }
 
+    /** A job just created (or a new attempt): tryon:queued, then follow it. */
+    queued(job) {
+      this.job = job;
+      this.emit("queued", { job: job });
+      this.announced = job.id + ":queued";
+      return this.onJob(job);
+    }
+
     /** The job's state events (queued, succeeded, failed, canceled), each once per job and state. */
     announce(job) {
       const name = job.status === "succeeded" ? "succeeded" : job.status === "failed" ? "failed"
@@ -415,11 +423,7 @@
         form.append("gender", gender ? gender.value : "");
       }
       try {
-        const job = await this.request("POST", "tryons/", form);
-        this.job = job;
-        this.emit("queued", { job: job }); // created (or the same request's job handed back)
-        this.announced = job.id + ":queued";
-        this.onJob(job);
+        this.queued(await this.request("POST", "tryons/", form)); // created (or the same request's job handed back)
       } catch (error) {
         this.showError(error);
       }
@@ -598,10 +602,7 @@
         const job = await this.request("POST", "tryons/" + this.job.id + "/" + name + "/");
         if (name === "retry") {
           this.show("progress");
-          this.job = job;
-          this.emit("queued", { job: job }); // a new attempt
-          this.announced = job.id + ":queued";
-          return this.onJob(job);
+          return this.queued(job); // a new attempt
         }
         this.job = job;
         this.announce(job);
