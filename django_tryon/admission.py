@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from . import locks, routing, timing
 from .backends import Route, route, routes
+from .conf import tryon_settings
 from .models import Status, TryOn
 from .scheduling import schedule_admission, schedule_preparation, schedule_step
 
@@ -44,12 +45,35 @@ def admit(lane: Lane | None = None, *, now: datetime | None = None) -> int:
     return sum(len(_admit_lane(item, now or timezone.now())) for item in lanes)
 
 
-def admit_one_here(lane: Lane) -> tuple[int, int] | None:
-    """Admit like :func:`admit`, but hand the first admitted job back (pk, ticket) for the caller to
-    submit in this process at once, instead of through the broker: the slot a finishing job freed is
-    taken without a round trip. Any others admitted are scheduled as usual."""
+def admit_one_here(lane: Lane) -> TryOn | None:
+    """Admit like :func:`admit`, but hand the first admitted job back, already claimed (leased), for the
+    caller to submit in this process at once instead of through the broker: the slot a finishing job
+    freed is taken without a round trip. Any others admitted are scheduled as usual; the uploads of the
+    jobs after them are asked for once the caller has submitted (:func:`prepare_next`)."""
     admitted = _admit_lane(lane, timezone.now(), keep_first=True)
     return admitted[0] if admitted else None
+
+
+def prepare_next(lane: Lane) -> None:
+    """Have the next queued jobs of ``lane`` upload their inputs now (see :func:`_prepare_next`)."""
+    entry, model = route(lane[0]), lane[1]
+    _prepare_next(_eligible(entry, model, timezone.now()), capacity(entry, model), timezone.now())
+
+
+def admit_new(lane: Lane) -> int:
+    """After a create or a retry: admit as :func:`admit` does when the lane may have a free slot; when
+    every slot is taken, only have the head of the queue prepare its uploads.
+
+    A burst of creates then does not queue up for the admission lock (ahead of the worker that hands a
+    freed slot over). Safe without the lock: a job committed before this count is seen by the admission
+    of whichever step frees the next slot, and a slot freed before it shows here as room.
+    """
+    entry, model = route(lane[0]), lane[1]
+    busy = TryOn.objects.filter(on_route(entry.name), model_name=model).active().count()
+    if busy >= capacity(entry, model):  # (a refused route or one on trial would admit nothing either)
+        prepare_next(lane)
+        return 0
+    return admit(lane)
 
 
 def _queued_lanes() -> list[Lane]:
@@ -60,19 +84,30 @@ def _queued_lanes() -> list[Lane]:
     return sorted({(route(name).name, model) for name, model in pairs})
 
 
-def _admit_lane(lane: Lane, now: datetime, *, keep_first: bool = False) -> list[tuple[int, int]]:
-    """Admit what fits; returns (pk, ticket) of each admitted job. The first is not scheduled when ``keep_first``."""
+def _eligible(entry: Route, model: str, now: datetime) -> Any:
+    """Queued jobs of a lane whose "not before" (a back-off) has passed."""
+    return TryOn.objects.filter(on_route(entry.name), status=Status.QUEUED, model_name=model).filter(
+        Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)
+    )
+
+
+def _admit_lane(lane: Lane, now: datetime, *, keep_first: bool = False) -> list[TryOn]:
+    """Admit what fits; returns the admitted jobs (only ``pk`` and ``ticket`` loaded, but the first in full
+    with ``keep_first``).
+
+    With ``keep_first`` the first is neither scheduled nor prepared for: it is leased to the caller,
+    who submits it at once (:func:`admit_one_here`), and the next jobs' uploads wait for that submit.
+    """
     entry, model = route(lane[0]), lane[1]
-    if not routing.usable(entry, now):
+    usable, on_trial = routing.health(entry, now)
+    if not usable:
         moved_to = _fail_over_queue(entry, model, now)
         return _admit_lane(moved_to, now, keep_first=keep_first) if moved_to else []
-    admitted: list[tuple[int, int]] = []
+    admitted: list[TryOn] = []
     with transaction.atomic():
         locks.hold(f"django_tryon.admission:{entry.name}:{model}")
-        room, rate_opens_at = _room(entry, model, now)
-        eligible = TryOn.objects.filter(on_route(entry.name), status=Status.QUEUED, model_name=model).filter(
-            Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)
-        )
+        room, rate_opens_at = _room(entry, model, now, on_trial=on_trial)
+        eligible = _eligible(entry, model, now)
         waiting = list(
             eligible.order_by("created_at", "pk").values_list("pk", "uploads")[: sum(room.values())]
         )
@@ -84,6 +119,7 @@ def _admit_lane(lane: Lane, now: datetime, *, keep_first: bool = False) -> list[
                 if prepared is not None and room.get(prepared, 0) > 0
                 else max(room, key=room.__getitem__)
             )
+            kept = keep_first and not admitted  # leased to the caller: the tick leaves it alone meanwhile
             moved = TryOn.objects.transition(
                 pk,
                 [Status.QUEUED],
@@ -91,29 +127,31 @@ def _admit_lane(lane: Lane, now: datetime, *, keep_first: bool = False) -> list[
                 key_name=key,
                 admitted_at=now,
                 next_check_at=now,
-                lease_until=None,
+                lease_until=now + timedelta(seconds=float(tryon_settings.LEASE_SECONDS)) if kept else None,
                 ticket=F("ticket") + 1,
                 route=entry.name,
             )
             if moved:
-                ticket = TryOn.objects.values_list("ticket", flat=True).get(pk=pk)
-                if admitted or not keep_first:
-                    schedule_step(pk, ticket, now, route=entry.name)
-                admitted.append((pk, ticket))
+                job = TryOn.objects.get(pk=pk) if kept else TryOn.objects.only("pk", "ticket").get(pk=pk)
+                if not kept:
+                    schedule_step(pk, job.ticket, now, route=entry.name)
+                admitted.append(job)
                 room[key] -= 1
         if rate_opens_at is not None and eligible.exists():  # only the submit rate holds them back
             schedule_admission((entry.name, model), rate_opens_at)
-        _prepare_next(eligible, capacity(entry, model), now)
+        if not keep_first:
+            _prepare_next(eligible, capacity(entry, model), now)
     return admitted
 
 
 def _prepare_next(eligible: Any, count: int, now: datetime) -> None:
     """Have the next ``count`` queued jobs upload their inputs now, so their submits are one request each.
 
-    Only the next few: a burst of creates must not fill the workers with uploads ahead of the steps
-    of admitted jobs. A job is marked when its preparation is sent, so it is sent once.
+    Only the head of the queue: a burst of creates must not fill the workers with uploads ahead of the
+    steps of admitted jobs. A job is marked when its preparation is sent, so it is sent once.
     """
-    for pk in eligible.filter(uploads={}).order_by("created_at", "pk").values_list("pk", flat=True)[:count]:
+    head = eligible.order_by("created_at", "pk").values_list("pk", "uploads")[:count]
+    for pk in [pk for pk, uploads in head if not uploads]:
         if TryOn.objects.filter(pk=pk, status=Status.QUEUED, uploads={}).update(
             uploads={"pending": now.isoformat()}
         ):
@@ -170,7 +208,9 @@ def move_to(job: TryOn, entry: Route, *, reason: str) -> bool:
     return bool(moved)
 
 
-def _room(entry: Route, model: str, now: datetime) -> tuple[dict[str, int], datetime | None]:
+def _room(
+    entry: Route, model: str, now: datetime, *, on_trial: bool
+) -> tuple[dict[str, int], datetime | None]:
     """Free slots per key (concurrency and the submit-rate window), and when the rate lets more in."""
     slots = entry.keys
     mine = TryOn.objects.filter(on_route(entry.name), model_name=model)
@@ -189,7 +229,7 @@ def _room(entry: Route, model: str, now: datetime) -> tuple[dict[str, int], date
         if by_rate == 0 and concurrency > busy and admitted_recently:
             opens = admitted_recently[0] + RATE_WINDOW
             wake_at = opens if wake_at is None else min(wake_at, opens)
-    if routing.probing(entry, now):  # on trial: one job at a time until the provider answers it
+    if on_trial:  # on trial: one job at a time until the provider answers it
         trial = 0 if TryOn.objects.filter(on_route(entry.name)).active().exists() else 1
         room = {
             name: (min(free, trial) if name == max(room, key=room.__getitem__) else 0)

@@ -76,6 +76,12 @@ def advance(pk: int, ticket: int, *, schedule_next: bool = True) -> datetime | N
     job = _claim(pk, ticket)
     if job is None:
         return None  # a stale or duplicate message, a job someone else is working on, or a finished one
+    return run_claimed(job, schedule_next=schedule_next)
+
+
+def run_claimed(job: TryOn, *, schedule_next: bool = True) -> datetime | None:
+    """Run the due step of a job whose lease this process holds (from :func:`_claim`, or from admission)."""
+    pk = job.pk
     next_at: datetime | None = None
     try:
         backend = backend_for(job)
@@ -573,7 +579,8 @@ def _take_the_freed_slot(lane: admission.Lane) -> None:
         return
     first = admission.admit_one_here(lane)
     if first is not None:
-        advance(*first)
+        run_claimed(first)
+    admission.prepare_next(lane)
 
 
 def _resubmit_transient(job: TryOn, backend: BaseTryOnBackend, state: Any) -> bool:

@@ -50,25 +50,27 @@ def _state(name: str) -> TryOnRoute:
 
 def usable(entry: Route, now: datetime | None = None) -> bool:
     """Whether new work may go to ``entry``: not refused (or due a recheck), breaker not open."""
-    now = now or timezone.now()
-    state = TryOnRoute.objects.filter(name=entry.name).first()
-    if state is None:
-        return True
-    if state.refused_since and now - state.refused_since < timedelta(seconds=REFUSAL_RECHECK):
-        return False
-    return not (state.open_until and state.open_until > now)
+    return health(entry, now)[0]
 
 
 def probing(entry: Route, now: datetime | None = None) -> bool:
     """Whether ``entry`` is on trial: a refusal due its recheck, or a breaker past its cool-down that no
     success has closed yet (half-open). Admission then lets one job at a time through."""
+    return health(entry, now)[1]
+
+
+def health(entry: Route, now: datetime | None = None) -> tuple[bool, bool]:
+    """(:func:`usable`, :func:`probing`) of ``entry``, from one read of its state."""
     now = now or timezone.now()
     state = TryOnRoute.objects.filter(name=entry.name).first()
     if state is None:
-        return False
-    if state.refused_since is not None:
-        return True
-    return state.open_until is not None and state.open_until <= now
+        return True, False
+    if state.refused_since and now - state.refused_since < timedelta(seconds=REFUSAL_RECHECK):
+        return False, True
+    refused = state.refused_since is not None
+    if state.open_until and state.open_until > now:
+        return False, refused
+    return True, refused or state.open_until is not None
 
 
 def choose(after: str | None = None, *, garments: int = 1) -> Route | None:

@@ -382,7 +382,7 @@ def dispatch(job: TryOn) -> int:
     Called after a create or a retry commits; never raises, since the tick admits whatever is left.
     """
     try:
-        return admission.admit(admission.lane_of(job))
+        return admission.admit_new(admission.lane_of(job))
     except Exception:  # a locked or unreachable database here must not turn a created job into a 500
         logger.exception("admission after try-on %s failed; the tick will admit it", job.public_id)
         return 0

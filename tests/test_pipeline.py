@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from django_tryon import pipeline, services, timing
+from django_tryon import admission, pipeline, services, timing
 from django_tryon.models import TryOn
 
 from . import images
@@ -178,6 +178,86 @@ def test_duplicate_messages_send_once(dashscope, person_bytes, top_garment):
     pipeline.advance(job.pk, ticket, schedule_next=False)
     assert pipeline.advance(job.pk, ticket, schedule_next=False) is None  # the same message again: a no-op
     assert admit(job).status == "submitted" and submits(dashscope) == 1
+
+
+def test_a_finished_task_hands_its_slot_to_the_next_job_in_the_same_step(
+    dashscope, person_bytes, top_garment, django_capture_on_commit_callbacks
+):
+    one_slot = {**SETTINGS, "KEY_POOL": [{"name": "only", "api_key": "sk-test", "max_concurrency": 1}]}
+    with override_settings(TRYON=one_slot), mock.patch("django_tryon.scheduling._send") as send:
+        first = new_job(person_bytes, top_garment)
+        waiting = new_job(person_bytes, top_garment, resolution=1024)
+        third = new_job(person_bytes, top_garment, resolution=1280)
+        dashscope.submit_ok(task_id="t1")
+        step(admit(first))
+        assert TryOn.objects.get(pk=waiting.pk).status == "queued"  # the one slot is taken
+        dashscope.task("SUCCEEDED", task_id="t1")
+        dashscope.result()
+        dashscope.submit_ok(task_id="t2")
+        send.reset_mock()
+        with django_capture_on_commit_callbacks(execute=True):
+            step(first)  # sees the end: the waiting job is admitted and submitted from this very step
+    waiting.refresh_from_db()
+    assert TryOn.objects.get(pk=first.pk).status == "succeeded"
+    assert (waiting.status, waiting.remote_id, waiting.lease_until) == ("submitted", "t2", None)
+    messages = [(call.args[0].name, call.args[1][0]) for call in send.call_args_list]
+    # no broker round trip before the submit: the only message for it is its first poll, later on
+    assert messages.count(("django_tryon.advance_tryon", waiting.pk)) == 1
+    assert (
+        send.call_args_list[messages.index(("django_tryon.advance_tryon", waiting.pk))].args[2]
+        > timezone.now()
+    )
+    assert ("django_tryon.prepare_tryon", third.pk) in messages  # the next in line uploads meanwhile
+
+
+def test_a_job_admitted_for_an_inline_submit_is_leased_to_its_caller(person_bytes, top_garment):
+    job = new_job(person_bytes, top_garment)
+    with mock.patch("django_tryon.scheduling._send") as send:
+        kept = admission.admit_one_here(admission.lane_of(job))
+        assert kept is not None and (kept.pk, kept.status) == (job.pk, "submitting")
+        assert kept.lease_until > timezone.now()  # claimed already: the caller runs it without a claim
+        TryOn.objects.filter(pk=job.pk).update(next_check_at=timezone.now() - timedelta(seconds=10))
+        assert pipeline.tick()["resumed"] == 0  # the tick leaves it to its caller meanwhile
+    send.assert_not_called()
+
+
+TWO_SLOTS = {**SETTINGS, "KEY_POOL": [{"name": "only", "api_key": "sk-test", "max_concurrency": 2}]}
+
+
+def test_only_the_head_of_the_queue_prepares_its_uploads(
+    person_bytes, top_garment, django_capture_on_commit_callbacks
+):
+    with (
+        override_settings(TRYON=TWO_SLOTS),
+        mock.patch("django_tryon.scheduling._send"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        jobs = [new_job(person_bytes, top_garment) for _ in range(7)]
+        assert admission.admit() == 2
+        assert admission.admit() == 0  # no room: asking again prepares nobody further down
+    prepared = TryOn.objects.filter(status="queued").exclude(uploads={}).order_by("pk")
+    assert list(prepared.values_list("pk", flat=True)) == [job.pk for job in jobs[2:4]]
+
+
+def test_a_create_into_a_full_lane_skips_the_admission_lock(
+    person_bytes, top_garment, django_capture_on_commit_callbacks
+):
+    def create() -> TryOn:
+        with django_capture_on_commit_callbacks(execute=True):  # its dispatch runs after its commit
+            job = services.create_tryon(person_image=person_bytes, top_garment=top_garment)
+        job.refresh_from_db()
+        return job
+
+    with override_settings(TRYON=TWO_SLOTS), mock.patch("django_tryon.scheduling._send"):
+        busy = [create(), create()]
+        assert {job.status for job in busy} == {"submitting"}
+        with mock.patch("django_tryon.locks.hold") as hold:
+            waiting = create()
+        assert not [c for c in hold.call_args_list if c.args[0].startswith("django_tryon.admission")]
+        assert waiting.status == "queued" and "pending" in waiting.uploads  # next in line: uploading
+        TryOn.objects.filter(pk=busy[0].pk).update(remote_ended_at=timezone.now())  # a slot frees
+        assert create().status == "queued"
+    assert TryOn.objects.get(pk=waiting.pk).status == "submitting"  # the older job first
 
 
 def test_a_leased_job_is_left_alone(dashscope, person_bytes, top_garment):

@@ -69,3 +69,21 @@ def test_a_late_task_is_polled_less_and_less():
 def test_percentile():
     assert timing.percentile([1.0], 0.5) == 1.0
     assert timing.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.25) == 2.0
+
+
+def test_the_bench_model_replays_this_schedule():
+    """scripts/bench_model.py (the ceiling of ``make bench`` quoted in docs/performance.rst) runs this
+    module's schedule: about three polls per job, and an efficiency that every second of hand-over lowers."""
+    import importlib.util
+    import statistics
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "bench_model.py"
+    spec = importlib.util.spec_from_file_location("bench_model", path)
+    model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model)
+    at_once, slow = (
+        statistics.fmean(model.run(2.0, 200, cost, seed)[0] for seed in range(20)) for cost in (0.0, 0.1)
+    )
+    assert 0.93 < at_once < 0.98 and slow < at_once - 0.03
+    assert statistics.median(p for seed in range(5) for p in model.run(15.0, 50, 0.0, seed)[1]) == 3
