@@ -70,7 +70,7 @@ def admit_new(lane: Lane) -> int:
     """
     entry, model = route(lane[0]), lane[1]
     busy = TryOn.objects.filter(on_route(entry.name), model_name=model).active().count()
-    if busy >= capacity(entry, model):  # (a refused route or one on trial would admit nothing either)
+    if busy >= capacity(entry, model) and routing.usable(entry):  # (a refused route's queue moves on now)
         prepare_next(lane)
         return 0
     return admit(lane)

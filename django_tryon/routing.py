@@ -53,14 +53,10 @@ def usable(entry: Route, now: datetime | None = None) -> bool:
     return health(entry, now)[0]
 
 
-def probing(entry: Route, now: datetime | None = None) -> bool:
-    """Whether ``entry`` is on trial: a refusal due its recheck, or a breaker past its cool-down that no
-    success has closed yet (half-open). Admission then lets one job at a time through."""
-    return health(entry, now)[1]
-
-
 def health(entry: Route, now: datetime | None = None) -> tuple[bool, bool]:
-    """(:func:`usable`, :func:`probing`) of ``entry``, from one read of its state."""
+    """(:func:`usable`, on trial) of ``entry``, from one read of its state. On trial: a refusal due its
+    recheck, or a breaker past its cool-down that no success has closed yet (half-open); admission then
+    lets one job at a time through."""
     now = now or timezone.now()
     state = TryOnRoute.objects.filter(name=entry.name).first()
     if state is None:
