@@ -4,8 +4,9 @@ The database decides. Under a named lock per model (``locks.hold``), admission c
 hold a provider slot (``TryOn.objects.active()``: admitted, and the provider has not ended them)
 and the admissions of the last second, per pool key, and moves the oldest queued jobs to
 ``submitting`` (first come, first served), spreading them over the keys with the most room. It runs
-the moment a slot frees (a job finishes, fails, is canceled or handed back), after every create,
-and from the periodic tick as a safety net.
+the moment a slot frees (a job finishes, fails, is canceled or handed back), after every create
+(:func:`admit_new`: without the lock when every slot is taken), and from the periodic tick as a
+safety net.
 """
 
 from __future__ import annotations
