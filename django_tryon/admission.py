@@ -57,8 +57,8 @@ def admit_one_here(lane: Lane) -> TryOn | None:
 
 def prepare_next(lane: Lane) -> None:
     """Have the next queued jobs of ``lane`` upload their inputs now (see :func:`_prepare_next`)."""
-    entry, model = route(lane[0]), lane[1]
-    _prepare_next(_eligible(entry, model, timezone.now()), capacity(entry, model), timezone.now())
+    entry, model, now = route(lane[0]), lane[1], timezone.now()
+    _prepare_next(_eligible(entry, model, now), capacity(entry, model), now)
 
 
 def admit_new(lane: Lane) -> int:
@@ -70,7 +70,7 @@ def admit_new(lane: Lane) -> int:
     of whichever step frees the next slot, and a slot freed before it shows here as room.
     """
     entry, model = route(lane[0]), lane[1]
-    busy = TryOn.objects.filter(on_route(entry.name), model_name=model).active().count()
+    busy = _lane_jobs(entry, model).active().count()
     if busy >= capacity(entry, model) and routing.usable(entry):  # (a refused route's queue moves on now)
         prepare_next(lane)
         return 0
@@ -85,10 +85,17 @@ def _queued_lanes() -> list[Lane]:
     return sorted({(route(name).name, model) for name, model in pairs})
 
 
+def _lane_jobs(entry: Route, model: str) -> Any:
+    """Every job of a lane (the route ``entry``, ``model``)."""
+    return TryOn.objects.filter(on_route(entry.name), model_name=model)
+
+
 def _eligible(entry: Route, model: str, now: datetime) -> Any:
     """Queued jobs of a lane whose "not before" (a back-off) has passed."""
-    return TryOn.objects.filter(on_route(entry.name), status=Status.QUEUED, model_name=model).filter(
-        Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)
+    return (
+        _lane_jobs(entry, model)
+        .filter(status=Status.QUEUED)
+        .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
     )
 
 
@@ -162,7 +169,7 @@ def _prepare_next(eligible: Any, count: int, now: datetime) -> None:
 def _fail_over_queue(entry: Route, model: str, now: datetime) -> Lane | None:
     """A refused or broken route: its queued jobs move to the next usable route of the chain."""
     moved_to = None
-    for job in TryOn.objects.filter(on_route(entry.name), status=Status.QUEUED, model_name=model):
+    for job in _lane_jobs(entry, model).filter(status=Status.QUEUED):
         nxt = routing.choose(after=entry.name, garments=routing.garments_of(job))
         if nxt is not None and move_to(job, nxt, reason=routing_reason(entry)):  # else it waits for the route
             moved_to = moved_to or (nxt.name, nxt.model)
@@ -214,7 +221,7 @@ def _room(
 ) -> tuple[dict[str, int], datetime | None]:
     """Free slots per key (concurrency and the submit-rate window), and when the rate lets more in."""
     slots = entry.keys
-    mine = TryOn.objects.filter(on_route(entry.name), model_name=model)
+    mine = _lane_jobs(entry, model)
     active = dict(mine.active().values_list("key_name").annotate(n=Count("pk")).values_list("key_name", "n"))
     recent: dict[str, list[datetime]] = {}
     for key, at in mine.filter(admitted_at__gt=now - RATE_WINDOW).values_list("key_name", "admitted_at"):
